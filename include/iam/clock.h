@@ -1,0 +1,52 @@
+// iam/clock.h — where the library reads the time.
+//
+// Time comes in through this interface so that tests control token expiry, key grace
+// periods and cache TTLs without sleeping.
+//
+// THREAD SAFETY: implementations must be safe to call from many threads at once; both
+// clocks here are. OWNERSHIP: the library holds clocks by std::shared_ptr.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace iam {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual TimePoint now() const = 0;
+};
+
+// The wall clock (std::chrono::system_clock).
+std::shared_ptr<Clock> system_clock();
+
+// A clock that moves only when told to. Starts at `start`.
+class ManualClock final : public Clock {
+ public:
+  explicit ManualClock(TimePoint start = TimePoint(std::chrono::seconds(1'800'000'000)));
+  TimePoint now() const override;
+  void set(TimePoint t);
+  void advance(std::chrono::nanoseconds by);
+
+ private:
+  std::atomic<std::int64_t> nanos_;
+};
+
+// Whole seconds since the Unix epoch.
+std::int64_t unix_seconds(TimePoint t) noexcept;
+TimePoint from_unix_seconds(std::int64_t seconds) noexcept;
+
+// RFC 3339 UTC with second precision: "2026-11-22T10:15:00Z".
+std::string format_rfc3339(TimePoint t);
+// Parses "YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)"; nullopt for anything else.
+std::optional<TimePoint> parse_rfc3339(std::string_view text);
+
+}  // namespace iam

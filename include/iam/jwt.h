@@ -1,0 +1,122 @@
+// iam/jwt.h — Ed25519 (EdDSA) JSON Web Tokens: signing keys, a key set with rotation and
+// a grace period, signing and verification (protocol.md "JWT").
+//
+// THREAD SAFETY: SigningKey is a plain value. KeySet is safe to share: any number of
+// threads may sign and verify while another rotates; readers never block each other.
+// OWNERSHIP: a SigningKey owns its private half in a SecretBytes that wipes itself; a
+// KeySet owns copies of the keys it is given.
+// ERRORS: verify answers auth_failure() for every rejected token (the reason is never
+// visible to the caller); other calls answer invalid_argument or not_found as documented.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <mutex>
+#include <span>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "iam/clock.h"
+#include "iam/random.h"
+#include "iam/secret.h"
+#include "iam/status.h"
+
+namespace iam {
+
+inline constexpr std::size_t ed25519_public_key_bytes = 32;
+inline constexpr std::size_t ed25519_secret_key_bytes = 64;  // libsodium's seed || public key
+inline constexpr std::size_t ed25519_seed_bytes = 32;
+inline constexpr std::size_t ed25519_signature_bytes = 64;
+
+using PublicKey = std::array<std::uint8_t, ed25519_public_key_bytes>;
+
+// An Ed25519 key with its id. A retired key has no private half (it was destroyed at
+// retirement) and verifies until retired + grace.
+struct SigningKey {
+  std::string kid;
+  PublicKey public_key{};
+  SecretBytes secret_key;  // empty once retired
+  TimePoint created{};
+  std::optional<TimePoint> retired;
+
+  // A new key with a random id (a UUIDv4) created now.
+  static SigningKey generate(RandomSource& random, const Clock& clock);
+  // A key from a 32-byte seed (deterministic; for tests and key import).
+  static Result<SigningKey> from_seed(std::string kid, std::span<const std::uint8_t> seed, TimePoint created);
+  SigningKey copy() const;
+};
+
+// Public key encodings for standard JWT libraries.
+std::string public_key_to_pem(const PublicKey& key);                   // SubjectPublicKeyInfo PEM
+Result<PublicKey> public_key_from_pem(std::string_view pem);           // invalid_argument if not an Ed25519 SPKI
+std::string public_key_to_jwk(const PublicKey& key, std::string_view kid);  // RFC 8037 OKP JSON, with use/alg/kid
+Result<PublicKey> public_key_from_jwk(std::string_view jwk_json);      // invalid_argument unless kty OKP, crv Ed25519
+
+struct JwtConfig {
+  std::string issuer = "trustgraph-iam";
+  std::chrono::seconds lifetime{3600};
+  std::chrono::seconds leeway{60};
+  // How long a retired key keeps verifying. Raised to lifetime + leeway when below it, so
+  // no token issued before a rotation dies early. Zero means exactly that minimum.
+  std::chrono::seconds grace{0};
+  std::size_t max_token_bytes = 8 * 1024;
+
+  std::chrono::seconds effective_grace() const;
+  Status validate() const;  // invalid_argument for an empty issuer or non-positive lifetime
+};
+
+struct JwtClaims {
+  std::string issuer;
+  std::string subject;    // the user id
+  std::string workspace;  // written as both `workspace` and `default_workspace`
+  TimePoint issued_at{};
+  TimePoint expires_at{};
+};
+
+class KeySet {
+ public:
+  KeySet(JwtConfig config, std::shared_ptr<const Clock> clock);
+  ~KeySet();
+  KeySet(const KeySet&) = delete;
+  KeySet& operator=(const KeySet&) = delete;
+
+  // Replaces the whole set (for example with what storage holds). At most one key may be
+  // active (no `retired`) and hold a private half; invalid_argument otherwise.
+  Status load(std::vector<SigningKey> keys);
+  // Makes `key` the active key; the previous active key is retired now and its private
+  // half wiped. Keys past their grace are dropped.
+  Status rotate(SigningKey key);
+
+  // Signs `subject`/`workspace` with the active key: iss from the config, iat now,
+  // exp now + lifetime. not_found without an active key.
+  Result<std::string> sign(std::string_view subject, std::string_view workspace) const;
+  // Signs arbitrary claims with the active key (tests and tools).
+  Result<std::string> sign(const JwtClaims& claims) const;
+  // Every rule of protocol.md "JWT"; any failure is auth_failure().
+  Result<JwtClaims> verify(std::string_view token) const;
+  // As verify, and also tells the operator-facing reason on failure (never show it to a caller).
+  Result<JwtClaims> verify_with_reason(std::string_view token, std::string* reason) const;
+
+  // PEM of the active key; not_found without one.
+  Result<std::string> active_public_pem() const;
+  // {"keys":[…]} of every key still verifying.
+  std::string jwks() const;
+  std::optional<std::string> active_kid() const;
+  const JwtConfig& config() const noexcept { return config_; }
+
+ private:
+  struct State;
+  JwtConfig config_;
+  std::shared_ptr<const Clock> clock_;
+  // Readers take a snapshot; writers (serialised by writer_) publish a new one.
+  std::atomic<std::shared_ptr<const State>> state_;
+  std::unique_ptr<std::mutex> writer_;
+};
+
+}  // namespace iam
