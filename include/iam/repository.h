@@ -1,0 +1,97 @@
+// iam/repository.h — the storage plug-in point: users, workspaces, API keys, signing keys.
+//
+// Backends (storage/memory, storage/sqlite, storage/postgres) implement Repository and must
+// pass the conformance suite in tests/conformance. Regimes know storage only through this.
+//
+// THREAD SAFETY: every Repository must be safe to call from many threads at once.
+// OWNERSHIP: results are copies owned by the caller; the repository keeps its own.
+// ERRORS: lookups of an absent record answer not_found; apply() answers duplicate for a
+// uniqueness violation (user id, username, workspace id, key id, key hash, kid), not_found
+// for a change to an absent record, invalid_argument for a failed precondition, and
+// internal_error when the store itself failed. A failed apply() changed nothing.
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "iam/clock.h"
+#include "iam/jwt.h"
+#include "iam/operations.h"
+#include "iam/status.h"
+
+namespace iam {
+
+struct StoredUser {
+  UserRecord record;
+  std::string password_hash;  // pbkdf2-sha256$…; never leaves the regime
+};
+
+struct StoredApiKey {
+  ApiKeyRecord record;
+  std::string key_hash;  // lowercase hex SHA-256 of the plaintext
+};
+
+// ASCII-lowercase form of a username: what uniqueness and lookup compare.
+std::string username_key(std::string_view username);
+
+// One step of an atomic change. A Change is applied whole or not at all.
+namespace mutation {
+struct RequireEmpty {};  // fails with duplicate unless there are no workspaces and no users
+struct InsertWorkspace { WorkspaceRecord workspace; };
+struct UpdateWorkspace { WorkspaceRecord workspace; };      // by id; name, enabled
+struct InsertUser { StoredUser user; };                      // workspace must exist (not_found)
+struct UpdateUser { StoredUser user; };                      // by id; every field but id, username, created
+struct DeleteUser { std::string user_id; };                  // and all its API keys
+struct DisableUsersInWorkspace { std::string workspace_id; };
+struct InsertApiKey { StoredApiKey key; };                   // user must exist (not_found)
+struct DeleteApiKey { std::string key_id; };
+struct DeleteApiKeysOfUser { std::string user_id; };
+struct DeleteApiKeysInWorkspace { std::string workspace_id; };  // keys of every user whose home it is
+struct TouchApiKey { std::string key_id; TimePoint last_used; };  // absent key: ignored
+struct InsertSigningKey { SigningKey key; };
+struct RetireSigningKeys { TimePoint at; };                  // every active key: retired = at, private half dropped
+struct DeleteSigningKeysRetiredBefore { TimePoint before; };
+}  // namespace mutation
+
+using Mutation = std::variant<mutation::RequireEmpty, mutation::InsertWorkspace, mutation::UpdateWorkspace,
+                              mutation::InsertUser, mutation::UpdateUser, mutation::DeleteUser,
+                              mutation::DisableUsersInWorkspace, mutation::InsertApiKey, mutation::DeleteApiKey,
+                              mutation::DeleteApiKeysOfUser, mutation::DeleteApiKeysInWorkspace,
+                              mutation::TouchApiKey, mutation::InsertSigningKey, mutation::RetireSigningKeys,
+                              mutation::DeleteSigningKeysRetiredBefore>;
+
+// A list of mutations applied in order, atomically.
+using Change = std::vector<Mutation>;
+
+class Repository {
+ public:
+  virtual ~Repository() = default;
+
+  virtual Result<WorkspaceRecord> find_workspace(std::string_view id) = 0;
+  virtual Result<std::vector<WorkspaceRecord>> list_workspaces() = 0;  // ordered by id
+
+  virtual Result<StoredUser> find_user(std::string_view id) = 0;
+  // Without regard to ASCII case.
+  virtual Result<StoredUser> find_user_by_username(std::string_view username) = 0;
+  // Every user, or those whose home workspace is `workspace`; ordered by username key.
+  virtual Result<std::vector<StoredUser>> list_users(std::optional<std::string_view> workspace) = 0;
+
+  virtual Result<StoredApiKey> find_api_key(std::string_view id) = 0;
+  virtual Result<StoredApiKey> find_api_key_by_hash(std::string_view key_hash) = 0;
+  virtual Result<std::vector<StoredApiKey>> list_api_keys(std::string_view user_id) = 0;  // ordered by created, id
+
+  // Every stored signing key, active and retired, ordered by created.
+  virtual Result<std::vector<SigningKey>> list_signing_keys() = 0;
+
+  // True when there are no workspaces and no users (what bootstrap needs).
+  virtual Result<bool> is_empty() = 0;
+
+  // Applies every mutation of `change` in order as one atomic unit of work.
+  virtual Status apply(std::span<const Mutation> change) = 0;
+};
+
+}  // namespace iam

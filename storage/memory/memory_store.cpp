@@ -1,0 +1,325 @@
+// The in-memory repository. Atomicity comes from an undo journal: every primitive write
+// records how to put back what it replaced, and a failed change replays the journal
+// backwards before anyone else can look (the writer holds the lock throughout).
+#include "iam/memory_store.h"
+
+#include <algorithm>
+#include <functional>
+#include <map>
+#include <set>
+#include <shared_mutex>
+#include <unordered_map>
+
+namespace iam {
+namespace {
+
+class MemoryRepository final : public Repository {
+ public:
+  Result<WorkspaceRecord> find_workspace(std::string_view id) override {
+    std::shared_lock lock(mutex_);
+    const auto it = workspaces_.find(std::string(id));
+    if (it == workspaces_.end()) return Error{ErrorCode::not_found, "workspace not found"};
+    return it->second;
+  }
+
+  Result<std::vector<WorkspaceRecord>> list_workspaces() override {
+    std::shared_lock lock(mutex_);
+    std::vector<WorkspaceRecord> out;
+    for (const auto& [id, w] : workspaces_) out.push_back(w);
+    return out;
+  }
+
+  Result<StoredUser> find_user(std::string_view id) override {
+    std::shared_lock lock(mutex_);
+    const auto it = users_.find(std::string(id));
+    if (it == users_.end()) return Error{ErrorCode::not_found, "user not found"};
+    return it->second;
+  }
+
+  Result<StoredUser> find_user_by_username(std::string_view username) override {
+    std::shared_lock lock(mutex_);
+    const auto name = user_by_name_.find(username_key(username));
+    if (name == user_by_name_.end()) return Error{ErrorCode::not_found, "user not found"};
+    return users_.at(name->second);
+  }
+
+  Result<std::vector<StoredUser>> list_users(std::optional<std::string_view> workspace) override {
+    std::shared_lock lock(mutex_);
+    std::vector<StoredUser> out;
+    for (const auto& [key, id] : user_by_name_) {  // ordered by username key
+      const StoredUser& u = users_.at(id);
+      if (!workspace || u.record.workspace == *workspace) out.push_back(u);
+    }
+    return out;
+  }
+
+  Result<StoredApiKey> find_api_key(std::string_view id) override {
+    std::shared_lock lock(mutex_);
+    const auto it = keys_.find(std::string(id));
+    if (it == keys_.end()) return Error{ErrorCode::not_found, "API key not found"};
+    return it->second;
+  }
+
+  Result<StoredApiKey> find_api_key_by_hash(std::string_view key_hash) override {
+    std::shared_lock lock(mutex_);
+    const auto it = key_by_hash_.find(std::string(key_hash));
+    if (it == key_by_hash_.end()) return Error{ErrorCode::not_found, "API key not found"};
+    return keys_.at(it->second);
+  }
+
+  Result<std::vector<StoredApiKey>> list_api_keys(std::string_view user_id) override {
+    std::shared_lock lock(mutex_);
+    std::vector<StoredApiKey> out;
+    if (const auto it = keys_by_user_.find(std::string(user_id)); it != keys_by_user_.end())
+      for (const auto& id : it->second) out.push_back(keys_.at(id));
+    std::sort(out.begin(), out.end(), [](const StoredApiKey& a, const StoredApiKey& b) {
+      return std::tie(a.record.created, a.record.id) < std::tie(b.record.created, b.record.id);
+    });
+    return out;
+  }
+
+  Result<std::vector<SigningKey>> list_signing_keys() override {
+    std::shared_lock lock(mutex_);
+    std::vector<SigningKey> out;
+    for (const auto& k : signing_) out.push_back(k.copy());
+    return out;
+  }
+
+  Result<bool> is_empty() override {
+    std::shared_lock lock(mutex_);
+    return workspaces_.empty() && users_.empty();
+  }
+
+  Status apply(std::span<const Mutation> change) override {
+    std::unique_lock lock(mutex_);
+    undo_.clear();
+    for (const auto& m : change) {
+      Status s = std::visit([this](const auto& step) { return apply_one(step); }, m);
+      if (!s.ok()) {
+        for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) (*it)();
+        undo_.clear();
+        return s;
+      }
+    }
+    undo_.clear();
+    return {};
+  }
+
+ private:
+  // ---- primitive writes; each journals its inverse ----
+
+  void put_workspace(const WorkspaceRecord& w) {
+    const auto it = workspaces_.find(w.id);
+    if (it == workspaces_.end())
+      undo_.push_back([this, id = w.id] { workspaces_.erase(id); });
+    else
+      undo_.push_back([this, old = it->second] { workspaces_[old.id] = old; });
+    workspaces_[w.id] = w;
+  }
+
+  void put_user(const StoredUser& u) {
+    const auto it = users_.find(u.record.id);
+    if (it == users_.end()) {
+      undo_.push_back([this, id = u.record.id] { erase_user_raw(id); });
+    } else {
+      undo_.push_back([this, old = it->second] { put_user_raw(old); });
+    }
+    put_user_raw(u);
+  }
+
+  void erase_user(const std::string& id) {
+    const auto it = users_.find(id);
+    if (it == users_.end()) return;
+    undo_.push_back([this, old = it->second] { put_user_raw(old); });
+    erase_user_raw(id);
+  }
+
+  void put_key(const StoredApiKey& k) {
+    const auto it = keys_.find(k.record.id);
+    if (it == keys_.end())
+      undo_.push_back([this, id = k.record.id] { erase_key_raw(id); });
+    else
+      undo_.push_back([this, old = it->second] { put_key_raw(old); });
+    put_key_raw(k);
+  }
+
+  void erase_key(const std::string& id) {
+    const auto it = keys_.find(id);
+    if (it == keys_.end()) return;
+    undo_.push_back([this, old = it->second] { put_key_raw(old); });
+    erase_key_raw(id);
+  }
+
+  void journal_signing_keys() {
+    auto saved = std::make_shared<std::vector<SigningKey>>();
+    for (const auto& k : signing_) saved->push_back(k.copy());
+    undo_.push_back([this, saved] {
+      signing_.clear();
+      for (auto& k : *saved) signing_.push_back(std::move(k));
+    });
+  }
+
+  // ---- index maintenance (no journalling) ----
+
+  void put_user_raw(const StoredUser& u) {
+    if (const auto it = users_.find(u.record.id); it != users_.end())
+      user_by_name_.erase(username_key(it->second.record.username));
+    users_[u.record.id] = u;
+    user_by_name_[username_key(u.record.username)] = u.record.id;
+  }
+  void erase_user_raw(const std::string& id) {
+    const auto it = users_.find(id);
+    if (it == users_.end()) return;
+    user_by_name_.erase(username_key(it->second.record.username));
+    users_.erase(it);
+  }
+  void put_key_raw(const StoredApiKey& k) {
+    if (const auto it = keys_.find(k.record.id); it != keys_.end()) erase_key_raw(k.record.id);
+    keys_[k.record.id] = k;
+    key_by_hash_[k.key_hash] = k.record.id;
+    keys_by_user_[k.record.user_id].insert(k.record.id);
+  }
+  void erase_key_raw(const std::string& id) {
+    const auto it = keys_.find(id);
+    if (it == keys_.end()) return;
+    key_by_hash_.erase(it->second.key_hash);
+    if (auto u = keys_by_user_.find(it->second.record.user_id); u != keys_by_user_.end()) {
+      u->second.erase(id);
+      if (u->second.empty()) keys_by_user_.erase(u);
+    }
+    keys_.erase(it);
+  }
+
+  std::vector<std::string> key_ids_of_user(const std::string& user_id) const {
+    const auto it = keys_by_user_.find(user_id);
+    if (it == keys_by_user_.end()) return {};
+    return {it->second.begin(), it->second.end()};
+  }
+
+  // ---- mutations ----
+
+  Status apply_one(const mutation::RequireEmpty&) {
+    if (!workspaces_.empty() || !users_.empty()) return Error{ErrorCode::duplicate, "the store is not empty"};
+    return {};
+  }
+  Status apply_one(const mutation::InsertWorkspace& m) {
+    if (workspaces_.count(m.workspace.id)) return Error{ErrorCode::duplicate, "workspace exists"};
+    put_workspace(m.workspace);
+    return {};
+  }
+  Status apply_one(const mutation::UpdateWorkspace& m) {
+    const auto it = workspaces_.find(m.workspace.id);
+    if (it == workspaces_.end()) return Error{ErrorCode::not_found, "workspace not found"};
+    WorkspaceRecord next = it->second;
+    next.name = m.workspace.name;
+    next.enabled = m.workspace.enabled;
+    put_workspace(next);
+    return {};
+  }
+  Status apply_one(const mutation::InsertUser& m) {
+    if (users_.count(m.user.record.id)) return Error{ErrorCode::duplicate, "user id exists"};
+    if (user_by_name_.count(username_key(m.user.record.username)))
+      return Error{ErrorCode::duplicate, "username exists"};
+    if (!workspaces_.count(m.user.record.workspace)) return Error{ErrorCode::not_found, "workspace not found"};
+    put_user(m.user);
+    return {};
+  }
+  Status apply_one(const mutation::UpdateUser& m) {
+    const auto it = users_.find(m.user.record.id);
+    if (it == users_.end()) return Error{ErrorCode::not_found, "user not found"};
+    if (!workspaces_.count(m.user.record.workspace)) return Error{ErrorCode::not_found, "workspace not found"};
+    StoredUser next = m.user;
+    next.record.username = it->second.record.username;  // immutable
+    next.record.created = it->second.record.created;
+    put_user(next);
+    return {};
+  }
+  Status apply_one(const mutation::DeleteUser& m) {
+    if (!users_.count(m.user_id)) return Error{ErrorCode::not_found, "user not found"};
+    for (const auto& id : key_ids_of_user(m.user_id)) erase_key(id);
+    erase_user(m.user_id);
+    return {};
+  }
+  Status apply_one(const mutation::DisableUsersInWorkspace& m) {
+    std::vector<StoredUser> changed;
+    for (const auto& [id, u] : users_)
+      if (u.record.workspace == m.workspace_id && u.record.enabled) changed.push_back(u);
+    for (auto& u : changed) {
+      u.record.enabled = false;
+      put_user(u);
+    }
+    return {};
+  }
+  Status apply_one(const mutation::InsertApiKey& m) {
+    if (keys_.count(m.key.record.id)) return Error{ErrorCode::duplicate, "API key id exists"};
+    if (key_by_hash_.count(m.key.key_hash)) return Error{ErrorCode::duplicate, "API key exists"};
+    if (!users_.count(m.key.record.user_id)) return Error{ErrorCode::not_found, "user not found"};
+    put_key(m.key);
+    return {};
+  }
+  Status apply_one(const mutation::DeleteApiKey& m) {
+    if (!keys_.count(m.key_id)) return Error{ErrorCode::not_found, "API key not found"};
+    erase_key(m.key_id);
+    return {};
+  }
+  Status apply_one(const mutation::DeleteApiKeysOfUser& m) {
+    for (const auto& id : key_ids_of_user(m.user_id)) erase_key(id);
+    return {};
+  }
+  Status apply_one(const mutation::DeleteApiKeysInWorkspace& m) {
+    std::vector<std::string> ids;
+    for (const auto& [id, u] : users_)
+      if (u.record.workspace == m.workspace_id)
+        for (auto& k : key_ids_of_user(id)) ids.push_back(std::move(k));
+    for (const auto& id : ids) erase_key(id);
+    return {};
+  }
+  Status apply_one(const mutation::TouchApiKey& m) {
+    const auto it = keys_.find(m.key_id);
+    if (it == keys_.end()) return {};
+    StoredApiKey next = it->second;
+    next.record.last_used = m.last_used;
+    put_key(next);
+    return {};
+  }
+  Status apply_one(const mutation::InsertSigningKey& m) {
+    for (const auto& k : signing_)
+      if (k.kid == m.key.kid) return Error{ErrorCode::duplicate, "signing key exists"};
+    if (!m.key.retired)
+      for (const auto& k : signing_)
+        if (!k.retired) return Error{ErrorCode::duplicate, "an active signing key exists"};
+    journal_signing_keys();
+    signing_.push_back(m.key.copy());
+    return {};
+  }
+  Status apply_one(const mutation::RetireSigningKeys& m) {
+    journal_signing_keys();
+    for (auto& k : signing_)
+      if (!k.retired) {
+        k.retired = m.at;
+        k.secret_key.clear();
+      }
+    return {};
+  }
+  Status apply_one(const mutation::DeleteSigningKeysRetiredBefore& m) {
+    journal_signing_keys();
+    std::erase_if(signing_, [&](const SigningKey& k) { return k.retired && *k.retired < m.before; });
+    return {};
+  }
+
+  std::shared_mutex mutex_;
+  std::map<std::string, WorkspaceRecord> workspaces_;
+  std::unordered_map<std::string, StoredUser> users_;
+  std::map<std::string, std::string> user_by_name_;  // username key → id, ordered for listing
+  std::unordered_map<std::string, StoredApiKey> keys_;
+  std::unordered_map<std::string, std::string> key_by_hash_;
+  std::unordered_map<std::string, std::set<std::string>> keys_by_user_;
+  std::vector<SigningKey> signing_;  // in creation order
+  std::vector<std::function<void()>> undo_;  // only touched with mutex_ held exclusively
+};
+
+}  // namespace
+
+std::shared_ptr<Repository> make_memory_repository() { return std::make_shared<MemoryRepository>(); }
+
+}  // namespace iam
