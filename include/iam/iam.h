@@ -8,5 +8,8 @@
 #include "iam/operations.h"
 #include "iam/random.h"
 #include "iam/regime.h"
+#include "iam/repository.h"
+#include "iam/memory_store.h"
+#include "iam/roles.h"
 #include "iam/secret.h"
 #include "iam/status.h"

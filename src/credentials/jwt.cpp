@@ -4,8 +4,17 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
 #include <limits>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
 
 #include "crypto/crypto.h"
 
@@ -14,59 +23,224 @@ namespace {
 
 using nlohmann::json;
 
-// Parses a JSON object, refusing duplicate keys at any depth (nlohmann would silently keep
-// the last one, and two parsers disagreeing about a claim is how confusions start).
-std::optional<json> parse_object_strict(std::string_view text) {
-  bool duplicate = false;
-  std::vector<std::vector<std::string>> seen;
-  json::parser_callback_t check = [&](int, json::parse_event_t event, json& parsed) {
-    switch (event) {
-      case json::parse_event_t::object_start: seen.emplace_back(); break;
-      case json::parse_event_t::object_end:
-        if (!seen.empty()) seen.pop_back();
-        break;
-      case json::parse_event_t::key: {
-        auto& keys = seen.back();
-        const auto& key = parsed.get_ref<const std::string&>();
-        if (std::find(keys.begin(), keys.end(), key) != keys.end()) duplicate = true;
-        keys.push_back(key);
-        break;
-      }
-      default: break;
+// A JSON value as the verifier sees it: absent, or one of the JSON types with its value
+// kept for the types the rules read.
+struct Member {
+  enum class Kind : std::uint8_t { absent, string, integer, unsigned_integer, floating, other };
+  Kind kind = Kind::absent;
+  std::string text;             // Kind::string
+  std::int64_t integer = 0;     // Kind::integer
+  std::uint64_t unsigned_integer = 0;  // Kind::unsigned_integer
+  double floating = 0;          // Kind::floating
+
+  bool present() const noexcept { return kind != Kind::absent; }
+  bool is_string() const noexcept { return kind == Kind::string; }
+};
+
+// A SAX handler for nlohmann::json::sax_parse: accepts only text that is one JSON object
+// with no duplicate key in any object at any depth (nlohmann would silently keep the last
+// one, and two parsers disagreeing about a claim is how confusions start), and captures the
+// top-level members named in `wanted`. It builds no DOM, which keeps token verification
+// close to the cost of the signature check. nlohmann's parser still checks the whole
+// grammar (UTF-8, escapes, number range, nothing after the value) before reporting success.
+class ObjectScanner {
+ public:
+  ObjectScanner(const std::string_view* wanted, std::size_t count, Member* members)
+      : wanted_(wanted), count_(count), members_(members) {
+    keys_.reserve(16);  // a token's header and claims fit without growing
+    object_starts_.reserve(4);
+  }
+
+  // True when `text` is a JSON object without duplicate keys; members are filled in.
+  bool scan(std::string_view text) {
+    return json::sax_parse(text.data(), text.data() + text.size(), this) && root_seen_ && depth_ == 0;
+  }
+
+  // ---- the SAX interface (each returns false to stop the parse: a rejection)
+  bool null() { return scalar(Member::Kind::other); }
+  bool boolean(bool) { return scalar(Member::Kind::other); }
+  bool number_integer(json::number_integer_t value) {
+    if (Member* m = target()) m->integer = value;
+    return scalar(Member::Kind::integer);
+  }
+  bool number_unsigned(json::number_unsigned_t value) {
+    if (Member* m = target()) m->unsigned_integer = value;
+    return scalar(Member::Kind::unsigned_integer);
+  }
+  bool number_float(json::number_float_t value, const json::string_t&) {
+    if (Member* m = target()) m->floating = value;
+    return scalar(Member::Kind::floating);
+  }
+  bool string(json::string_t& value) {
+    if (Member* m = target()) m->text.assign(value);
+    return scalar(Member::Kind::string);
+  }
+  bool binary(json::binary_t&) { return false; }  // not produced by JSON text
+  bool start_object(std::size_t) {
+    if (depth_ == 0) {
+      if (root_seen_) return false;
+      root_seen_ = true;
+    } else if (!container()) {
+      return false;
     }
+    ++depth_;
+    object_starts_.push_back(keys_.size());
     return true;
-  };
-  json value = json::parse(text.begin(), text.end(), check, /*allow_exceptions=*/false);
-  if (value.is_discarded() || duplicate || !value.is_object()) return std::nullopt;
+  }
+  bool key(json::string_t& name) {
+    pending_ = nullptr;
+    if (depth_ == 1) {
+      for (std::size_t i = 0; i < count_; ++i)
+        if (wanted_[i] == name) pending_ = &members_[i];
+    }
+    keys_.push_back(name);
+    return true;
+  }
+  bool end_object() {
+    // Sorting this object's keys puts any two equal ones side by side: O(n log n) even
+    // for an object stuffed with keys.
+    const auto first = keys_.begin() + static_cast<std::ptrdiff_t>(object_starts_.back());
+    if (keys_.end() - first > 1) {
+      std::sort(first, keys_.end());
+      if (std::adjacent_find(first, keys_.end()) != keys_.end()) return false;
+    }
+    keys_.erase(first, keys_.end());
+    object_starts_.pop_back();
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) {
+    if (depth_ == 0 || !container()) return false;  // the root must be an object
+    ++depth_;
+    return true;
+  }
+  bool end_array() {
+    --depth_;
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const json::exception&) { return false; }
+
+ private:
+  // The member the value now being read belongs to (a wanted top-level one), if any.
+  Member* target() const { return depth_ == 1 ? pending_ : nullptr; }
+  bool scalar(Member::Kind kind) {
+    if (depth_ == 0) return false;  // the root must be an object
+    if (Member* m = target()) m->kind = kind;
+    pending_ = nullptr;
+    return true;
+  }
+  bool container() {
+    if (Member* m = target()) m->kind = Member::Kind::other;
+    pending_ = nullptr;
+    return true;
+  }
+
+  const std::string_view* wanted_;
+  std::size_t count_;
+  Member* members_;
+  Member* pending_ = nullptr;
+  std::size_t depth_ = 0;
+  bool root_seen_ = false;
+  std::vector<std::string> keys_;           // keys of the open objects, innermost last
+  std::vector<std::size_t> object_starts_;  // where each open object's keys begin in keys_
+};
+
+// Parses a JSON object with the same strictness as token verification (no duplicate keys
+// at any depth); for documents read rarely, such as a JWK.
+std::optional<json> parse_object_strict(std::string_view text) {
+  ObjectScanner check(nullptr, 0, nullptr);
+  if (!check.scan(text)) return std::nullopt;
+  json value = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
+  if (value.is_discarded() || !value.is_object()) return std::nullopt;
   return value;
 }
 
-// A NumericDate claim as whole seconds; nullopt when absent-or-not-a-number.
-std::optional<std::int64_t> numeric_date(const json& claims, const char* name) {
-  const auto it = claims.find(name);
-  if (it == claims.end() || !it->is_number()) return std::nullopt;
-  if (it->is_number_unsigned()) {
-    const auto v = it->get<std::uint64_t>();
-    return v > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
-               ? std::numeric_limits<std::int64_t>::max()
-               : static_cast<std::int64_t>(v);
+// A NumericDate as whole seconds; nullopt when absent or not a number.
+std::optional<std::int64_t> numeric_date(const Member& m) {
+  switch (m.kind) {
+    case Member::Kind::integer: return m.integer;
+    case Member::Kind::unsigned_integer:
+      return m.unsigned_integer > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
+                 ? std::numeric_limits<std::int64_t>::max()
+                 : static_cast<std::int64_t>(m.unsigned_integer);
+    case Member::Kind::floating: {
+      const double d = m.floating;
+      if (!std::isfinite(d)) return std::nullopt;
+      if (d >= 9.2e18) return std::numeric_limits<std::int64_t>::max();
+      if (d <= -9.2e18) return std::numeric_limits<std::int64_t>::min();
+      return static_cast<std::int64_t>(std::floor(d));
+    }
+    default: return std::nullopt;
   }
-  if (it->is_number_integer()) return it->get<std::int64_t>();
-  const double d = it->get<double>();
-  if (!std::isfinite(d)) return std::nullopt;
-  if (d >= 9.2e18) return std::numeric_limits<std::int64_t>::max();
-  if (d <= -9.2e18) return std::numeric_limits<std::int64_t>::min();
-  return static_cast<std::int64_t>(std::floor(d));
 }
 
-// Present → must be a non-empty string. Absent → empty optional. Wrong type → failure flag.
-bool optional_string_claim(const json& claims, const char* name, std::optional<std::string>& out) {
-  const auto it = claims.find(name);
-  if (it == claims.end()) return true;
-  if (!it->is_string() || it->get_ref<const std::string&>().empty()) return false;
-  out = it->get<std::string>();
-  return true;
+// Absent, or a non-empty string. False for any other type or an empty string.
+bool absent_or_nonempty_string(const Member& m) {
+  return !m.present() || (m.is_string() && !m.text.empty());
 }
+
+// ---- strict base64url for token segments
+
+// All ones when lo <= c <= hi, else zero; computed without branching on c (0..255).
+constexpr std::uint32_t in_range(std::uint32_t c, std::uint32_t lo, std::uint32_t hi) noexcept {
+  // Both differences stay below 256 exactly when c is in range; a wrapped one sets bit 8.
+  return ((((c - lo) | (hi - c)) >> 8) & 1u) - 1u;
+}
+
+// The 6-bit value of a base64url character; `bad` gets bits set for any other byte.
+inline std::uint32_t sextet(char ch, std::uint32_t& bad) noexcept {
+  const std::uint32_t c = static_cast<unsigned char>(ch);
+  const std::uint32_t upper = in_range(c, 'A', 'Z');
+  const std::uint32_t lower = in_range(c, 'a', 'z');
+  const std::uint32_t digit = in_range(c, '0', '9');
+  const std::uint32_t dash = in_range(c, '-', '-');
+  const std::uint32_t underscore = in_range(c, '_', '_');
+  bad |= ~(upper | lower | digit | dash | underscore) & 1u;
+  return (upper & (c - 'A')) | (lower & (c - 'a' + 26)) | (digit & (c - '0' + 52)) | (dash & 62u) |
+         (underscore & 63u);
+}
+
+// Decodes one segment with exactly the rules of crypto::base64url_decode (RFC 4648 §5
+// alphabet, no padding, no other byte, zero trailing bits, length not 1 mod 4) into `out`,
+// which has room for text.size() * 3 / 4 bytes. Answers the decoded length. Written for the
+// verify path: no allocation, and no branch or table lookup on the characters' values (a
+// token is a bearer credential).
+std::optional<std::size_t> decode_segment(std::string_view text, std::uint8_t* out) noexcept {
+  const std::size_t n = text.size();
+  if (n % 4 == 1) return std::nullopt;
+  std::uint32_t bad = 0;
+  std::size_t o = 0;
+  std::size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const std::uint32_t quantum = sextet(text[i], bad) << 18 | sextet(text[i + 1], bad) << 12 |
+                                  sextet(text[i + 2], bad) << 6 | sextet(text[i + 3], bad);
+    out[o++] = static_cast<std::uint8_t>(quantum >> 16);
+    out[o++] = static_cast<std::uint8_t>(quantum >> 8);
+    out[o++] = static_cast<std::uint8_t>(quantum);
+  }
+  if (n - i == 2) {
+    const std::uint32_t a = sextet(text[i], bad);
+    const std::uint32_t b = sextet(text[i + 1], bad);
+    bad |= b & 0x0fu;  // the 4 bits past the last byte must be zero
+    out[o++] = static_cast<std::uint8_t>(a << 2 | b >> 4);
+  } else if (n - i == 3) {
+    const std::uint32_t a = sextet(text[i], bad);
+    const std::uint32_t b = sextet(text[i + 1], bad);
+    const std::uint32_t c = sextet(text[i + 2], bad);
+    bad |= c & 0x03u;  // the 2 bits past the last byte must be zero
+    out[o++] = static_cast<std::uint8_t>(a << 2 | b >> 4);
+    out[o++] = static_cast<std::uint8_t>((b & 0x0fu) << 4 | c >> 2);
+  }
+  if (bad != 0) return std::nullopt;
+  return o;
+}
+
+// The header members verification reads, and the claims.
+constexpr std::string_view header_names[] = {"alg", "kid", "crit"};
+enum HeaderMember : std::size_t { h_alg, h_kid, h_crit, header_member_count };
+constexpr std::string_view claim_names[] = {"iss", "sub", "workspace", "default_workspace", "exp", "nbf", "iat"};
+enum ClaimMember : std::size_t { c_iss, c_sub, c_workspace, c_default_workspace, c_exp, c_nbf, c_iat, claim_member_count };
+static_assert(std::size(header_names) == header_member_count && std::size(claim_names) == claim_member_count);
 
 std::string encode_segment(const json& value) { return crypto::base64url_encode(crypto::as_bytes(value.dump())); }
 
@@ -175,6 +349,11 @@ Status KeySet::load(std::vector<SigningKey> keys) {
     }
   }
   if (active > 1) return Error{ErrorCode::invalid_argument, "more than one active signing key"};
+  // verify looks a key up by kid: two keys under one kid would make the answer depend on
+  // their order (a retired twin past its grace would shadow the active key).
+  for (std::size_t i = 0; i < keys.size(); ++i)
+    for (std::size_t j = i + 1; j < keys.size(); ++j)
+      if (keys[i].kid == keys[j].kid) return Error{ErrorCode::invalid_argument, "two signing keys share a kid"};
   auto next = std::make_shared<State>();
   next->keys = std::move(keys);
   std::lock_guard lock(*writer_);
@@ -240,63 +419,78 @@ Result<JwtClaims> KeySet::verify_with_reason(std::string_view token, std::string
   if (dot2 == std::string_view::npos || token.find('.', dot2 + 1) != std::string_view::npos)
     return fail("not three segments");
   const std::string_view signed_part = token.substr(0, dot2);
-  const auto header_bytes = crypto::base64url_decode(token.substr(0, dot1));
-  const auto payload_bytes = crypto::base64url_decode(token.substr(dot1 + 1, dot2 - dot1 - 1));
-  const auto signature = crypto::base64url_decode(token.substr(dot2 + 1));
-  if (!header_bytes || !payload_bytes || !signature) return fail("segment is not canonical base64url");
+  // One buffer for the three decoded segments (together at most 3/4 of the token): on the
+  // stack for tokens of ordinary size.
+  std::array<std::uint8_t, 2048> small_buffer;
+  std::vector<std::uint8_t> large_buffer;
+  std::uint8_t* buffer = small_buffer.data();
+  if (token.size() > small_buffer.size()) {
+    large_buffer.resize(token.size());
+    buffer = large_buffer.data();
+  }
+  const auto header_size = decode_segment(token.substr(0, dot1), buffer);
+  if (!header_size) return fail("segment is not canonical base64url");
+  std::uint8_t* const payload_at = buffer + *header_size;
+  const auto payload_size = decode_segment(token.substr(dot1 + 1, dot2 - dot1 - 1), payload_at);
+  if (!payload_size) return fail("segment is not canonical base64url");
+  std::uint8_t* const signature_at = payload_at + *payload_size;
+  const auto signature_size = decode_segment(token.substr(dot2 + 1), signature_at);
+  if (!signature_size) return fail("segment is not canonical base64url");
+  const std::string_view header_text = crypto::as_text({buffer, *header_size});
+  const std::string_view payload_text = crypto::as_text({payload_at, *payload_size});
+  const std::span<const std::uint8_t> signature(signature_at, *signature_size);
 
-  const auto header = parse_object_strict(crypto::as_text(*header_bytes));
-  if (!header) return fail("header is not a JSON object without duplicate keys");
-  const auto alg = header->find("alg");
-  if (alg == header->end() || !alg->is_string() || alg->get_ref<const std::string&>() != "EdDSA")
-    return fail("alg is not EdDSA");
-  if (header->contains("crit")) return fail("crit header present");
-  const auto kid = header->find("kid");
-  if (kid == header->end() || !kid->is_string()) return fail("kid missing");
+  std::array<Member, header_member_count> header;
+  if (!ObjectScanner(header_names, header.size(), header.data()).scan(header_text))
+    return fail("header is not a JSON object without duplicate keys");
+  if (!header[h_alg].is_string() || header[h_alg].text != "EdDSA") return fail("alg is not EdDSA");
+  if (header[h_crit].present()) return fail("crit header present");
+  if (!header[h_kid].is_string()) return fail("kid missing");
+  const std::string& kid = header[h_kid].text;
 
   const auto snapshot = state_.load();
   const TimePoint now = clock_->now();
   const SigningKey* key = nullptr;
   for (const auto& k : snapshot->keys) {
-    if (k.kid != kid->get_ref<const std::string&>()) continue;
+    if (k.kid != kid) continue;
     if (k.retired && *k.retired + config_.effective_grace() <= now) return fail("kid past its grace period");
     key = &k;
     break;
   }
   if (!key) return fail("unknown kid");
-  if (!crypto::ed25519_verify(crypto::as_bytes(signed_part), *signature, key->public_key))
+  if (!crypto::ed25519_verify(crypto::as_bytes(signed_part), signature, key->public_key))
     return fail("bad signature");
 
-  const auto claims = parse_object_strict(crypto::as_text(*payload_bytes));
-  if (!claims) return fail("payload is not a JSON object without duplicate keys");
+  std::array<Member, claim_member_count> claims;
+  if (!ObjectScanner(claim_names, claims.size(), claims.data()).scan(payload_text))
+    return fail("payload is not a JSON object without duplicate keys");
   const std::int64_t now_s = unix_seconds(now);
   const std::int64_t leeway = config_.leeway.count();
-  const auto exp = numeric_date(*claims, "exp");
+  const auto exp = numeric_date(claims[c_exp]);
   if (!exp) return fail("exp missing");
   if (*exp <= now_s - leeway) return fail("expired");
-  for (const char* name : {"nbf", "iat"}) {
-    if (!claims->contains(name)) continue;
-    const auto t = numeric_date(*claims, name);
+  for (const Member* m : {&claims[c_nbf], &claims[c_iat]}) {
+    if (!m->present()) continue;
+    const auto t = numeric_date(*m);
     if (!t) return fail("nbf or iat is not a number");
     if (*t > now_s + leeway) return fail("nbf or iat in the future");
   }
-  const auto iss = claims->find("iss");
-  if (iss == claims->end() || !iss->is_string() || iss->get_ref<const std::string&>() != config_.issuer)
-    return fail("wrong issuer");
-  std::optional<std::string> sub, workspace, default_workspace;
-  if (!optional_string_claim(*claims, "sub", sub) || !sub) return fail("sub missing");
-  if (!optional_string_claim(*claims, "workspace", workspace) ||
-      !optional_string_claim(*claims, "default_workspace", default_workspace))
+  if (!claims[c_iss].is_string() || claims[c_iss].text != config_.issuer) return fail("wrong issuer");
+  Member& sub = claims[c_sub];
+  if (!sub.present() || !absent_or_nonempty_string(sub)) return fail("sub missing");
+  Member& workspace = claims[c_workspace];
+  Member& default_workspace = claims[c_default_workspace];
+  if (!absent_or_nonempty_string(workspace) || !absent_or_nonempty_string(default_workspace))
     return fail("workspace claim is not a non-empty string");
-  if (!workspace && !default_workspace) return fail("no workspace claim");
-  if (workspace && default_workspace && *workspace != *default_workspace)
+  if (!workspace.present() && !default_workspace.present()) return fail("no workspace claim");
+  if (workspace.present() && default_workspace.present() && workspace.text != default_workspace.text)
     return fail("workspace claims disagree");
 
   JwtClaims out;
   out.issuer = config_.issuer;
-  out.subject = std::move(*sub);
-  out.workspace = workspace ? std::move(*workspace) : std::move(*default_workspace);
-  out.issued_at = from_unix_seconds(numeric_date(*claims, "iat").value_or(0));
+  out.subject = std::move(sub.text);
+  out.workspace = std::move(workspace.present() ? workspace.text : default_workspace.text);
+  out.issued_at = from_unix_seconds(numeric_date(claims[c_iat]).value_or(0));
   out.expires_at = from_unix_seconds(*exp);
   return out;
 }

@@ -1,5 +1,7 @@
 #include <sodium.h>
 
+#include <algorithm>
+
 #include "crypto/crypto.h"
 
 namespace iam::crypto {
@@ -23,6 +25,11 @@ std::string encode(std::span<const std::uint8_t> bytes, int variant) {
 }
 
 std::optional<Bytes> decode(std::string_view text, int variant) {
+  // libsodium 1.0.18 reads a byte >= 0x80 as the digit 63 instead of stopping at it (its
+  // constant-time range checks assume a non-negative char), so such bytes would decode
+  // as '/' or '_'. Refuse them before libsodium sees the text.
+  if (std::any_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) >= 0x80; }))
+    return std::nullopt;
   Bytes out(text.size() / 4 * 3 + 3);
   std::size_t length = 0;
   const char* end = nullptr;

@@ -82,6 +82,10 @@ class MemoryRepository final : public Repository {
     std::shared_lock lock(mutex_);
     std::vector<SigningKey> out;
     for (const auto& k : signing_) out.push_back(k.copy());
+    // Ordered by created (repository.h), not by insertion: a key may be stored after a
+    // newer one (an imported or restored retired key). Ties keep insertion order.
+    std::stable_sort(out.begin(), out.end(),
+                     [](const SigningKey& a, const SigningKey& b) { return a.created < b.created; });
     return out;
   }
 

@@ -1,0 +1,213 @@
+// iam/gateway.h — the gateway kit: credential handling, cached authentication and
+// authorisation, and the enforcement path of gateway.md, independent of any HTTP library
+// and of any particular regime (it talks to iam::Regime only).
+//
+// A server turns each HTTP request into an iam::Request (route, body text, credential)
+// and calls Enforcer::enforce. The Outcome is either "forward this rewritten body as this
+// identity" or a refusal with the exact HTTP status and body to send. When the forwarded
+// operation is an IAM one, answer_for_response / answer_for_dispatcher_json turn the IAM
+// answer into the status and masked body a caller may see (gateway.md "What callers see").
+//
+// THREAD SAFETY: an Enforcer is safe to share between threads; every method may be called
+// concurrently. Its caches are sharded (one mutex per shard, no global lock on the hit
+// path). The free functions are pure. Request, Outcome and HttpAnswer are plain values.
+// OWNERSHIP: the Enforcer shares ownership of its regime, registry and clock, and owns its
+// caches. It registers an invalidation listener with the regime that holds the caches
+// weakly, so a regime may outlive the enforcer safely.
+// ERRORS: Enforcer::create fails with invalid_argument for a bad configuration (no regime,
+// negative TTL, zero cache size) and internal_error if the regime refuses the listener.
+// Nothing else fails or throws: every problem is an Outcome refusal, and every regime
+// error or callback exception is a refusal too (fail closed).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "iam/clock.h"
+#include "iam/log.h"
+#include "iam/operation_registry.h"
+#include "iam/operations.h"
+#include "iam/regime.h"
+#include "iam/status.h"
+
+namespace iam {
+
+// ---------------------------------------------------------------- credentials
+
+// What a bearer credential looks like, told apart without touching storage (gateway.md):
+// a `tg_` prefix is an API key, exactly two dots a JWT, anything else malformed.
+enum class CredentialShape { api_key, jwt, malformed };
+CredentialShape credential_shape(std::string_view credential) noexcept;
+
+// The credential of an `Authorization` header value: the token of `Bearer <token>` (scheme
+// matched without regard to case, surrounding spaces trimmed). nullopt means "no
+// credential": no header, an empty Bearer, or another scheme such as Basic.
+std::optional<std::string> credential_from_authorization(std::optional<std::string_view> header_value);
+
+// The `token` parameter of a URL query string (with or without the leading '?'),
+// percent-decoded. For the streaming import/export endpoints only. nullopt when absent or
+// empty.
+std::optional<std::string> credential_from_query(std::string_view query);
+
+// ---------------------------------------------------------------- answers
+
+// A status and the exact body to send.
+struct HttpAnswer {
+  int status = 200;
+  std::string body;
+  friend bool operator==(const HttpAnswer&, const HttpAnswer&) = default;
+};
+
+// The masked bodies, byte for byte (gateway.md "What callers see").
+namespace masked {
+inline constexpr std::string_view auth_failure = R"({"error":"auth failure"})";
+inline constexpr std::string_view access_denied = R"({"error":"access denied"})";
+inline constexpr std::string_view internal_error = R"({"error":"internal error"})";
+inline constexpr std::string_view unknown_operation = R"({"error":"unknown operation"})";
+inline constexpr std::string_view unknown_kind = R"({"error":"unknown kind"})";
+inline constexpr std::string_view workspace_not_found = R"({"error":"workspace not found"})";
+inline constexpr std::string_view invalid_json = R"({"error":"invalid json"})";
+inline constexpr std::string_view not_an_object = R"({"error":"request must be a JSON object"})";
+}  // namespace masked
+
+// The answer for an error of the taxonomy: auth-failed 401 and operation-not-permitted 403
+// with the masked bodies; invalid-argument and weak-password 400 with the error's message
+// (messages about the caller's own input, which never repeat a value); not-found 404,
+// duplicate 409, disabled 403 and not-supported 501 with a fixed message per type;
+// internal-error 500 {"error":"internal error"}. Typed bodies are
+// {"error":{"type":…,"message":…}}.
+HttpAnswer answer_for_error(const Error& error);
+
+// The answer for an IAM operation's result: 200 and the response object, or the error's
+// answer. For `login` every failure other than internal-error is 401 (gateway.md: "any
+// failure 401").
+HttpAnswer answer_for_response(std::string_view operation, const Result<OperationResponse>& response);
+
+// The same for the JSON text JsonDispatcher::handle returned: an {"error":{type,…}} object
+// is mapped as above; anything else is 200 with the text unchanged.
+HttpAnswer answer_for_dispatcher_json(std::string_view operation, std::string_view response_json);
+
+// ---------------------------------------------------------------- enforcement
+
+// How a request arrived, which decides its registry key.
+enum class Route {
+  iam,           // POST /api/v1/iam: key = body.operation (a bare IAM operation)
+  named,         // a fixed operation (e.g. /api/v1/auth/login): key = Request::name; body.operation is set to it
+  service,       // POST /api/v1/{kind}: key = "<kind>:<body.operation>"
+  flow_service,  // /api/v1/flow/{flow}/service/{kind}: key = "flow-service:<kind>"
+  flow_import,   // /api/v1/flow/{flow}/import/{kind}: key = "flow-import:<kind>"
+  flow_export,   // /api/v1/flow/{flow}/export/{kind}: key = "flow-export:<kind>"
+};
+
+struct Request {
+  Route route = Route::iam;
+  std::string name;        // named: the operation; service / flow_*: the URL's {kind}
+  std::string flow;        // flow_*: the flow from the URL path or WebSocket envelope
+  std::string workspace;   // a workspace carried by the address (envelope); non-empty wins over body.workspace
+  std::string body;        // the request's JSON object text; empty counts as {}
+  std::optional<std::string> credential;  // nullopt: none presented (authenticate-anonymous)
+};
+
+// Why a request was refused (for logs, metrics and other transports' own frame shapes).
+enum class Refusal {
+  none,                 // forwarded
+  bad_request,          // invalid JSON, not an object, invalid-argument (400)
+  unknown_operation,    // 400 {"error":"unknown operation"}
+  unknown_kind,         // 404 {"error":"unknown kind"}
+  auth_failure,         // 401 {"error":"auth failure"}
+  access_denied,        // 403 {"error":"access denied"}
+  workspace_not_found,  // 404 {"error":"workspace not found"}
+  internal_error,       // 500 / 503 {"error":"internal error"}
+};
+
+struct Outcome {
+  Refusal refusal = Refusal::none;
+  int status = 200;
+  // Forwarded: the rewritten request (authorised workspace written in, `actor` set to the
+  // identity's handle). Refused: the exact response body.
+  std::string body;
+  std::string operation;             // the registry key the request resolved to
+  std::optional<Identity> identity;  // who is calling; absent for PUBLIC operations
+  std::string workspace;             // the authorised workspace, if the operation has one
+  std::string flow;                  // the flow, for flow-level operations
+  std::string reason;                // a refusal's precise reason, for the server log only
+
+  bool forward() const noexcept { return refusal == Refusal::none; }
+};
+
+// Does a workspace exist? true / false, or an error (a refusal with 500).
+using WorkspaceExists = std::function<Result<bool>(std::string_view workspace)>;
+// Asks the regime's get-workspace (as a trusted internal caller): found true, not-found or
+// invalid-argument false, anything else an error.
+WorkspaceExists workspace_exists_from_regime(std::shared_ptr<Regime> regime);
+
+struct GatewayConfig {
+  std::shared_ptr<Regime> regime;                     // required
+  std::shared_ptr<const OperationRegistry> registry;  // default: OperationRegistry::with_defaults()
+  std::shared_ptr<Clock> clock;                       // default: the system clock
+  // Ceilings: an identity is cached at most authentication_ttl (and never past its
+  // `expires`); a decision at most min(Decision::ttl, decision_ttl). Zero disables caching.
+  std::chrono::seconds authentication_ttl{60};
+  std::chrono::seconds decision_ttl{60};
+  // Bounds (entries); the least recently used entry of a shard goes first.
+  std::size_t authentication_cache_entries = 10'000;
+  std::size_t decision_cache_entries = 100'000;
+  std::size_t workspace_cache_entries = 1'000;  // positive answers of workspace_exists
+  std::size_t cache_shards = 16;                // 1..256
+  // Asked after authorisation for workspace- and flow-level operations. Default: the
+  // regime's get-workspace (workspace_exists_from_regime). It may be called from many
+  // threads at once; an exception from it is a refusal (500).
+  WorkspaceExists workspace_exists;
+  Logger logger = stderr_logger();  // refusal reasons (never a credential)
+};
+
+class Enforcer {
+ public:
+  static Result<std::shared_ptr<Enforcer>> create(GatewayConfig config);
+  ~Enforcer();
+  Enforcer(const Enforcer&) = delete;
+  Enforcer& operator=(const Enforcer&) = delete;
+
+  // gateway.md "Then, per request", in order: route and kind (404), body (400), operation
+  // (400, before authentication); PUBLIC skips authentication (any credential is ignored);
+  // otherwise authenticate (401; 503 when the regime could not decide); AUTHENTICATED
+  // skips authorise, anything else is authorised (403); the workspace is default-filled
+  // and must exist (404, after authorisation); the authorised workspace and `actor` are
+  // written into the forwarded body.
+  Outcome enforce(const Request& request) const noexcept;
+  // The same for a caller already authenticated (a WebSocket session): the request's
+  // credential is ignored and `identity` is used as is.
+  Outcome enforce_as(const Identity& identity, const Request& request) const noexcept;
+
+  // Cached authentication: nullopt asks authenticate_anonymous (never cached); a malformed
+  // credential fails without consulting the regime; otherwise the cache, keyed by the
+  // credential's SHA-256, then the regime. Errors: auth_failure(), or internal_error when
+  // the regime could not decide.
+  Result<Identity> authenticate(std::optional<std::string_view> credential) const noexcept;
+  // Cached authorisation (allows and denies alike); a regime error is a deny.
+  Decision authorise(const Identity& identity, std::string_view capability, const Resource& resource,
+                     const Parameters& parameters) const noexcept;
+
+  // Entries currently cached (for tests and metrics).
+  std::size_t cached_identities() const noexcept;
+  std::size_t cached_decisions() const noexcept;
+  // Drops every cached identity, decision and workspace answer.
+  void clear_caches() noexcept;
+
+  const OperationRegistry& registry() const noexcept;
+  const std::shared_ptr<Regime>& regime() const noexcept;
+  const std::shared_ptr<Clock>& clock() const noexcept;
+
+  struct Impl;  // internal
+  explicit Enforcer(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace iam

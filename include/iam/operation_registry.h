@@ -1,0 +1,107 @@
+// iam/operation_registry.h — which operations a gateway serves and what each one needs
+// (gateway.md "Authorising a request: the operation registry").
+//
+// The registry is data: every operation has a name, a required capability (or the
+// sentinels PUBLIC / AUTHENTICATED of iam/regime.h), a resource level, and named extractors
+// for its resource and parameters. The library ships TrustGraph's gateway operations plus
+// get-signing-key-public (111 in all, spec/operations.json, compiled into the library);
+// an application may add its own. Names `flow-service:thru/<anything>` that are not
+// registered explicitly resolve to one AUTHENTICATED flow-level passthrough operation.
+//
+// Key conventions: a bare name is an IAM operation (`create-user`); `<kind>:<op>` is a
+// workspace-level service operation (`config:get`); `flow-service:<kind>`,
+// `flow-import:<kind>` and `flow-export:<kind>` are flow-level.
+//
+// THREAD SAFETY: an OperationRegistry is immutable after construction; any number of
+// threads may look operations up at once.
+// OWNERSHIP: the registry owns its specs; find() returns a pointer into the registry,
+// valid for the registry's lifetime.
+// ERRORS: construction fails with invalid_argument (no permissive default) for a duplicate
+// name, an empty name, an operation without a capability, an unknown level or extractor
+// name, a resource extractor that does not match the level, or JSON that is not an
+// object with an "operations" array of such entries. Lookups never fail: an unknown name
+// is nullptr.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "iam/status.h"
+
+namespace iam {
+
+// Where the resource of an operation sits (contract.md "Resource").
+enum class ResourceLevel { system, workspace, flow };
+// How the resource is taken from a request (gateway.md "Extractors").
+enum class ResourceExtractor {
+  empty,                // {}
+  workspace_from_body,  // {workspace: body.workspace or identity.workspace}
+  flow_from_address,    // {workspace, flow}: flow from the URL path or WebSocket envelope
+};
+// How the parameters are taken from a request.
+enum class ParametersExtractor {
+  none,                 // {}
+  workspace_parameter,  // {workspace: body.user.workspace or body.workspace_record.id or body.workspace or identity.workspace}
+};
+
+// Wire names, as in operations.json: "system", "workspace_from_body", "none", ...
+std::string_view resource_level_name(ResourceLevel level) noexcept;
+std::string_view resource_extractor_name(ResourceExtractor extractor) noexcept;
+std::string_view parameters_extractor_name(ParametersExtractor extractor) noexcept;
+
+struct OperationSpec {
+  std::string name;        // the registry key, e.g. "create-user", "config:get", "flow-service:agent"
+  std::string capability;  // e.g. "users:admin", or "PUBLIC" / "AUTHENTICATED"
+  ResourceLevel level = ResourceLevel::system;
+  ResourceExtractor resource = ResourceExtractor::empty;
+  ParametersExtractor parameters = ParametersExtractor::none;
+
+  bool is_public() const noexcept;         // capability == PUBLIC: no credential needed
+  bool is_authenticated() const noexcept;  // capability == AUTHENTICATED: any valid credential
+
+  friend bool operator==(const OperationSpec&, const OperationSpec&) = default;
+};
+
+// Name prefix of the passthrough operations, and the spec every such name resolves to.
+inline constexpr std::string_view passthrough_prefix = "flow-service:thru/";
+inline constexpr std::string_view passthrough_name = "flow-service:thru";
+
+class OperationRegistry {
+ public:
+  // Exactly these operations (see ERRORS above).
+  static Result<OperationRegistry> create(std::vector<OperationSpec> operations);
+  // Parses operations.json's format: {"operations":[{"name","capability","level",
+  // "resource","parameters"}, ...]}; other top-level keys are ignored.
+  static Result<OperationRegistry> from_json(std::string_view json_text);
+  // The library's default operations plus `additions` (a name already in the defaults is
+  // a duplicate, not an override).
+  static Result<OperationRegistry> with_defaults(std::vector<OperationSpec> additions = {});
+  // The text of the default operations.json compiled into the library.
+  static std::string_view default_operations_json() noexcept;
+
+  // The operation registered under `name`; for an unregistered `flow-service:thru/<x>`
+  // (x non-empty) the passthrough spec (AUTHENTICATED, flow level); else nullptr.
+  const OperationSpec* find(std::string_view name) const noexcept;
+
+  // True when some registered operation is named `<kind>:...` (for an unknown {kind} in a
+  // URL, answered 404 rather than 400).
+  bool has_kind(std::string_view kind) const noexcept;
+
+  // Registered operations in name order (the passthrough rule is not listed).
+  std::vector<const OperationSpec*> operations() const;
+  std::size_t size() const noexcept { return operations_.size(); }
+
+ private:
+  OperationRegistry() = default;
+
+  std::map<std::string, OperationSpec, std::less<>> operations_;
+  std::set<std::string, std::less<>> kinds_;
+  OperationSpec passthrough_;
+};
+
+}  // namespace iam

@@ -1,0 +1,162 @@
+// iam/roles.h — the roles regime: users with roles reader / writer / admin scoped to
+// workspaces, API keys, passwords and Ed25519 JWTs (spec: contract.md, protocol.md).
+//
+// THREAD SAFETY: RolesRegime is safe to share between threads; every method may be called
+// concurrently. RoleTable, RolesConfig and the result structs are plain values.
+// OWNERSHIP: the regime holds its repository, clock, random source and audit sink by
+// std::shared_ptr; results are owned by the caller. Secrets in results are SecretString.
+// ERRORS: each method documents its error codes in protocol.md's terms; storage failures
+// answer internal_error; no method throws.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "iam/audit.h"
+#include "iam/clock.h"
+#include "iam/jwt.h"
+#include "iam/log.h"
+#include "iam/random.h"
+#include "iam/regime.h"
+#include "iam/repository.h"
+
+namespace iam {
+
+// How a fresh deployment gets its first administrator (protocol.md "Bootstrap modes").
+enum class BootstrapMode { token, bootstrap };
+std::optional<BootstrapMode> parse_bootstrap_mode(std::string_view text);  // "token" | "bootstrap"
+
+// A role: the capabilities it grants and where. Scope is the user's home workspace, or
+// every workspace.
+struct RoleDefinition {
+  std::set<std::string, std::less<>> capabilities;
+  bool all_workspaces = false;
+};
+using RoleTable = std::map<std::string, RoleDefinition, std::less<>>;
+// reader / writer / admin with TrustGraph's capability names (contract.md).
+RoleTable default_role_table();
+
+struct PasswordRules {
+  std::size_t min_characters = 8;  // UTF-8 code points
+  std::size_t max_bytes = 1024;
+  bool forbid_username = true;
+};
+
+inline constexpr std::uint32_t minimum_password_iterations = 600'000;
+
+struct RolesConfig {
+  std::shared_ptr<Repository> repository;  // required
+  // Required, from here or IAM_BOOTSTRAP_MODE when read_environment; no default.
+  std::optional<BootstrapMode> bootstrap_mode;
+  // token mode only: becomes the admin's API key. From IAM_BOOTSTRAP_TOKEN when unset.
+  std::optional<SecretString> bootstrap_token;
+  bool read_environment = true;
+  JwtConfig jwt;
+  RoleTable roles = default_role_table();
+  PasswordRules password_rules;
+  std::uint32_t password_iterations = minimum_password_iterations;  // may be raised, never lowered
+  std::chrono::seconds decision_ttl{60};
+  std::chrono::seconds last_used_interval{60};  // resolve-api-key coalesces last_used writes
+  std::shared_ptr<Clock> clock;          // default: system clock
+  std::shared_ptr<RandomSource> random;  // default: libsodium
+  std::shared_ptr<AuditSink> audit;      // default: discard
+  Logger logger;                         // default: stderr
+};
+
+// The caller of a management operation: a user id set by a gateway, or nullopt for a
+// trusted internal caller (iamctl stdio, the application itself) that skips the
+// in-process re-checks of contract.md.
+using Actor = std::optional<std::string>;
+
+struct BootstrapResult {
+  std::string admin_user_id;
+  SecretString admin_api_key;
+};
+struct LoginResult {
+  SecretString jwt;
+  TimePoint expires{};
+};
+struct ResolvedKey {
+  std::string user_id;
+  std::string workspace;
+  std::vector<std::string> roles;
+};
+struct CreatedApiKey {
+  SecretString plaintext;  // shown once, never stored
+  ApiKeyRecord record;
+};
+
+class RolesRegime final : public Regime {
+ public:
+  // Validates the configuration (invalid_argument with a clear message: no repository,
+  // no or bad bootstrap mode, a token in bootstrap mode, no token in token mode, too few
+  // PBKDF2 iterations, bad JWT settings), loads the key set and, in token mode, seeds an
+  // empty store.
+  static Result<std::shared_ptr<RolesRegime>> create(RolesConfig config);
+  ~RolesRegime() override;
+
+  // ---- Regime ----
+  std::string_view name() const noexcept override { return "roles"; }
+  Result<Identity> authenticate(std::string_view credential) noexcept override;
+  Result<Identity> authenticate_anonymous() noexcept override;
+  Decision authorise(const Identity& identity, std::string_view capability, const Resource& resource,
+                     const Parameters& parameters) noexcept override;
+  std::vector<Decision> authorise_many(const Identity& identity,
+                                       std::span<const AuthorisationCheck> checks) noexcept override;
+  Result<OperationResponse> execute(const OperationRequest& request) noexcept override;
+  void add_invalidation_listener(InvalidationListener listener) override;
+
+  // ---- operations (protocol.md "Operations"), one method each ----
+  Result<BootstrapResult> bootstrap();
+  bool bootstrap_available();
+  Result<LoginResult> login(std::string_view username, std::string_view password,
+                            std::optional<std::string_view> workspace);
+  Result<UserRecord> whoami(std::string_view user_id);
+  Result<ResolvedKey> resolve_api_key(std::string_view api_key);
+  Result<std::string> signing_key_public();
+  std::string jwks();
+  Status rotate_signing_key(const Actor& actor);
+  Status change_password(const Actor& actor, std::string_view user_id, std::string_view password,
+                         std::string_view new_password);
+  Result<SecretString> reset_password(const Actor& actor, std::string_view user_id,
+                                      std::optional<std::string_view> workspace);
+  Result<UserRecord> create_user(const Actor& actor, std::string_view workspace, const UserInput& user);
+  Result<std::vector<UserRecord>> list_users(const Actor& actor, std::optional<std::string_view> workspace);
+  Result<UserRecord> get_user(const Actor& actor, std::string_view user_id, std::optional<std::string_view> workspace);
+  Result<UserRecord> update_user(const Actor& actor, std::string_view user_id, const UserInput& user,
+                                 std::optional<std::string_view> workspace);
+  Status disable_user(const Actor& actor, std::string_view user_id, std::optional<std::string_view> workspace);
+  Status enable_user(const Actor& actor, std::string_view user_id, std::optional<std::string_view> workspace);
+  Status delete_user(const Actor& actor, std::string_view user_id, std::optional<std::string_view> workspace);
+  Result<WorkspaceRecord> create_workspace(const Actor& actor, const WorkspaceInput& workspace);
+  Result<std::vector<WorkspaceRecord>> list_workspaces();
+  Result<std::vector<WorkspaceRecord>> list_my_workspaces(std::string_view user_id);
+  Result<WorkspaceRecord> get_workspace(std::string_view id);
+  Result<WorkspaceRecord> update_workspace(const Actor& actor, const WorkspaceInput& workspace);
+  Status disable_workspace(const Actor& actor, std::string_view id);
+  Result<CreatedApiKey> create_api_key(const Actor& actor, const KeyInput& key,
+                                       std::optional<std::string_view> workspace);
+  Result<std::vector<ApiKeyRecord>> list_api_keys(const Actor& actor, std::string_view user_id,
+                                                  std::optional<std::string_view> workspace);
+  Status revoke_api_key(const Actor& actor, std::string_view key_id, std::optional<std::string_view> workspace);
+
+  const KeySet& key_set() const noexcept;
+  const RoleTable& role_table() const noexcept;
+
+  struct Impl;  // internal
+  // Internal: applications use create().
+  explicit RolesRegime(std::unique_ptr<Impl> impl);
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace iam

@@ -1,0 +1,81 @@
+// iam/sqlite_store.h — the SQLite Repository: one database file holds workspaces, users,
+// API keys and signing keys (the private half optionally encrypted at rest).
+//
+// The file is opened in WAL mode with foreign keys on; every Change is one
+// BEGIN IMMEDIATE … COMMIT transaction, so it is applied whole or not at all, and a
+// committed change survives a crash of the process (and, with Synchronous::full, of the
+// machine). A new database is created with mode 0600 (its -wal and -shm files inherit it)
+// and the schema is created or migrated forward on open.
+//
+// THREAD SAFETY: the returned repository is safe to share between threads: writes are
+// serialised on one connection behind a mutex, reads use a small pool of other connections
+// and run while a write is in progress. Several processes may open the same file at once:
+// a lock held by another connection (SQLITE_BUSY / SQLITE_LOCKED) is waited for and
+// retried with backoff for up to `busy_timeout`, and only then reported (internal_error).
+// OWNERSHIP: the caller shares the repository; the connections close when the last
+// reference goes. SqliteOptions owns its key (a SecretBytes that wipes itself); the
+// repository keeps its own copy, and private keys read from the file live only in the
+// SecretBytes of the SigningKeys handed out.
+// ERRORS (open_sqlite_repository):
+//   invalid_argument — empty path; the directory does not exist; the file is not an SQLite
+//     database, or is one that this library did not create; the file or its directory is
+//     read-only; an encryption key that is not 32 bytes; the database holds encrypted
+//     private keys and no key, or a different key, was supplied.
+//   not_supported — the database was written by a newer schema version than this build.
+//   internal_error — the file is damaged or truncated, or SQLite failed otherwise.
+// Each message names the file and the problem. Repository calls answer as repository.h
+// says; a failure of SQLite itself (disk full, I/O error, lock held past busy_timeout) is
+// internal_error, and a failed apply() changed nothing.
+//
+// ENCRYPTION AT REST: with `private_key_encryption_key` set, every private signing key is
+// stored as libsodium crypto_secretbox_easy(key, random nonce) and the database records
+// that it holds encrypted keys together with a check value, so opening it again without
+// the key, or with another key, is refused. A database that holds plaintext keys and is
+// opened with a key has them encrypted in place (one transaction); there is no way back
+// to plaintext. Without a key, private keys are stored in the clear: protect the file.
+//
+// STORE SPECIFICATION: open_repository("sqlite:PATH") (iam/store.h) opens PATH with the
+// default options; when the environment variable IAM_KEY_ENCRYPTION_KEY_FILE names a file,
+// the encryption key is read from it with load_key_file.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "iam/repository.h"
+#include "iam/secret.h"
+#include "iam/status.h"
+
+namespace iam {
+
+inline constexpr std::size_t sqlite_encryption_key_bytes = 32;
+
+// The environment variable that open_repository("sqlite:…") reads the key file path from.
+inline constexpr const char* sqlite_key_file_env = "IAM_KEY_ENCRYPTION_KEY_FILE";
+
+struct SqliteOptions {
+  std::string path;  // the database file; created (mode 0600) when absent
+  // full: every commit is fsynced (survives power loss). normal: a commit survives a crash
+  // of the process but the last commits may be lost on power loss.
+  enum class Synchronous { full, normal } synchronous = Synchronous::full;
+  // How long to wait for a lock held by another connection or process before failing.
+  std::chrono::milliseconds busy_timeout{5000};
+  // 32 bytes: encrypts private signing keys at rest (crypto_secretbox). See above.
+  std::optional<SecretBytes> private_key_encryption_key;
+};
+
+// Opens (creating or migrating as needed) the database at options.path.
+Result<std::shared_ptr<Repository>> open_sqlite_repository(SqliteOptions options);
+
+// Reads an encryption key from a file holding either exactly 32 raw bytes or 64 hex
+// characters (surrounding whitespace and a trailing newline allowed).
+// invalid_argument (naming the file) when it cannot be read or holds anything else.
+Result<SecretBytes> load_key_file(const std::string& path);
+
+// The key named by IAM_KEY_ENCRYPTION_KEY_FILE: nullopt when the variable is unset or empty,
+// otherwise load_key_file of its value (and its errors).
+Result<std::optional<SecretBytes>> load_key_from_environment();
+
+}  // namespace iam

@@ -1,0 +1,196 @@
+// RolesRegime::execute: the typed request of iam/operations.h onto one method per operation.
+#include <functional>
+#include <unordered_map>
+
+#include "iam/roles.h"
+
+namespace iam {
+namespace {
+
+using Handler = std::function<Result<OperationResponse>(RolesRegime&, const OperationRequest&)>;
+
+std::optional<std::string_view> view(const std::optional<std::string>& value) {
+  if (!value) return std::nullopt;
+  return std::string_view(*value);
+}
+std::string_view text(const std::optional<std::string>& value) { return value ? std::string_view(*value) : ""; }
+std::string_view secret(const std::optional<SecretString>& value) { return value ? value->view() : ""; }
+// The actor, or with no actor the user the request names (trusted internal callers).
+std::string_view self(const OperationRequest& r) { return r.actor ? std::string_view(*r.actor) : text(r.user_id); }
+
+Result<OperationResponse> empty_or_error(Status s) {
+  if (!s.ok()) return std::move(s).error();
+  return OperationResponse{};
+}
+
+template <class T, class Set>
+Result<OperationResponse> respond(Result<T> r, Set set) {
+  if (!r) return std::move(r).error();
+  OperationResponse out;
+  set(out, std::move(*r));
+  return out;
+}
+
+const std::unordered_map<std::string_view, Handler>& handlers() {
+  static const std::unordered_map<std::string_view, Handler> table = {
+      {"bootstrap",
+       [](RolesRegime& g, const OperationRequest&) {
+         return respond(g.bootstrap(), [](OperationResponse& o, BootstrapResult b) {
+           o.bootstrap_admin_user_id = std::move(b.admin_user_id);
+           o.bootstrap_admin_api_key = std::move(b.admin_api_key);
+         });
+       }},
+      {"bootstrap-status",
+       [](RolesRegime& g, const OperationRequest&) -> Result<OperationResponse> {
+         OperationResponse o;
+         o.bootstrap_available = g.bootstrap_available();
+         return o;
+       }},
+      {"login",
+       [](RolesRegime& g, const OperationRequest& r) {
+         return respond(g.login(text(r.username), secret(r.password), view(r.workspace)),
+                        [](OperationResponse& o, LoginResult l) {
+                          o.jwt = std::move(l.jwt);
+                          o.jwt_expires = l.expires;
+                        });
+       }},
+      {"whoami",
+       [](RolesRegime& g, const OperationRequest& r) {
+         return respond(g.whoami(self(r)), [](OperationResponse& o, UserRecord u) { o.user = std::move(u); });
+       }},
+      {"authenticate-anonymous",
+       [](RolesRegime& g, const OperationRequest&) -> Result<OperationResponse> {
+         return g.authenticate_anonymous().error();
+       }},
+      {"resolve-api-key",
+       [](RolesRegime& g, const OperationRequest& r) {
+         return respond(g.resolve_api_key(secret(r.api_key)), [](OperationResponse& o, ResolvedKey k) {
+           o.resolved_user_id = std::move(k.user_id);
+           o.resolved_workspace = std::move(k.workspace);
+           o.resolved_roles = std::move(k.roles);
+         });
+       }},
+      {"get-signing-key-public",
+       [](RolesRegime& g, const OperationRequest&) {
+         return respond(g.signing_key_public(),
+                        [](OperationResponse& o, std::string pem) { o.signing_key_public = std::move(pem); });
+       }},
+      {"rotate-signing-key",
+       [](RolesRegime& g, const OperationRequest& r) { return empty_or_error(g.rotate_signing_key(r.actor)); }},
+      {"change-password",
+       [](RolesRegime& g, const OperationRequest& r) {
+         return empty_or_error(g.change_password(r.actor, text(r.user_id), secret(r.password), secret(r.new_password)));
+       }},
+      {"reset-password",
+       [](RolesRegime& g, const OperationRequest& r) {
+         return respond(g.reset_password(r.actor, text(r.user_id), view(r.workspace)),
+                        [](OperationResponse& o, SecretString p) { o.temporary_password = std::move(p); });
+       }},
+      {"create-user",
+       [](RolesRegime& g, const OperationRequest& r) -> Result<OperationResponse> {
+         if (!r.user) return Error{ErrorCode::invalid_argument, "user is required"};
+         return respond(g.create_user(r.actor, text(r.workspace), *r.user),
+                        [](OperationResponse& o, UserRecord u) { o.user = std::move(u); });
+       }},
+      {"list-users",
+       [](RolesRegime& g, const OperationRequest& r) {
+         return respond(g.list_users(r.actor, view(r.workspace)),
+                        [](OperationResponse& o, std::vector<UserRecord> u) { o.users = std::move(u); });
+       }},
+      {"get-user",
+       [](RolesRegime& g, const OperationRequest& r) {
+         return respond(g.get_user(r.actor, text(r.user_id), view(r.workspace)),
+                        [](OperationResponse& o, UserRecord u) { o.user = std::move(u); });
+       }},
+      {"update-user",
+       [](RolesRegime& g, const OperationRequest& r) -> Result<OperationResponse> {
+         if (!r.user) return Error{ErrorCode::invalid_argument, "user is required"};
+         return respond(g.update_user(r.actor, text(r.user_id), *r.user, view(r.workspace)),
+                        [](OperationResponse& o, UserRecord u) { o.user = std::move(u); });
+       }},
+      {"disable-user",
+       [](RolesRegime& g, const OperationRequest& r) {
+         return empty_or_error(g.disable_user(r.actor, text(r.user_id), view(r.workspace)));
+       }},
+      {"enable-user",
+       [](RolesRegime& g, const OperationRequest& r) {
+         return empty_or_error(g.enable_user(r.actor, text(r.user_id), view(r.workspace)));
+       }},
+      {"delete-user",
+       [](RolesRegime& g, const OperationRequest& r) {
+         return empty_or_error(g.delete_user(r.actor, text(r.user_id), view(r.workspace)));
+       }},
+      {"create-workspace",
+       [](RolesRegime& g, const OperationRequest& r) {
+         return respond(g.create_workspace(r.actor, r.workspace_record.value_or(WorkspaceInput{})),
+                        [](OperationResponse& o, WorkspaceRecord w) { o.workspace = std::move(w); });
+       }},
+      {"list-workspaces",
+       [](RolesRegime& g, const OperationRequest&) {
+         return respond(g.list_workspaces(),
+                        [](OperationResponse& o, std::vector<WorkspaceRecord> w) { o.workspaces = std::move(w); });
+       }},
+      {"list-my-workspaces",
+       [](RolesRegime& g, const OperationRequest& r) {
+         return respond(g.list_my_workspaces(self(r)),
+                        [](OperationResponse& o, std::vector<WorkspaceRecord> w) { o.workspaces = std::move(w); });
+       }},
+      {"get-workspace",
+       [](RolesRegime& g, const OperationRequest& r) {
+         const auto id = r.workspace_record ? r.workspace_record->id : std::nullopt;
+         return respond(g.get_workspace(text(id)),
+                        [](OperationResponse& o, WorkspaceRecord w) { o.workspace = std::move(w); });
+       }},
+      {"update-workspace",
+       [](RolesRegime& g, const OperationRequest& r) {
+         return respond(g.update_workspace(r.actor, r.workspace_record.value_or(WorkspaceInput{})),
+                        [](OperationResponse& o, WorkspaceRecord w) { o.workspace = std::move(w); });
+       }},
+      {"disable-workspace",
+       [](RolesRegime& g, const OperationRequest& r) {
+         const auto id = r.workspace_record ? r.workspace_record->id : std::nullopt;
+         return empty_or_error(g.disable_workspace(r.actor, text(id)));
+       }},
+      {"create-api-key",
+       [](RolesRegime& g, const OperationRequest& r) -> Result<OperationResponse> {
+         if (!r.key) return Error{ErrorCode::invalid_argument, "key is required"};
+         return respond(g.create_api_key(r.actor, *r.key, view(r.workspace)),
+                        [](OperationResponse& o, CreatedApiKey k) {
+                          o.api_key_plaintext = std::move(k.plaintext);
+                          o.api_key = std::move(k.record);
+                        });
+       }},
+      {"list-api-keys",
+       [](RolesRegime& g, const OperationRequest& r) {
+         return respond(g.list_api_keys(r.actor, text(r.user_id), view(r.workspace)),
+                        [](OperationResponse& o, std::vector<ApiKeyRecord> k) { o.api_keys = std::move(k); });
+       }},
+      {"revoke-api-key",
+       [](RolesRegime& g, const OperationRequest& r) {
+         return empty_or_error(g.revoke_api_key(r.actor, text(r.key_id), view(r.workspace)));
+       }},
+  };
+  return table;
+}
+
+// Operations of enterprise regimes (groups and grants) that this regime does not have.
+bool is_enterprise_operation(std::string_view op) {
+  return op.find("group") != std::string_view::npos || op.find("grant") != std::string_view::npos;
+}
+
+}  // namespace
+
+Result<OperationResponse> RolesRegime::execute(const OperationRequest& request) noexcept {
+  try {
+    const auto& table = handlers();
+    if (const auto it = table.find(request.operation); it != table.end()) return it->second(*this, request);
+    if (is_enterprise_operation(request.operation) || request.operation == "authorise" ||
+        request.operation == "authorise-many")
+      return Error{ErrorCode::not_supported, "the roles regime does not support '" + request.operation + "'"};
+    return Error{ErrorCode::invalid_argument, "unknown operation"};
+  } catch (...) {
+    return Error{ErrorCode::internal_error, "operation failed unexpectedly"};
+  }
+}
+
+}  // namespace iam

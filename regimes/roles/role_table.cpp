@@ -1,0 +1,36 @@
+#include "iam/roles.h"
+
+namespace iam {
+
+RoleTable default_role_table() {
+  RoleDefinition reader;
+  reader.capabilities = {
+      // every :read capability of the data plane
+      "graph:read", "triples:read", "sparql:read", "graph-rag:read", "graph-embeddings:read", "documents:read",
+      "document-rag:read", "document-embeddings:read", "entity-contexts:read", "rows:read", "nlp-query:read",
+      "structured-query:read", "row-embeddings:read", "collections:read", "knowledge:read",
+      // services and read-only control plane
+      "agent", "llm", "embeddings", "reranker", "image-to-text", "mcp", "config:read", "flows:read", "keys:self"};
+
+  RoleDefinition writer = reader;
+  for (const char* c : {"graph:write", "triples:write", "graph-embeddings:write", "document-embeddings:write",
+                        "entity-contexts:write", "documents:write", "rows:write", "collections:write",
+                        "knowledge:write"})
+    writer.capabilities.insert(c);
+
+  RoleDefinition admin = writer;
+  for (const char* c : {"config:write", "flows:write", "users:read", "users:write", "users:admin", "keys:admin",
+                        "workspaces:admin", "iam:admin", "metrics:read"})
+    admin.capabilities.insert(c);
+  admin.all_workspaces = true;
+
+  return RoleTable{{"reader", reader}, {"writer", writer}, {"admin", admin}};
+}
+
+std::optional<BootstrapMode> parse_bootstrap_mode(std::string_view text) {
+  if (text == "token") return BootstrapMode::token;
+  if (text == "bootstrap") return BootstrapMode::bootstrap;
+  return std::nullopt;
+}
+
+}  // namespace iam

@@ -1,0 +1,481 @@
+// The enforcement path of gateway.md ("Authenticating a request", "Then, per request"),
+// step by step, over a transport-neutral Request.
+#include <algorithm>
+#include <exception>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "gateway/answers.h"
+#include "gateway/caches.h"
+#include "iam/gateway.h"
+
+namespace iam {
+
+namespace {
+
+using nlohmann::json;
+
+// Longer than any API key or JWT this library issues, with room for other regimes'
+// tokens; anything longer is refused before it is even hashed.
+constexpr std::size_t max_credential_bytes = 16 * 1024;
+
+// gateway.md step 4: create-user is the one system-level operation whose workspace is
+// default-filled (its home workspace).
+constexpr std::string_view create_user = "create-user";
+
+bool is_flow_kind(std::string_view kind) {
+  return kind == "flow-service" || kind == "flow-import" || kind == "flow-export";
+}
+
+std::string_view flow_prefix(Route route) {
+  switch (route) {
+    case Route::flow_service: return "flow-service:";
+    case Route::flow_import: return "flow-import:";
+    case Route::flow_export: return "flow-export:";
+    default: return "";
+  }
+}
+
+std::string dump(const json& value) { return value.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// A string member: "" when absent, null or empty (TrustGraph's schema default); an error
+// when present with another type.
+Result<std::string> string_member(const json& object, std::string_view name) {
+  if (!object.is_object()) return std::string();
+  const auto found = object.find(name);
+  if (found == object.end() || found->is_null()) return std::string();
+  if (!found->is_string()) return Error{ErrorCode::invalid_argument, std::string(name) + " must be a string"};
+  return found->get<std::string>();
+}
+
+const json* object_member(const json& object, std::string_view name) {
+  const auto found = object.find(name);
+  return found != object.end() && found->is_object() ? &*found : nullptr;
+}
+
+Error normalised_auth_error(const Error& error) {
+  // Only "could not decide" keeps its identity (503); every other failure is the one
+  // opaque auth failure, whatever a regime said.
+  if (error.code == ErrorCode::internal_error) return error;
+  return auth_failure();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- Impl
+
+struct Enforcer::Impl {
+  std::shared_ptr<Regime> regime;
+  std::shared_ptr<const OperationRegistry> registry;
+  std::shared_ptr<Clock> clock;
+  std::chrono::seconds authentication_ttl{60};
+  std::chrono::seconds decision_ttl{60};
+  WorkspaceExists workspace_exists;
+  Logger logger;
+  std::shared_ptr<gateway::GatewayCaches> caches;
+
+  void log(LogLevel level, std::string_view message) const noexcept {
+    try {
+      if (logger) logger(level, message);
+    } catch (...) {
+    }
+  }
+
+  Outcome refuse(Refusal refusal, std::string operation, std::string reason, int status = 0,
+                 std::string body = {}) const {
+    Outcome out;
+    out.refusal = refusal;
+    out.operation = std::move(operation);
+    out.reason = std::move(reason);
+    switch (refusal) {
+      case Refusal::unknown_operation: out.status = 400, out.body = masked::unknown_operation; break;
+      case Refusal::unknown_kind: out.status = 404, out.body = masked::unknown_kind; break;
+      case Refusal::auth_failure: out.status = 401, out.body = masked::auth_failure; break;
+      case Refusal::access_denied: out.status = 403, out.body = masked::access_denied; break;
+      case Refusal::workspace_not_found: out.status = 404, out.body = masked::workspace_not_found; break;
+      case Refusal::internal_error: out.status = 500, out.body = masked::internal_error; break;
+      case Refusal::bad_request: out.status = 400; break;
+      case Refusal::none: break;
+    }
+    if (status != 0) out.status = status;
+    if (!body.empty()) out.body = std::move(body);
+    log(LogLevel::info, "gateway refused '" + out.operation + "' (" + std::to_string(out.status) + "): " + out.reason);
+    return out;
+  }
+
+  Outcome bad_request(std::string operation, const Error& error) const {
+    auto answer = answer_for_error(error);
+    return refuse(Refusal::bad_request, std::move(operation), error.message, answer.status, std::move(answer.body));
+  }
+
+  Outcome from_auth_error(std::string operation, const Error& error) const {
+    if (error.code == ErrorCode::internal_error)
+      return refuse(Refusal::internal_error, std::move(operation), "authentication could not decide: " + error.message,
+                    503);
+    return refuse(Refusal::auth_failure, std::move(operation), "authentication failed");
+  }
+
+  Result<Identity> authenticate(std::optional<std::string_view> credential) const {
+    // An empty credential is the empty Bearer: no credential at all.
+    if (!credential || credential->empty()) {
+      auto anonymous = regime->authenticate_anonymous();
+      if (!anonymous) return normalised_auth_error(anonymous.error());
+      return anonymous;
+    }
+    // Shape first: a malformed credential never reaches the regime, the cache or anonymous.
+    if (credential->size() > max_credential_bytes || credential_shape(*credential) == CredentialShape::malformed)
+      return auth_failure();
+
+    const auto key = gateway::credential_key(*credential);
+    const TimePoint now = clock->now();
+    if (auto hit = caches->identities.get(key, now)) return std::move(*hit);
+
+    const auto generation = caches->identities.generation();
+    auto result = regime->authenticate(*credential);
+    if (!result) return normalised_auth_error(result.error());
+    // An identity past its `expires` (inside the regime's leeway) is the regime's call to
+    // accept, but it is not cached.
+    TimePoint expires = now + authentication_ttl;
+    if (result->expires) expires = std::min(expires, *result->expires);  // never past a JWT's exp
+    caches->identities.put(key, *result, expires, now, generation);
+    return result;
+  }
+
+  Decision authorise(const Identity& identity, std::string_view capability, const Resource& resource,
+                     const Parameters& parameters) const {
+    const auto key = gateway::decision_key(identity.handle, capability, resource, parameters);
+    const TimePoint now = clock->now();
+    if (auto hit = caches->decisions.get(key, now)) return hit->decision;
+
+    const auto generation = caches->decisions.generation();
+    const Decision decision = regime->authorise(identity, capability, resource, parameters);
+    const auto ttl = std::clamp(decision.ttl, std::chrono::seconds(0), decision_ttl);
+    caches->decisions.put(key, gateway::CachedDecision{decision, identity.handle}, now + ttl, now, generation);
+    return decision;
+  }
+
+  Result<bool> workspace_known(std::string_view workspace) const {
+    const auto key = gateway::workspace_key(workspace);
+    const TimePoint now = clock->now();
+    if (caches->workspaces.get(key, now)) return true;
+    const auto generation = caches->workspaces.generation();
+    Result<bool> exists = [&]() -> Result<bool> {
+      try {
+        return workspace_exists(workspace);
+      } catch (...) {
+        return Error{ErrorCode::internal_error, "workspace_exists threw"};
+      }
+    }();
+    // Only "exists" is remembered: a workspace created a moment later must not stay 404.
+    if (exists.ok() && *exists) caches->workspaces.put(key, true, now + decision_ttl, now, generation);
+    return exists;
+  }
+
+  Outcome run(const Request& request, const Identity* preset) const;
+};
+
+Outcome Enforcer::Impl::run(const Request& request, const Identity* preset) const {
+  // 1. Route: an unknown {kind} in a URL is 404.
+  std::string key;
+  const OperationSpec* spec = nullptr;
+  if (request.route == Route::service) {
+    if (request.name.empty() || is_flow_kind(request.name) || !registry->has_kind(request.name))
+      return refuse(Refusal::unknown_kind, request.name, "unknown kind '" + request.name + "'");
+  } else if (const auto prefix = flow_prefix(request.route); !prefix.empty()) {
+    key = std::string(prefix) + request.name;
+    spec = request.name.empty() ? nullptr : registry->find(key);
+    if (spec == nullptr || spec->level != ResourceLevel::flow)
+      return refuse(Refusal::unknown_kind, key, "unknown kind '" + request.name + "'");
+  }
+
+  // 2. Body: a JSON object (empty text counts as {}).
+  json body = json::object();
+  if (request.body.find_first_not_of(" \t\r\n") != std::string::npos) {
+    body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+    if (body.is_discarded())
+      return refuse(Refusal::bad_request, key, "malformed JSON", 400, std::string(masked::invalid_json));
+    if (!body.is_object())
+      return refuse(Refusal::bad_request, key, "body is not an object", 400, std::string(masked::not_an_object));
+  }
+  // The address's workspace (WebSocket envelope) is the one routed and authorised.
+  if (!request.workspace.empty()) body["workspace"] = request.workspace;
+
+  // 3. Operation: unknown is 400, before authentication.
+  if (request.route == Route::iam || request.route == Route::service) {
+    auto operation = string_member(body, "operation");
+    if (!operation || operation->empty()) return refuse(Refusal::unknown_operation, key, "no operation in the body");
+    if (request.route == Route::iam) {
+      if (operation->find(':') != std::string::npos)
+        return refuse(Refusal::unknown_operation, *operation, "not an IAM operation");
+      key = std::move(*operation);
+    } else {
+      key = request.name + ":" + *operation;
+    }
+    spec = registry->find(key);
+    if (spec != nullptr && request.route == Route::service && spec->level == ResourceLevel::flow) spec = nullptr;
+  } else if (request.route == Route::named) {
+    key = request.name;
+    spec = registry->find(key);
+  }
+  if (spec == nullptr) return refuse(Refusal::unknown_operation, key, "operation not in the registry");
+  if (request.route == Route::named) body["operation"] = request.name;
+
+  Outcome out;
+  out.operation = key;
+
+  // 4. PUBLIC: no credential needed, any sent is ignored; nobody to act as.
+  if (spec->is_public()) {
+    body.erase("actor");
+    out.body = dump(body);
+    return out;
+  }
+
+  // 5. Authenticate (401; 503 when the regime could not decide).
+  Identity identity;
+  if (preset != nullptr) {
+    identity = *preset;
+  } else {
+    std::optional<std::string_view> credential;
+    if (request.credential) credential = *request.credential;
+    auto authenticated = authenticate(credential);
+    if (!authenticated) return from_auth_error(key, authenticated.error());
+    identity = std::move(*authenticated);
+  }
+
+  // 6. Resource and parameters, with the workspace default-filled from the identity.
+  Resource resource;
+  std::string workspace;
+  if (spec->level != ResourceLevel::system) {
+    auto named = string_member(body, "workspace");
+    if (!named) return bad_request(key, named.error());
+    workspace = named->empty() ? identity.workspace : std::move(*named);
+    if (workspace.empty()) return bad_request(key, Error{ErrorCode::invalid_argument, "workspace is required"});
+    if (spec->level == ResourceLevel::flow) {
+      if (request.flow.empty()) return bad_request(key, Error{ErrorCode::invalid_argument, "flow is required"});
+      resource = Resource::flow(workspace, request.flow);
+      out.flow = request.flow;
+    } else {
+      resource = Resource::workspace(workspace);
+    }
+  }
+  Parameters parameters;
+  const bool is_create_user = key == create_user;
+  if (spec->parameters == ParametersExtractor::workspace_parameter) {
+    std::string target;
+    if (is_create_user) {
+      // The home workspace it will actually write: workspace (default_workspace counts as
+      // workspace, and both must agree), else user.workspace, else the identity's.
+      auto w = string_member(body, "workspace");
+      auto dw = string_member(body, "default_workspace");
+      if (!w) return bad_request(key, w.error());
+      if (!dw) return bad_request(key, dw.error());
+      if (!w->empty() && !dw->empty() && *w != *dw)
+        return bad_request(key, Error{ErrorCode::invalid_argument, "workspace and default_workspace disagree"});
+      target = !w->empty() ? *w : *dw;
+      if (const json* user = object_member(body, "user"); user != nullptr && target.empty()) {
+        for (const char* field : {"workspace", "default_workspace"}) {
+          auto uw = string_member(*user, field);
+          if (!uw) return bad_request(key, uw.error());
+          if (target.empty()) target = std::move(*uw);
+        }
+      }
+      if (target.empty()) target = identity.workspace;
+      if (target.empty()) return bad_request(key, Error{ErrorCode::invalid_argument, "workspace is required"});
+      workspace = target;
+    } else {
+      // body.user.workspace or body.workspace_record.id or body.workspace or identity.workspace
+      // (default_workspace counting as workspace, as the IAM protocol reads it).
+      std::vector<std::pair<const json*, const char*>> candidates;
+      if (const json* user = object_member(body, "user")) {
+        candidates.emplace_back(user, "workspace");
+        candidates.emplace_back(user, "default_workspace");
+      }
+      if (const json* record = object_member(body, "workspace_record")) candidates.emplace_back(record, "id");
+      candidates.emplace_back(&body, "workspace");
+      candidates.emplace_back(&body, "default_workspace");
+      for (const auto& [object, field] : candidates) {
+        auto value = string_member(*object, field);
+        if (!value) return bad_request(key, value.error());
+        if (target.empty()) target = std::move(*value);
+      }
+      if (target.empty()) target = identity.workspace;
+    }
+    if (!target.empty()) parameters.emplace(std::string(component::workspace), target);
+  }
+
+  // 7. Authorise (403), unless any valid credential will do.
+  if (!spec->is_authenticated()) {
+    const Decision decision = authorise(identity, spec->capability, resource, parameters);
+    if (!decision.allow) {
+      Outcome refused = refuse(Refusal::access_denied, key, "denied " + spec->capability + " to " + identity.principal_id);
+      refused.identity = std::move(identity);
+      return refused;
+    }
+  }
+
+  // 8. The workspace must exist, checked only now so that unprivileged callers cannot
+  //    probe which workspaces exist.
+  if (spec->level != ResourceLevel::system) {
+    auto exists = workspace_known(workspace);
+    if (!exists) return refuse(Refusal::internal_error, key, "workspace lookup failed: " + exists.error().message);
+    if (!*exists) return refuse(Refusal::workspace_not_found, key, "workspace '" + workspace + "' does not exist");
+  }
+
+  // 9. Forward what was authorised: the workspace, and the caller as actor.
+  if (spec->level != ResourceLevel::system || is_create_user) {
+    body["workspace"] = workspace;
+    if (is_create_user && body.contains("default_workspace")) body["default_workspace"] = workspace;
+    out.workspace = workspace;
+  }
+  body["actor"] = identity.handle;
+  out.body = dump(body);
+  out.identity = std::move(identity);
+  return out;
+}
+
+// ---------------------------------------------------------------- Enforcer
+
+WorkspaceExists workspace_exists_from_regime(std::shared_ptr<Regime> regime) {
+  return [regime = std::move(regime)](std::string_view workspace) -> Result<bool> {
+    if (!regime) return Error{ErrorCode::internal_error, "no regime"};
+    OperationRequest request;
+    request.operation = "get-workspace";
+    request.workspace_record = WorkspaceInput{std::string(workspace), std::nullopt, std::nullopt};
+    auto found = regime->execute(request);  // no actor: the gateway asks as a trusted internal caller
+    if (found) return true;
+    if (found.error().code == ErrorCode::not_found || found.error().code == ErrorCode::invalid_argument) return false;
+    return found.error();
+  };
+}
+
+Result<std::shared_ptr<Enforcer>> Enforcer::create(GatewayConfig config) {
+  try {
+    if (!config.regime) return Error{ErrorCode::invalid_argument, "the gateway needs a regime"};
+    if (config.authentication_ttl.count() < 0 || config.decision_ttl.count() < 0)
+      return Error{ErrorCode::invalid_argument, "cache TTL ceilings must not be negative"};
+    if (config.authentication_cache_entries == 0 || config.decision_cache_entries == 0 ||
+        config.workspace_cache_entries == 0)
+      return Error{ErrorCode::invalid_argument, "cache sizes must be at least 1"};
+    if (config.cache_shards == 0 || config.cache_shards > 256)
+      return Error{ErrorCode::invalid_argument, "cache_shards must be 1 to 256"};
+    if (!config.registry) {
+      auto defaults = OperationRegistry::with_defaults();
+      if (!defaults) return std::move(defaults).error();
+      config.registry = std::make_shared<const OperationRegistry>(std::move(*defaults));
+    }
+
+    auto impl = std::make_unique<Impl>();
+    impl->regime = config.regime;
+    impl->registry = std::move(config.registry);
+    impl->clock = config.clock ? std::move(config.clock) : system_clock();
+    impl->authentication_ttl = config.authentication_ttl;
+    impl->decision_ttl = config.decision_ttl;
+    impl->workspace_exists =
+        config.workspace_exists ? std::move(config.workspace_exists) : workspace_exists_from_regime(config.regime);
+    impl->logger = config.logger ? std::move(config.logger) : null_logger();
+    impl->caches = std::make_shared<gateway::GatewayCaches>(
+        config.authentication_cache_entries, config.decision_cache_entries, config.workspace_cache_entries,
+        config.cache_shards);
+
+    // Weak: the regime may outlive this enforcer, and must not keep its caches alive.
+    std::weak_ptr<gateway::GatewayCaches> weak = impl->caches;
+    try {
+      impl->regime->add_invalidation_listener([weak](const Invalidation& event) {
+        if (auto caches = weak.lock()) {
+          try {
+            caches->apply(event);
+          } catch (...) {
+            caches->clear();
+          }
+        }
+      });
+    } catch (const std::exception&) {
+      return Error{ErrorCode::internal_error, "the regime refused the gateway's invalidation listener"};
+    }
+    return std::make_shared<Enforcer>(std::move(impl));
+  } catch (const std::exception&) {
+    return Error{ErrorCode::internal_error, "could not create the gateway enforcer"};
+  }
+}
+
+Enforcer::Enforcer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Enforcer::~Enforcer() = default;
+
+namespace {
+// The last resort when enforcement itself failed (out of memory, a bug): fail closed.
+Outcome internal_outcome() noexcept {
+  Outcome out;
+  out.refusal = Refusal::internal_error;
+  out.status = 500;
+  try {
+    out.body = masked::internal_error;
+  } catch (...) {
+  }
+  return out;
+}
+}  // namespace
+
+Outcome Enforcer::enforce(const Request& request) const noexcept {
+  try {
+    return impl_->run(request, nullptr);
+  } catch (...) {
+    impl_->log(LogLevel::error, "gateway: enforcement failed unexpectedly");
+    return internal_outcome();
+  }
+}
+
+Outcome Enforcer::enforce_as(const Identity& identity, const Request& request) const noexcept {
+  try {
+    return impl_->run(request, &identity);
+  } catch (...) {
+    impl_->log(LogLevel::error, "gateway: enforcement failed unexpectedly");
+    return internal_outcome();
+  }
+}
+
+Result<Identity> Enforcer::authenticate(std::optional<std::string_view> credential) const noexcept {
+  try {
+    return impl_->authenticate(credential);
+  } catch (...) {
+    return Error{ErrorCode::internal_error, "authentication failed unexpectedly"};
+  }
+}
+
+Decision Enforcer::authorise(const Identity& identity, std::string_view capability, const Resource& resource,
+                             const Parameters& parameters) const noexcept {
+  try {
+    return impl_->authorise(identity, capability, resource, parameters);
+  } catch (...) {
+    return Decision::denied(std::chrono::seconds(0));  // fail closed
+  }
+}
+
+std::size_t Enforcer::cached_identities() const noexcept {
+  try {
+    return impl_->caches->identities.size();
+  } catch (...) {
+    return 0;
+  }
+}
+
+std::size_t Enforcer::cached_decisions() const noexcept {
+  try {
+    return impl_->caches->decisions.size();
+  } catch (...) {
+    return 0;
+  }
+}
+
+void Enforcer::clear_caches() noexcept {
+  try {
+    impl_->caches->clear();
+  } catch (...) {
+  }
+}
+
+const OperationRegistry& Enforcer::registry() const noexcept { return *impl_->registry; }
+const std::shared_ptr<Regime>& Enforcer::regime() const noexcept { return impl_->regime; }
+const std::shared_ptr<Clock>& Enforcer::clock() const noexcept { return impl_->clock; }
+
+}  // namespace iam

@@ -1,0 +1,81 @@
+// protocol/json_protocol.h — the JSON wire format of protocol.md, and only that: JSON ⇄
+// the typed OperationRequest / OperationResponse of iam/operations.h.
+//
+// Internal to the library (the public entry point is iam/protocol.h). Regimes never see
+// JSON; everything about field names, both TrustGraph generations of the home-workspace
+// field, and type checking of client input lives here.
+//
+// THREAD SAFETY: free functions over values; safe from any number of threads.
+// ERRORS: input problems are invalid_argument with a message that names the field and
+// never contains a field's value (so no secret can be echoed back). These functions may
+// throw std::bad_alloc; the dispatcher turns that into internal-error.
+#pragma once
+
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "iam/operations.h"
+#include "iam/regime.h"
+#include "iam/status.h"
+
+namespace iam::protocol {
+
+// ---- operations ----
+
+// True for the operations of protocol.md's table and for the group/grant operations of
+// operations.json (which regimes without groups answer not-supported).
+bool is_known_operation(std::string_view operation) noexcept;
+// True only for the group/grant operations (iam:admin, for enterprise regimes).
+bool is_group_operation(std::string_view operation) noexcept;
+
+// ---- requests ----
+
+// Converts a request object. `null` counts as an omitted field; a field of the wrong type
+// is invalid_argument; unknown fields are ignored. Does not check that the operation is
+// known (the dispatcher does).
+Result<OperationRequest> parse_request(const nlohmann::json& request);
+
+// Overwrites the secret strings of a request object (password, new_password, api_key,
+// user.password) in place, so the parsed document does not keep plaintext around.
+void wipe_request_secrets(nlohmann::json& request) noexcept;
+
+// ---- authorise / authorise-many payloads (JSON text inside string fields) ----
+
+// resource_json: a JSON object whose values are strings. Absent or empty text is the
+// system resource {}. Anything else is invalid_argument.
+Result<Resource> parse_resource_text(const std::optional<std::string>& text);
+// parameters_json: a JSON object; string values are kept, other values ignored. Absent or
+// empty text is {}. Text that is not a JSON object is invalid_argument.
+Result<Parameters> parse_parameters_text(const std::optional<std::string>& text);
+
+// authorise_checks: a JSON array of {"capability", "resource"?, "parameters"?}. Each entry
+// is the check, or nullopt when the entry is malformed (the caller answers it with a
+// deny). Text that is not a JSON array is invalid_argument.
+Result<std::vector<std::optional<AuthorisationCheck>>> parse_authorise_checks(const std::optional<std::string>& text);
+
+// decisions_json: `[{"allow": bool, "ttl": int}, ...]` as compact JSON text.
+std::string decisions_to_json_text(const std::vector<Decision>& decisions);
+
+// ---- responses ----
+
+nlohmann::json user_to_json(const UserRecord& user);
+nlohmann::json workspace_to_json(const WorkspaceRecord& workspace);
+nlohmann::json api_key_to_json(const ApiKeyRecord& key);
+
+// Only the fields the response holds; `{}` when it holds none. An empty optional list is
+// absent, a present empty list is `[]`.
+nlohmann::json response_to_json(const OperationResponse& response);
+// {"error": {"type": "<taxonomy name>", "message": "..."}} and nothing else.
+nlohmann::json error_to_json(const Error& error);
+
+// Overwrites the secret strings of a response object (api_key_plaintext, jwt,
+// temporary_password, bootstrap_admin_api_key) in place, once it has been serialised.
+void wipe_response_secrets(nlohmann::json& response) noexcept;
+
+// Compact JSON text; invalid UTF-8 in a string is replaced rather than thrown on.
+std::string to_text(const nlohmann::json& value);
+
+}  // namespace iam::protocol

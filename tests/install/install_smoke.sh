@@ -1,0 +1,75 @@
+#!/bin/sh
+# `meson install` into a temporary staging directory, then build a consumer of the staged
+# library with nothing but `pkg-config --cflags --libs iam` and run it.
+#
+# Usage: install_smoke.sh <meson> <build dir> <source include dir> <smoke .cpp>
+#                         <prefix> <libdir> <includedir> <c++ compiler command...>
+# --no-rebuild: the test must never start a build inside the build tree running it; the
+# staging directory is private to this run and removed afterwards.
+set -eu
+if [ "$#" -lt 8 ]; then
+  echo "usage: $0 <meson> <build dir> <include dir> <smoke.cpp> <prefix> <libdir> <includedir> <compiler...>" >&2
+  exit 2
+fi
+meson=$1 build=$2 src_include=$3 smoke=$4 prefix=$5 libdir=$6 includedir=$7
+shift 7
+
+stage=$(mktemp -d "${TMPDIR:-/tmp}/iam-install.XXXXXX")
+trap 'rm -rf "$stage"' EXIT INT TERM
+
+# Relative libdir/includedir are under the prefix.
+case $libdir in /*) ;; *) libdir=$prefix/$libdir ;; esac
+case $includedir in /*) ;; *) includedir=$prefix/$includedir ;; esac
+root=$stage/root
+staged_lib=$root$libdir
+staged_include=$root$includedir
+
+"$meson" install -C "$build" --destdir "$stage/root" --no-rebuild --quiet >"$stage/install.log" 2>&1 || {
+  cat "$stage/install.log"; echo "FAIL: meson install"; exit 1; }
+
+fail() { echo "FAIL: $*"; exit 1; }
+
+# Headers: every public header of the source tree is installed.
+for header in "$src_include"/iam/*.h; do
+  name=$(basename "$header")
+  [ -f "$staged_include/iam/$name" ] || fail "header iam/$name not installed in $staged_include"
+  cmp -s "$header" "$staged_include/iam/$name" || fail "installed iam/$name differs from the source"
+done
+echo "ok   headers installed: $(ls "$staged_include/iam" | wc -l) files in $includedir/iam"
+
+# Libraries and the pkg-config file.
+[ -e "$staged_lib/libiam.so" ] || fail "libiam.so not installed in $staged_lib"
+[ -e "$staged_lib/libiam.a" ] || fail "libiam.a not installed in $staged_lib"
+[ -f "$staged_lib/pkgconfig/iam.pc" ] || fail "iam.pc not installed in $staged_lib/pkgconfig"
+echo "ok   libraries installed: $(cd "$staged_lib" && ls libiam.* | tr '\n' ' ')"
+echo "---- iam.pc"
+cat "$staged_lib/pkgconfig/iam.pc"
+echo "----"
+grep -q '^Libs:.*-liam' "$staged_lib/pkgconfig/iam.pc" || fail "iam.pc has no 'Libs: ... -liam'"
+grep -q '^Cflags:.*-I' "$staged_lib/pkgconfig/iam.pc" || fail "iam.pc has no include path in Cflags"
+
+# pkg-config resolves the staged package, with paths inside the staging directory.
+PKG_CONFIG_PATH=$staged_lib/pkgconfig
+PKG_CONFIG_SYSROOT_DIR=$root
+export PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
+pkg-config --exists --print-errors iam || fail "pkg-config does not find iam"
+flags=$(pkg-config --cflags --libs iam) || fail "pkg-config --cflags --libs iam"
+echo "pkg-config --cflags --libs iam: $flags"
+case $flags in *"-I$staged_include"*) ;; *) fail "cflags do not point into the staging dir" ;; esac
+case $flags in *"-L$staged_lib"*) ;; *) fail "libs do not point into the staging dir" ;; esac
+
+# The consumer: only pkg-config's flags (plus the language standard the headers need).
+# shellcheck disable=SC2086  # $flags is a list of words
+"$@" -std=c++20 -o "$stage/smoke" "$smoke" $flags || fail "the smoke program does not build"
+LD_LIBRARY_PATH=$staged_lib "$stage/smoke" || fail "the smoke program (shared library) failed"
+LD_LIBRARY_PATH=$staged_lib ldd "$stage/smoke" | grep -q "$staged_lib/libiam.so" ||
+  fail "the smoke program did not load the staged libiam.so"
+echo "ok   smoke program built from pkg-config flags runs against the staged libiam.so"
+
+# The static archive, with the private requirements pkg-config lists for static links.
+static_flags=$(pkg-config --static --cflags --libs iam) || fail "pkg-config --static"
+# shellcheck disable=SC2086
+"$@" -std=c++20 -o "$stage/smoke-static" "$smoke" $(echo "$static_flags" | sed 's/-liam/-Wl,-Bstatic -liam -Wl,-Bdynamic/') ||
+  fail "the smoke program does not link statically with pkg-config --static flags"
+"$stage/smoke-static" || fail "the smoke program (static library) failed"
+echo "ok   smoke program linked with libiam.a and pkg-config --static flags runs"

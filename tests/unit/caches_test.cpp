@@ -1,0 +1,401 @@
+// The gateway kit's authentication and decision caches: TTL ceilings, expiry, bounds and
+// invalidation, with a ManualClock (gateway.md "Authenticating a request" step 4, step 6).
+#include <doctest/doctest.h>
+
+#include <thread>
+
+#include "crypto/crypto.h"
+#include "gateway/caches.h"
+#include "gateway_fakes.h"
+#include "iam/testing.h"
+
+using namespace gateway_test;
+using iam::CredentialSource;
+using iam::Invalidation;
+
+namespace {
+
+const std::string key_a = "tg_aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const std::string key_b = "tg_bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+const std::string jwt_a = "header.payload.signature";
+
+iam::Resource ws(const std::string& workspace) { return iam::Resource::workspace(workspace); }
+
+}  // namespace
+
+// ------------------------------------------------------------------ the cache itself
+
+TEST_CASE("ShardedLruCache: expiry, LRU eviction and an exact bound") {
+  const iam::TimePoint t0{std::chrono::seconds(1000)};
+  iam::gateway::ShardedLruCache<int> cache(2, 1);
+  const auto a = iam::gateway::credential_key("a");
+  const auto b = iam::gateway::credential_key("b");
+  const auto c = iam::gateway::credential_key("c");
+  cache.put(a, 1, t0 + 10s, t0, cache.generation());
+  cache.put(b, 2, t0 + 10s, t0, cache.generation());
+  CHECK(cache.get(a, t0) == 1);  // a is now the most recently used
+  cache.put(c, 3, t0 + 10s, t0, cache.generation());
+  CHECK(cache.size() == 2);
+  CHECK_FALSE(cache.get(b, t0).has_value());  // b was least recently used
+  CHECK(cache.get(a, t0) == 1);
+  CHECK(cache.get(c, t0) == 3);
+  CHECK_FALSE(cache.get(a, t0 + 10s).has_value());  // expired at its deadline, and dropped
+  CHECK(cache.size() == 1);
+
+  // Already expired, or a generation that moved on: not stored.
+  cache.put(a, 1, t0, t0, cache.generation());
+  CHECK_FALSE(cache.get(a, t0).has_value());
+  const auto seen = cache.generation();
+  cache.erase(b);
+  cache.put(a, 1, t0 + 10s, t0, seen);
+  CHECK_FALSE(cache.get(a, t0).has_value());
+
+  // Capacity is split over the shards so the total never exceeds it.
+  iam::gateway::ShardedLruCache<int> big(10, 4);
+  for (int i = 0; i < 1000; ++i)
+    big.put(iam::gateway::credential_key(std::to_string(i)), i, t0 + 10s, t0, big.generation());
+  CHECK(big.size() <= 10);
+  CHECK(big.size() >= 7);  // every shard is used
+}
+
+TEST_CASE("cache keys: the credential's SHA-256, and a canonical decision key") {
+  const auto key = iam::gateway::credential_key(key_a);
+  CHECK(iam::crypto::hex_encode(key) == iam::crypto::sha256_hex(key_a));
+  CHECK(iam::gateway::key_from_hex(iam::crypto::sha256_hex(key_a)) == key);
+  CHECK_FALSE(iam::gateway::key_from_hex("abc").has_value());
+  CHECK_FALSE(iam::gateway::key_from_hex(std::string(64, 'z')).has_value());
+
+  using iam::gateway::decision_key;
+  const iam::Parameters none;
+  const iam::Parameters p1{{"workspace", "a"}};
+  CHECK(decision_key("u", "c", ws("a"), none) == decision_key("u", "c", ws("a"), none));
+  CHECK(decision_key("u", "c", ws("a"), none) != decision_key("u", "c", ws("b"), none));
+  CHECK(decision_key("u", "c", ws("a"), none) != decision_key("v", "c", ws("a"), none));
+  CHECK(decision_key("u", "c", ws("a"), none) != decision_key("u", "d", ws("a"), none));
+  CHECK(decision_key("u", "c", {}, p1) != decision_key("u", "c", ws("a"), none));  // resource vs parameter
+  CHECK(decision_key("ab", "c", {}, none) != decision_key("a", "bc", {}, none));   // length-prefixed
+  CHECK(decision_key("u", "c", iam::Resource::flow("a", "f"), none) != decision_key("u", "c", ws("a"), none));
+}
+
+// ------------------------------------------------------------------ authentication cache
+
+TEST_CASE("authentication is cached by credential for at most the TTL ceiling") {
+  FakeGateway gw([](iam::GatewayConfig& c) { c.authentication_ttl = 30s; });
+  gw.regime->credentials.emplace(key_a, identity("alice"));
+
+  REQUIRE(gw.enforcer->authenticate(key_a).ok());
+  REQUIRE(gw.enforcer->authenticate(key_a).ok());
+  CHECK(gw.regime->authenticate_calls == 1);
+  CHECK(gw.enforcer->cached_identities() == 1);
+
+  gw.clock->advance(29s);
+  REQUIRE(gw.enforcer->authenticate(key_a).ok());
+  CHECK(gw.regime->authenticate_calls == 1);
+  gw.clock->advance(1s);  // the ceiling
+  REQUIRE(gw.enforcer->authenticate(key_a).ok());
+  CHECK(gw.regime->authenticate_calls == 2);
+}
+
+TEST_CASE("a cached identity never outlives its expires (a JWT's exp)") {
+  FakeGateway gw;
+  const auto exp = gw.clock->now() + 10s;
+  gw.regime->credentials.emplace(jwt_a, identity("alice", "default", CredentialSource::jwt, exp));
+  REQUIRE(gw.enforcer->authenticate(jwt_a).ok());
+  gw.clock->advance(9s);
+  REQUIRE(gw.enforcer->authenticate(jwt_a).ok());
+  CHECK(gw.regime->authenticate_calls == 1);
+  gw.clock->advance(1s);  // exp reached: the regime is asked again
+  gw.regime->credentials.insert_or_assign(jwt_a, iam::auth_failure());
+  CHECK_FALSE(gw.enforcer->authenticate(jwt_a).ok());
+  CHECK(gw.regime->authenticate_calls == 2);
+
+  // An identity that is already past expires (the regime's leeway) is answered, not cached.
+  gw.regime->credentials.insert_or_assign(jwt_a, identity("alice", "default", CredentialSource::jwt, exp));
+  CHECK(gw.enforcer->authenticate(jwt_a).ok());
+  CHECK(gw.enforcer->authenticate(jwt_a).ok());
+  CHECK(gw.regime->authenticate_calls == 4);
+}
+
+TEST_CASE("failures are not cached as identities, and malformed credentials never reach the regime") {
+  FakeGateway gw;
+  for (int i = 0; i < 3; ++i) CHECK(gw.enforcer->authenticate(key_a).error() == iam::auth_failure());
+  CHECK(gw.regime->authenticate_calls == 3);
+  CHECK(gw.enforcer->cached_identities() == 0);
+
+  for (const std::string& bad : std::vector<std::string>{"garbage", "a.b", "a.b.c.d", "Basic abc", std::string(20000, 'x') + ".a.b"})
+    CHECK(gw.enforcer->authenticate(bad).error() == iam::auth_failure());
+  CHECK(gw.regime->authenticate_calls == 3);
+  CHECK(gw.regime->anonymous_calls == 0);  // never falls through to anonymous
+}
+
+TEST_CASE("an internal error from the regime is not an auth failure and is not cached") {
+  FakeGateway gw;
+  gw.regime->credentials.emplace(key_a, iam::Error{iam::ErrorCode::internal_error, "storage down"});
+  auto r = gw.enforcer->authenticate(key_a);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().code == iam::ErrorCode::internal_error);
+  // Any other error a regime might give is masked as the one auth failure.
+  gw.regime->credentials.insert_or_assign(key_a, iam::Error{iam::ErrorCode::not_found, "no such key"});
+  CHECK(gw.enforcer->authenticate(key_a).error() == iam::auth_failure());
+  CHECK(gw.enforcer->cached_identities() == 0);
+}
+
+TEST_CASE("no credential asks authenticate-anonymous every time (not cached)") {
+  FakeGateway gw;
+  CHECK_FALSE(gw.enforcer->authenticate(std::nullopt).ok());
+  gw.regime->anonymous = identity("anonymous", "default", CredentialSource::anonymous);
+  CHECK(gw.enforcer->authenticate(std::nullopt)->handle == "anonymous");
+  CHECK(gw.enforcer->authenticate(std::string_view{})->handle == "anonymous");  // an empty Bearer
+  CHECK(gw.regime->anonymous_calls == 3);
+  CHECK(gw.regime->authenticate_calls == 0);
+}
+
+TEST_CASE("a flood of random credentials cannot grow the cache past its bound") {
+  FakeGateway gw([](iam::GatewayConfig& c) {
+    c.authentication_cache_entries = 64;
+    c.cache_shards = 4;
+  });
+  gw.regime->accept_any_api_key = true;
+  for (int i = 0; i < 5000; ++i) REQUIRE(gw.enforcer->authenticate("tg_flood_" + std::to_string(i)).ok());
+  CHECK(gw.enforcer->cached_identities() <= 64);
+  CHECK(gw.enforcer->cached_identities() > 0);
+
+  // Rejected credentials take no room at all.
+  gw.regime->accept_any_api_key = false;
+  gw.enforcer->clear_caches();
+  for (int i = 0; i < 1000; ++i) CHECK_FALSE(gw.enforcer->authenticate("tg_bad_" + std::to_string(i)).ok());
+  CHECK(gw.enforcer->cached_identities() == 0);
+}
+
+TEST_CASE("least recently used identities go first") {
+  FakeGateway gw([](iam::GatewayConfig& c) {
+    c.authentication_cache_entries = 2;
+    c.cache_shards = 1;
+  });
+  gw.regime->accept_any_api_key = true;
+  REQUIRE(gw.enforcer->authenticate("tg_1").ok());
+  REQUIRE(gw.enforcer->authenticate("tg_2").ok());
+  REQUIRE(gw.enforcer->authenticate("tg_1").ok());  // hit: tg_1 is now the most recent
+  REQUIRE(gw.enforcer->authenticate("tg_3").ok());  // evicts tg_2
+  CHECK(gw.regime->authenticate_calls == 3);
+  REQUIRE(gw.enforcer->authenticate("tg_1").ok());
+  CHECK(gw.regime->authenticate_calls == 3);
+  REQUIRE(gw.enforcer->authenticate("tg_2").ok());
+  CHECK(gw.regime->authenticate_calls == 4);
+}
+
+// ------------------------------------------------------------------ decision cache
+
+TEST_CASE("decisions are cached for the regime's TTL clamped by the ceiling, allows and denies alike") {
+  FakeGateway gw([](iam::GatewayConfig& c) { c.decision_ttl = 60s; });
+  const auto alice = identity("alice");
+  iam::Decision answer = iam::Decision::allowed(5s);
+  gw.regime->decide = [&](auto&&...) { return answer; };
+
+  CHECK(gw.enforcer->authorise(alice, "config:read", ws("default"), {}).allow);
+  CHECK(gw.enforcer->authorise(alice, "config:read", ws("default"), {}).allow);
+  CHECK(gw.regime->authorise_calls == 1);
+  gw.clock->advance(5s);  // the regime's TTL
+  CHECK(gw.enforcer->authorise(alice, "config:read", ws("default"), {}).allow);
+  CHECK(gw.regime->authorise_calls == 2);
+
+  // A long regime TTL is clamped by the gateway's ceiling.
+  answer = iam::Decision::denied(3600s);
+  CHECK_FALSE(gw.enforcer->authorise(alice, "config:write", ws("default"), {}).allow);
+  gw.clock->advance(59s);
+  CHECK_FALSE(gw.enforcer->authorise(alice, "config:write", ws("default"), {}).allow);  // denies are cached
+  CHECK(gw.regime->authorise_calls == 3);
+  gw.clock->advance(1s);
+  CHECK_FALSE(gw.enforcer->authorise(alice, "config:write", ws("default"), {}).allow);
+  CHECK(gw.regime->authorise_calls == 4);
+
+  // TTL 0 (e.g. a regime error) is never cached.
+  answer = iam::Decision::denied(0s);
+  CHECK_FALSE(gw.enforcer->authorise(alice, "flows:read", ws("default"), {}).allow);
+  CHECK_FALSE(gw.enforcer->authorise(alice, "flows:read", ws("default"), {}).allow);
+  CHECK(gw.regime->authorise_calls == 6);
+
+  // Every input is part of the key.
+  answer = iam::Decision::allowed(60s);
+  (void)gw.enforcer->authorise(alice, "users:read", {}, {{"workspace", "a"}});
+  (void)gw.enforcer->authorise(alice, "users:read", {}, {{"workspace", "b"}});
+  (void)gw.enforcer->authorise(identity("bob"), "users:read", {}, {{"workspace", "a"}});
+  CHECK(gw.regime->authorise_calls == 9);
+}
+
+TEST_CASE("the decision cache is bounded") {
+  FakeGateway gw([](iam::GatewayConfig& c) {
+    c.decision_cache_entries = 32;
+    c.cache_shards = 2;
+  });
+  for (int i = 0; i < 2000; ++i) (void)gw.enforcer->authorise(identity("u"), "c", ws(std::to_string(i)), {});
+  CHECK(gw.enforcer->cached_decisions() <= 32);
+}
+
+TEST_CASE("zero ceilings disable caching") {
+  FakeGateway gw([](iam::GatewayConfig& c) {
+    c.authentication_ttl = 0s;
+    c.decision_ttl = 0s;
+  });
+  gw.regime->credentials.emplace(key_a, identity("alice"));
+  REQUIRE(gw.enforcer->authenticate(key_a).ok());
+  REQUIRE(gw.enforcer->authenticate(key_a).ok());
+  (void)gw.enforcer->authorise(identity("alice"), "c", {}, {});
+  (void)gw.enforcer->authorise(identity("alice"), "c", {}, {});
+  CHECK(gw.regime->authenticate_calls == 2);
+  CHECK(gw.regime->authorise_calls == 2);
+}
+
+// ------------------------------------------------------------------ invalidation
+
+namespace {
+struct Warm {
+  FakeGateway gw;
+  Warm() {
+    gw.regime->credentials.emplace(key_a, identity("alice", "default"));
+    gw.regime->credentials.emplace(key_b, identity("bob", "acme"));
+    gw.regime->credentials.emplace(jwt_a, identity("alice", "default", CredentialSource::jwt, gw.clock->now() + 1h));
+    for (const auto& c : {key_a, key_b, jwt_a}) REQUIRE(gw.enforcer->authenticate(c).ok());
+    (void)gw.enforcer->authorise(identity("alice"), "config:read", ws("default"), {});
+    (void)gw.enforcer->authorise(identity("bob", "acme"), "config:read", ws("acme"), {});
+    REQUIRE(gw.enforcer->cached_identities() == 3);
+    REQUIRE(gw.enforcer->cached_decisions() == 2);
+  }
+};
+}  // namespace
+
+TEST_CASE("invalidation: api_key drops exactly that key's identity") {
+  Warm w;
+  w.gw.regime->fire(Invalidation::Kind::api_key, iam::crypto::sha256_hex(key_a));
+  CHECK(w.gw.enforcer->cached_identities() == 2);
+  CHECK(w.gw.enforcer->cached_decisions() == 2);
+  (void)w.gw.enforcer->authenticate(key_a);
+  CHECK(w.gw.regime->authenticate_calls == 4);
+}
+
+TEST_CASE("invalidation: user drops that user's identities (keys and JWTs) and decisions") {
+  Warm w;
+  w.gw.regime->fire(Invalidation::Kind::user, "alice");
+  CHECK(w.gw.enforcer->cached_identities() == 1);
+  CHECK(w.gw.enforcer->cached_decisions() == 1);
+  (void)w.gw.enforcer->authenticate(key_b);
+  CHECK(w.gw.regime->authenticate_calls == 3);  // bob is still cached
+}
+
+TEST_CASE("invalidation: workspace and everything drop all identities and decisions") {
+  SUBCASE("workspace") {
+    Warm w;
+    w.gw.regime->fire(Invalidation::Kind::workspace, "acme");
+    CHECK(w.gw.enforcer->cached_identities() == 0);
+    CHECK(w.gw.enforcer->cached_decisions() == 0);
+  }
+  SUBCASE("everything") {
+    Warm w;
+    w.gw.regime->fire(Invalidation::Kind::everything);
+    CHECK(w.gw.enforcer->cached_identities() == 0);
+    CHECK(w.gw.enforcer->cached_decisions() == 0);
+  }
+  SUBCASE("an api_key id that is not a SHA-256 drops every identity (fail safe)") {
+    Warm w;
+    w.gw.regime->fire(Invalidation::Kind::api_key, "not-a-hash");
+    CHECK(w.gw.enforcer->cached_identities() == 0);
+  }
+}
+
+TEST_CASE("invalidation: signing_keys drops JWT identities only") {
+  Warm w;
+  w.gw.regime->fire(Invalidation::Kind::signing_keys);
+  CHECK(w.gw.enforcer->cached_identities() == 2);
+  CHECK(w.gw.enforcer->cached_decisions() == 2);
+}
+
+TEST_CASE("an answer the regime gave before an invalidation is not cached after it") {
+  FakeGateway gw;
+  gw.regime->credentials.emplace(key_a, identity("alice"));
+  // The change lands while the regime is still answering the old way.
+  gw.regime->during_authenticate = [&] { gw.regime->fire(Invalidation::Kind::user, "alice"); };
+  REQUIRE(gw.enforcer->authenticate(key_a).ok());
+  CHECK(gw.enforcer->cached_identities() == 0);
+}
+
+TEST_CASE("a regime that outlives its enforcer keeps working") {
+  auto regime = std::make_shared<FakeRegime>();
+  {
+    iam::GatewayConfig config;
+    config.regime = regime;
+    config.logger = iam::null_logger();
+    auto enforcer = iam::Enforcer::create(std::move(config));
+    REQUIRE(enforcer.ok());
+  }
+  regime->fire(Invalidation::Kind::everything);  // the listener finds nothing to drop
+  CHECK(regime->listeners.size() == 1);
+}
+
+TEST_CASE("many threads share the caches safely") {
+  FakeGateway gw([](iam::GatewayConfig& c) { c.authentication_cache_entries = 50; });
+  gw.regime->accept_any_api_key = true;
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 500; ++i) {
+        const std::string key = "tg_" + std::to_string((i * 7 + t) % 100);
+        auto r = gw.enforcer->authenticate(key);
+        if (!r || r->handle != key) {
+          ++failures;
+          continue;
+        }
+        if (!gw.enforcer->authorise(*r, "c", ws("default"), {}).allow) ++failures;
+        if (i % 97 == 0) gw.regime->fire(Invalidation::Kind::user, key);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  CHECK(failures == 0);
+  CHECK(gw.enforcer->cached_identities() <= 50);
+}
+
+// ------------------------------------------------------------------ with the roles regime
+
+TEST_CASE("roles regime: a revoked key, a disabled user and a role change take effect at once") {
+  auto t = iam::testing::make_test_iam();
+  REQUIRE(t.ok());
+  auto alice = t->create_user("alice", "changeme1", {"writer"});
+  REQUIRE(alice.ok());
+  auto key = t->create_api_key(alice->id);
+  REQUIRE(key.ok());
+  auto jwt = t->login("alice", "changeme1");
+  REQUIRE(jwt.ok());
+
+  iam::GatewayConfig config;
+  config.regime = t->regime;
+  config.clock = t->clock;
+  config.logger = iam::null_logger();
+  auto created = iam::Enforcer::create(std::move(config));
+  REQUIRE(created.ok());
+  auto& enforcer = **created;
+
+  REQUIRE(enforcer.authenticate(*key).ok());
+  REQUIRE(enforcer.authenticate(*jwt).ok());
+  CHECK(enforcer.authorise(*enforcer.authenticate(*key), "config:write", ws("default"), {}).allow);
+  CHECK(enforcer.cached_identities() == 2);
+
+  SUBCASE("role change") {
+    iam::UserInput change;
+    change.roles = std::vector<std::string>{"reader"};
+    REQUIRE(t->regime->update_user(std::nullopt, alice->id, change, std::nullopt).ok());
+    CHECK_FALSE(enforcer.authorise(*enforcer.authenticate(*key), "config:write", ws("default"), {}).allow);
+  }
+  SUBCASE("revoke") {
+    auto keys = t->regime->list_api_keys(std::nullopt, alice->id, std::nullopt);
+    REQUIRE(keys.ok());
+    REQUIRE(t->regime->revoke_api_key(std::nullopt, keys->front().id, std::nullopt).ok());
+    CHECK(enforcer.authenticate(*key).error() == iam::auth_failure());
+    CHECK(enforcer.authenticate(*jwt).ok());  // the JWT is another credential
+  }
+  SUBCASE("disable") {
+    REQUIRE(t->regime->disable_user(std::nullopt, alice->id, std::nullopt).ok());
+    CHECK(enforcer.authenticate(*key).error() == iam::auth_failure());
+    CHECK(enforcer.authenticate(*jwt).error() == iam::auth_failure());
+  }
+}

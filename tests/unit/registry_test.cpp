@@ -1,0 +1,224 @@
+// The operation registry (gateway.md "Authorising a request: the operation registry").
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "iam/operation_registry.h"
+
+using nlohmann::json;
+using iam::OperationRegistry;
+using iam::OperationSpec;
+using iam::ParametersExtractor;
+using iam::ResourceExtractor;
+using iam::ResourceLevel;
+
+namespace {
+
+// The specification's copy, readable only from tests (the library embeds its own).
+std::optional<std::string> spec_operations_json() {
+  const char* vectors = std::getenv("IAM_VECTORS_DIR");
+  if (vectors == nullptr) return std::nullopt;
+  const auto path = std::filesystem::path(vectors) / ".." / "spec" / "operations.json";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+OperationRegistry defaults() {
+  auto registry = OperationRegistry::with_defaults();
+  REQUIRE(registry.ok());
+  return std::move(*registry);
+}
+
+OperationSpec spec(std::string name, std::string capability, ResourceLevel level = ResourceLevel::system) {
+  OperationSpec s;
+  s.name = std::move(name);
+  s.capability = std::move(capability);
+  s.level = level;
+  s.resource = level == ResourceLevel::system      ? ResourceExtractor::empty
+               : level == ResourceLevel::workspace ? ResourceExtractor::workspace_from_body
+                                                   : ResourceExtractor::flow_from_address;
+  return s;
+}
+
+std::string entry(std::string_view fields) { return R"({"operations":[)" + std::string(fields) + "]}"; }
+
+}  // namespace
+
+TEST_CASE("the embedded operations.json is the specification's, byte for byte") {
+  const auto spec_text = spec_operations_json();
+  if (!spec_text) {
+    MESSAGE("../shared/spec/operations.json not found; skipping the comparison");
+    return;
+  }
+  CHECK(OperationRegistry::default_operations_json() == *spec_text);
+}
+
+TEST_CASE("all 111 default operations load with their capability, level and extractors") {
+  const auto registry = defaults();
+  CHECK(registry.size() == 111);
+
+  const json document = json::parse(OperationRegistry::default_operations_json());
+  REQUIRE(document["operations"].size() == 111);
+  for (const auto& op : document["operations"]) {
+    const std::string name = op["name"];
+    CAPTURE(name);
+    const OperationSpec* found = registry.find(name);
+    REQUIRE(found != nullptr);
+    CHECK(found->name == name);
+    CHECK(found->capability == op["capability"].get<std::string>());
+    CHECK(iam::resource_level_name(found->level) == op["level"].get<std::string>());
+    CHECK(iam::resource_extractor_name(found->resource) == op["resource"].get<std::string>());
+    CHECK(iam::parameters_extractor_name(found->parameters) == op["parameters"].get<std::string>());
+  }
+
+  // Spot checks against gateway.md and contract.md.
+  CHECK(registry.find("create-user")->capability == "users:admin");
+  CHECK(registry.find("create-user")->parameters == ParametersExtractor::workspace_parameter);
+  CHECK(registry.find("login")->is_public());
+  CHECK(registry.find("get-signing-key-public")->is_public());
+  CHECK(registry.find("whoami")->is_authenticated());
+  CHECK(registry.find("config:put")->capability == "config:write");
+  CHECK(registry.find("config:put")->level == ResourceLevel::workspace);
+  CHECK(registry.find("flow-service:agent")->level == ResourceLevel::flow);
+  CHECK(registry.find("flow-import:triples")->capability == "triples:write");
+  CHECK(registry.find("resolve-effective-permissions")->capability == "iam:admin");
+
+  std::map<ResourceLevel, int> by_level;
+  int groups = 0;
+  for (const auto* op : registry.operations()) {
+    ++by_level[op->level];
+    if (op->capability == "iam:admin" && op->name != "rotate-signing-key") ++groups;
+  }
+  CHECK(by_level[ResourceLevel::system] == 39);
+  CHECK(by_level[ResourceLevel::workspace] == 45);
+  CHECK(by_level[ResourceLevel::flow] == 27);
+  CHECK(groups == 15);  // the group/grant operations, for enterprise regimes
+}
+
+TEST_CASE("the registry does not know operations outside it") {
+  const auto registry = defaults();
+  CHECK(registry.find("") == nullptr);
+  CHECK(registry.find("no-such-op") == nullptr);
+  CHECK(registry.find("config:no-such-op") == nullptr);
+  CHECK(registry.find("authorise") == nullptr);        // the dispatcher's, never a gateway's
+  CHECK(registry.find("resolve-api-key") == nullptr);  // likewise
+  CHECK(registry.find("CREATE-USER") == nullptr);      // names are exact
+}
+
+TEST_CASE("flow-service:thru/<anything> is AUTHENTICATED flow-level passthrough") {
+  const auto registry = defaults();
+  for (std::string name : {"flow-service:thru/x", "flow-service:thru/a/b/c", "flow-service:thru/v1/chat?q=1"}) {
+    CAPTURE(name);
+    const OperationSpec* found = registry.find(name);
+    REQUIRE(found != nullptr);
+    CHECK(found->is_authenticated());
+    CHECK(found->level == ResourceLevel::flow);
+    CHECK(found->resource == ResourceExtractor::flow_from_address);
+    CHECK(found->parameters == ParametersExtractor::none);
+  }
+  CHECK(registry.find("flow-service:thru/") == nullptr);
+  CHECK(registry.find("flow-service:thru") == nullptr);
+  CHECK(registry.find("flow-service:thrux") == nullptr);
+  CHECK(registry.find("flow-import:thru/x") == nullptr);
+}
+
+TEST_CASE("kinds are the prefixes of registered names") {
+  const auto registry = defaults();
+  for (std::string kind : {"config", "flow", "librarian", "knowledge", "collection-management", "flow-service",
+                           "flow-import", "flow-export"})
+    CHECK_MESSAGE(registry.has_kind(kind), kind);
+  CHECK_FALSE(registry.has_kind("iam"));
+  CHECK_FALSE(registry.has_kind("nope"));
+  CHECK_FALSE(registry.has_kind(""));
+}
+
+TEST_CASE("an application adds its own operations") {
+  auto extended = OperationRegistry::with_defaults(
+      {spec("helpdesk:reset", "users:write"), spec("reports:get", "metrics:read", ResourceLevel::workspace)});
+  REQUIRE(extended.ok());
+  CHECK(extended->size() == 113);
+  CHECK(extended->find("helpdesk:reset")->capability == "users:write");
+  CHECK(extended->find("reports:get")->level == ResourceLevel::workspace);
+  CHECK(extended->has_kind("reports"));
+
+  // An explicit thru registration wins over the passthrough rule.
+  auto thru = OperationRegistry::create({spec("flow-service:thru/admin", "iam:admin", ResourceLevel::flow)});
+  REQUIRE(thru.ok());
+  CHECK(thru->find("flow-service:thru/admin")->capability == "iam:admin");
+  CHECK(thru->find("flow-service:thru/other")->is_authenticated());
+}
+
+TEST_CASE("construction fails on a duplicate name or a missing capability: no permissive default") {
+  SUBCASE("a name twice") {
+    auto r = OperationRegistry::create({spec("a", "users:read"), spec("a", "users:admin")});
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == iam::ErrorCode::invalid_argument);
+  }
+  SUBCASE("a default name again") {
+    auto r = OperationRegistry::with_defaults({spec("create-user", "PUBLIC")});
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == iam::ErrorCode::invalid_argument);
+  }
+  SUBCASE("an empty capability") {
+    auto r = OperationRegistry::create({spec("a", "")});
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().code == iam::ErrorCode::invalid_argument);
+  }
+  SUBCASE("an empty name") { CHECK_FALSE(OperationRegistry::create({spec("", "users:read")}).ok()); }
+  SUBCASE("an extractor that does not match the level") {
+    auto s = spec("a", "users:read", ResourceLevel::workspace);
+    s.resource = ResourceExtractor::empty;
+    CHECK_FALSE(OperationRegistry::create({s}).ok());
+  }
+  SUBCASE("JSON: a duplicate") {
+    const auto one = R"({"name":"a","capability":"x","level":"system","resource":"empty","parameters":"none"})";
+    CHECK_FALSE(OperationRegistry::from_json(entry(std::string(one) + "," + one)).ok());
+  }
+  SUBCASE("JSON: no capability") {
+    auto r = OperationRegistry::from_json(entry(R"({"name":"a","level":"system","resource":"empty","parameters":"none"})"));
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().message.find("capability") != std::string::npos);
+  }
+  SUBCASE("JSON: a capability that is not a string") {
+    CHECK_FALSE(OperationRegistry::from_json(
+                    entry(R"({"name":"a","capability":null,"level":"system","resource":"empty","parameters":"none"})"))
+                    .ok());
+  }
+  SUBCASE("JSON: unknown level, resource or parameters names") {
+    CHECK_FALSE(OperationRegistry::from_json(
+                    entry(R"({"name":"a","capability":"x","level":"galaxy","resource":"empty","parameters":"none"})"))
+                    .ok());
+    CHECK_FALSE(OperationRegistry::from_json(
+                    entry(R"({"name":"a","capability":"x","level":"system","resource":"all","parameters":"none"})"))
+                    .ok());
+    CHECK_FALSE(OperationRegistry::from_json(
+                    entry(R"({"name":"a","capability":"x","level":"system","resource":"empty","parameters":"some"})"))
+                    .ok());
+  }
+  SUBCASE("JSON: not a registry") {
+    CHECK_FALSE(OperationRegistry::from_json("").ok());
+    CHECK_FALSE(OperationRegistry::from_json("{").ok());
+    CHECK_FALSE(OperationRegistry::from_json("[]").ok());
+    CHECK_FALSE(OperationRegistry::from_json("{}").ok());
+    CHECK_FALSE(OperationRegistry::from_json(R"({"operations":{}})").ok());
+    CHECK_FALSE(OperationRegistry::from_json(R"({"operations":[1]})").ok());
+  }
+}
+
+TEST_CASE("a JSON registry of its own works") {
+  auto r = OperationRegistry::from_json(
+      entry(R"({"name":"reports:get","capability":"metrics:read","level":"workspace","resource":"workspace_from_body","parameters":"none"})"));
+  REQUIRE(r.ok());
+  CHECK(r->size() == 1);
+  CHECK(r->find("reports:get")->capability == "metrics:read");
+  CHECK(r->find("create-user") == nullptr);
+}
