@@ -19,6 +19,14 @@ if "--store" in sys.argv:
 
 failures = []
 
+if STORE.startswith("sqlite:"):  # every run starts from a fresh deployment
+    import os
+    for suffix in ("", "-wal", "-shm"):
+        try:
+            os.remove(STORE[len("sqlite:"):] + suffix)
+        except FileNotFoundError:
+            pass
+
 
 class Iamctl:
     def __init__(self):
