@@ -5,7 +5,8 @@
 // BEGIN IMMEDIATE … COMMIT transaction, so it is applied whole or not at all, and a
 // committed change survives a crash of the process (and, with Synchronous::full, of the
 // machine). A new database is created with mode 0600 (its -wal and -shm files inherit it)
-// and the schema is created or migrated forward on open.
+// and the schema is created or migrated forward on open. Timestamps are kept as whole Unix
+// seconds (a sub-second part is dropped).
 //
 // THREAD SAFETY: the returned repository is safe to share between threads: writes are
 // serialised on one connection behind a mutex, reads use a small pool of other connections
@@ -17,12 +18,13 @@
 // repository keeps its own copy, and private keys read from the file live only in the
 // SecretBytes of the SigningKeys handed out.
 // ERRORS (open_sqlite_repository):
-//   invalid_argument — empty path; the directory does not exist; the file is not an SQLite
-//     database, or is one that this library did not create; the file or its directory is
-//     read-only; an encryption key that is not 32 bytes; the database holds encrypted
-//     private keys and no key, or a different key, was supplied.
+//   invalid_argument — the options are wrong: an empty path, a key that is not 32 bytes, a
+//     negative busy_timeout; or the key does not fit the file: it holds encrypted private
+//     keys and no key, or a different key, was supplied.
 //   not_supported — the database was written by a newer schema version than this build.
-//   internal_error — the file is damaged or truncated, or SQLite failed otherwise.
+//   internal_error — the store cannot be opened (as iam/store.h says): the directory does
+//     not exist; the file is not an SQLite database, or is one this library did not
+//     create; it is read-only, damaged or truncated; or SQLite failed otherwise.
 // Each message names the file and the problem. Repository calls answer as repository.h
 // says; a failure of SQLite itself (disk full, I/O error, lock held past busy_timeout) is
 // internal_error, and a failed apply() changed nothing.
@@ -32,7 +34,9 @@
 // that it holds encrypted keys together with a check value, so opening it again without
 // the key, or with another key, is refused. A database that holds plaintext keys and is
 // opened with a key has them encrypted in place (one transaction); there is no way back
-// to plaintext. Without a key, private keys are stored in the clear: protect the file.
+// to plaintext. Without a key, private keys are stored in the clear: protect the file. A
+// repository opened without a key on a file that another process has since encrypted
+// answers invalid_argument to list_signing_keys and to a change that inserts a private key.
 //
 // STORE SPECIFICATION: open_repository("sqlite:PATH") (iam/store.h) opens PATH with the
 // default options; when the environment variable IAM_KEY_ENCRYPTION_KEY_FILE names a file,
@@ -40,6 +44,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>

@@ -15,9 +15,10 @@
 //   bootstrap                                auth-failed, as every regime answers when
 //                                            bootstrap is unavailable
 //   create-workspace                         validates the id, calls the application hook,
-//                                            returns the record
-//   get-workspace                            stub record (enabled) for any valid id: every
-//                                            workspace is open and the application owns the list
+//                                            returns the record (no name: the id)
+//   get-workspace                            stub record (enabled, name = id) for any valid
+//                                            id: every workspace is open and the application
+//                                            owns the list
 //   list-users, list-workspaces,
 //   list-my-workspaces, list-api-keys        empty lists
 //   not-supported (a success would be a lie a tool could rely on):
@@ -172,7 +173,7 @@ class NoauthRegime final : public Regime {
       const auto& id = request.workspace_record ? request.workspace_record->id : std::nullopt;
       if (auto error = check_workspace_id(id)) return *error;
       OperationResponse response;
-      response.workspace = WorkspaceRecord{*id, "", true, started_};
+      response.workspace = WorkspaceRecord{*id, *id, true, started_};
       return response;
     }
     if (op == "list-users") {
@@ -209,7 +210,9 @@ class NoauthRegime final : public Regime {
   Result<OperationResponse> create_workspace(const OperationRequest& request) {
     const WorkspaceInput input = request.workspace_record.value_or(WorkspaceInput{});
     if (auto error = check_workspace_id(input.id)) return *error;
-    WorkspaceRecord record{*input.id, input.name.value_or(""), input.enabled.value_or(true), clock_->now()};
+    // Without a name the id is the name, as in the roles regime.
+    const std::string name = input.name && !input.name->empty() ? *input.name : *input.id;
+    WorkspaceRecord record{*input.id, name, input.enabled.value_or(true), clock_->now()};
     if (on_create_workspace_) {
       try {
         on_create_workspace_(record);

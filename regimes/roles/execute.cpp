@@ -1,4 +1,6 @@
 // RolesRegime::execute: the typed request of iam/operations.h onto one method per operation.
+#include <algorithm>
+#include <array>
 #include <functional>
 #include <unordered_map>
 
@@ -173,9 +175,15 @@ const std::unordered_map<std::string_view, Handler>& handlers() {
   return table;
 }
 
-// Operations of enterprise regimes (groups and grants) that this regime does not have.
+// Operations of enterprise regimes (groups and grants, operations.json) that this regime
+// does not have: not-supported, not unknown (a gateway answers 501, not 400).
 bool is_enterprise_operation(std::string_view op) {
-  return op.find("group") != std::string_view::npos || op.find("grant") != std::string_view::npos;
+  static constexpr std::array<std::string_view, 15> names = {
+      "create-group",      "get-group",          "list-groups",         "update-group",
+      "delete-group",      "add-group-member",   "remove-group-member", "list-group-members",
+      "add-group-grant",   "remove-group-grant", "list-group-grants",   "add-user-grant",
+      "remove-user-grant", "list-user-grants",   "resolve-effective-permissions"};
+  return std::find(names.begin(), names.end(), op) != names.end();
 }
 
 }  // namespace

@@ -66,6 +66,7 @@ struct RolesRegime::Impl {
   std::mutex listeners_mutex;
   std::vector<InvalidationListener> listeners;
   std::atomic<std::int64_t> last_key_reload{0};
+  std::mutex reload_mutex;
 
   Impl(RolesConfig c, BootstrapMode m, std::uint32_t iters)
       : cfg(std::move(c)), mode(m), iterations(iters), keys(cfg.jwt, cfg.clock) {
@@ -206,10 +207,22 @@ struct RolesRegime::Impl {
     return {};
   }
 
-  // Loads a target user and applies the integrity check and the actor re-check.
+  // Does one of the user's roles reach every workspace (e.g. admin)?
+  bool reaches_everywhere(const StoredUser& user) const {
+    for (const auto& role_name : user.record.roles)
+      if (const auto role = cfg.roles.find(role_name); role != cfg.roles.end() && role->second.all_workspaces)
+        return true;
+    return false;
+  }
+
+  // Loads a target user and applies the integrity check and the actor re-check. A target
+  // whose roles reach every workspace is, in effect, in every workspace: changing it, or
+  // minting its keys or passwords (`guard_privileged`), needs the capability everywhere,
+  // so a workspace-scoped administrator cannot take over a deployment administrator whose
+  // home happens to be its workspace.
   Result<StoredUser> load_target(const Actor& actor, std::string_view user_id,
                                  std::optional<std::string_view> workspace, std::string_view capability,
-                                 Target& target) {
+                                 Target& target, bool guard_privileged = true) {
     if (user_id.empty()) return Error{ErrorCode::invalid_argument, "user_id is required"};
     target.identity = std::string(user_id);
     auto user = checked(repo().find_user(user_id), "user");
@@ -222,6 +235,9 @@ struct RolesRegime::Impl {
     }
     target.workspace = user->record.workspace;
     if (auto s = check_actor(actor, capability, user->record.workspace); !s.ok()) return s.error();
+    // "*" is never a valid workspace id, so only a role with every-workspace scope passes.
+    if (guard_privileged && actor && reaches_everywhere(*user))
+      if (auto s = check_actor(actor, capability, "*"); !s.ok()) return s.error();
     if (auto s = check_integrity(workspace, user->record.workspace); !s.ok()) return s.error();
     return user;
   }
@@ -232,7 +248,10 @@ struct RolesRegime::Impl {
     return s;
   }
 
+  // Serialised, so a reload that read the store before a concurrent rotation cannot
+  // publish its older snapshot after that rotation's own reload.
   Status reload_keys() {
+    std::lock_guard lock(reload_mutex);
     auto stored = repo().list_signing_keys();
     if (!stored) return storage_error(stored.error());
     return keys.load(std::move(*stored));
@@ -762,7 +781,8 @@ Result<std::vector<UserRecord>> RolesRegime::list_users(const Actor& actor, std:
 Result<UserRecord> RolesRegime::get_user(const Actor& actor, std::string_view user_id,
                                          std::optional<std::string_view> workspace) {
   Impl::Target target;
-  auto user = impl_->load_target(actor, user_id, workspace, kUsersRead, target);
+  // Reading a record changes nothing: the home workspace decides, as list-users does.
+  auto user = impl_->load_target(actor, user_id, workspace, kUsersRead, target, /*guard_privileged=*/false);
   if (!user) return std::move(user).error();
   return user->record;
 }
@@ -921,7 +941,9 @@ Result<WorkspaceRecord> RolesRegime::update_workspace(const Actor& actor, const 
     if (input.name && !input.name->empty()) next.name = *input.name;
     if (input.enabled) next.enabled = *input.enabled;
     Change change;
-    if (!next.enabled && current->enabled) {
+    // enabled:false is exactly disable-workspace, also on an already disabled workspace
+    // (users enabled since then are disabled again and their keys revoked).
+    if (input.enabled && !*input.enabled) {
       change = disable_workspace_change(next);
     } else {
       change.emplace_back(mutation::UpdateWorkspace{next});

@@ -390,11 +390,11 @@ Result<std::shared_ptr<Enforcer>> Enforcer::create(GatewayConfig config) {
           }
         }
       });
-    } catch (const std::exception&) {
+    } catch (...) {
       return Error{ErrorCode::internal_error, "the regime refused the gateway's invalidation listener"};
     }
     return std::make_shared<Enforcer>(std::move(impl));
-  } catch (const std::exception&) {
+  } catch (...) {
     return Error{ErrorCode::internal_error, "could not create the gateway enforcer"};
   }
 }

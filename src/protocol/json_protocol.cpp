@@ -13,13 +13,16 @@ namespace {
 
 // protocol.md "Operations", in table order.
 constexpr std::array<std::string_view, 28> protocol_operations = {
-    "bootstrap",          "bootstrap-status",   "login",           "whoami",
-    "authenticate-anonymous", "resolve-api-key", "get-signing-key-public", "rotate-signing-key",
-    "change-password",    "reset-password",     "create-user",     "list-users",
-    "get-user",           "update-user",        "disable-user",    "enable-user",
-    "delete-user",        "create-workspace",   "list-workspaces", "list-my-workspaces",
-    "get-workspace",      "update-workspace",   "disable-workspace", "create-api-key",
-    "list-api-keys",      "revoke-api-key",     "authorise",       "authorise-many",
+    "bootstrap",       "bootstrap-status",  "login",
+    "whoami",          "authenticate-anonymous", "resolve-api-key",
+    "get-signing-key-public", "rotate-signing-key", "change-password",
+    "reset-password",  "create-user",       "list-users",
+    "get-user",        "update-user",       "disable-user",
+    "enable-user",     "delete-user",       "create-workspace",
+    "list-workspaces", "list-my-workspaces", "get-workspace",
+    "update-workspace", "disable-workspace", "create-api-key",
+    "list-api-keys",   "revoke-api-key",    "authorise",
+    "authorise-many",
 };
 
 // The group/grant operations operations.json registers for enterprise regimes. They are

@@ -94,11 +94,16 @@ class Connection {
     sqlite3_extended_result_codes(db_, 1);
     const auto ms = std::clamp<std::int64_t>(settings.busy_timeout.count(), 0, 1'000'000'000);
     sqlite3_busy_timeout(db_, static_cast<int>(ms));
-    exec("PRAGMA foreign_keys = ON");
-    exec("PRAGMA secure_delete = ON");  // freed pages (old private keys) are zeroed
-    exec(settings.synchronous == SqliteOptions::Synchronous::full ? "PRAGMA synchronous = FULL"
-                                                                  : "PRAGMA synchronous = NORMAL");
-    if (!writer) exec("PRAGMA query_only = ON");
+    try {
+      exec("PRAGMA foreign_keys = ON");
+      exec("PRAGMA secure_delete = ON");  // freed pages (old private keys) are zeroed
+      exec(settings.synchronous == SqliteOptions::Synchronous::full ? "PRAGMA synchronous = FULL"
+                                                                    : "PRAGMA synchronous = NORMAL");
+      if (!writer) exec("PRAGMA query_only = ON");
+    } catch (...) {
+      sqlite3_close_v2(db_);
+      throw;
+    }
   }
   ~Connection() {
     for (auto& [sql, stmt] : statements_) sqlite3_finalize(stmt);
@@ -878,35 +883,35 @@ std::string parent_directory(const std::string& path) {
 Status prepare_file(const std::string& path) {
   struct stat st {};
   if (::stat(path.c_str(), &st) == 0) {
-    if (!S_ISREG(st.st_mode)) return refuse(ErrorCode::invalid_argument, path, "is not a regular file");
+    if (!S_ISREG(st.st_mode)) return refuse(ErrorCode::internal_error, path, "is not a regular file");
     if ((st.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH)) == 0 || ::access(path.c_str(), W_OK) != 0)
-      return refuse(ErrorCode::invalid_argument, path, "the database file is read-only");
+      return refuse(ErrorCode::internal_error, path, "the database file is read-only");
     if (st.st_size == 0) return {};  // an empty file is an empty database
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return refuse(ErrorCode::invalid_argument, path, std::string("cannot be read: ") + std::strerror(errno));
+    if (fd < 0) return refuse(ErrorCode::internal_error, path, std::string("cannot be read: ") + std::strerror(errno));
     std::array<char, 16> header{};
     const auto n = ::read(fd, header.data(), header.size());
     ::close(fd);
     static constexpr char magic[16] = "SQLite format 3";  // with its terminating NUL: 16 bytes
-    if (n < 0) return refuse(ErrorCode::invalid_argument, path, std::string("cannot be read: ") + std::strerror(errno));
+    if (n < 0) return refuse(ErrorCode::internal_error, path, std::string("cannot be read: ") + std::strerror(errno));
     const auto got = static_cast<std::size_t>(n);
     if (std::memcmp(header.data(), magic, got) != 0)
-      return refuse(ErrorCode::invalid_argument, path, "is not an SQLite database");
+      return refuse(ErrorCode::internal_error, path, "is not an SQLite database");
     if (got < header.size() || st.st_size < 100)
       return refuse(ErrorCode::internal_error, path, "the database file is truncated (shorter than its header)");
     return {};
   }
-  if (errno != ENOENT) return refuse(ErrorCode::invalid_argument, path, std::string("cannot stat: ") + std::strerror(errno));
+  if (errno != ENOENT) return refuse(ErrorCode::internal_error, path, std::string("cannot stat: ") + std::strerror(errno));
   const std::string dir = parent_directory(path);
   struct stat dst {};
   if (::stat(dir.c_str(), &dst) != 0)
-    return refuse(ErrorCode::invalid_argument, path, "the directory " + dir + " does not exist");
-  if (!S_ISDIR(dst.st_mode)) return refuse(ErrorCode::invalid_argument, path, dir + " is not a directory");
+    return refuse(ErrorCode::internal_error, path, "the directory " + dir + " does not exist");
+  if (!S_ISDIR(dst.st_mode)) return refuse(ErrorCode::internal_error, path, dir + " is not a directory");
   const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     const int e = errno;
     if (e == EACCES || e == EROFS || e == EPERM)
-      return refuse(ErrorCode::invalid_argument, path,
+      return refuse(ErrorCode::internal_error, path,
                     "cannot create the database file (is the directory read-only?): " + std::string(std::strerror(e)));
     return refuse(ErrorCode::internal_error, path, "cannot create the database file: " + std::string(std::strerror(e)));
   }
@@ -919,12 +924,12 @@ int read_schema_version(Connection& c, const std::string& path) {
   {
     Stmt s(c, "PRAGMA application_id");
     if (s.step() && s.integer(0) != 0 && s.integer(0) != sqlite_detail::application_id)
-      throw Refusal{refuse(ErrorCode::invalid_argument, path, "is an SQLite database of another application")};
+      throw Refusal{refuse(ErrorCode::internal_error, path, "is an SQLite database of another application")};
   }
   if (!exists(c, "SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1", "schema_version")) {
     Stmt s(c, "SELECT 1 FROM sqlite_schema LIMIT 1");
     if (s.step())
-      throw Refusal{refuse(ErrorCode::invalid_argument, path,
+      throw Refusal{refuse(ErrorCode::internal_error, path,
                            "is an SQLite database without the iam schema (another application's?)")};
     return 0;
   }
@@ -1032,7 +1037,7 @@ Result<std::shared_ptr<Repository>> open_repository_at(SqliteOptions options) {
       {
         Stmt s(*writer, "PRAGMA journal_mode = WAL");
         if (!s.step() || s.text(0) != "wal")
-          throw Refusal{refuse(ErrorCode::invalid_argument, path,
+          throw Refusal{refuse(ErrorCode::internal_error, path,
                                "cannot switch to WAL mode (is the directory writable?)")};
       }
       {
@@ -1047,14 +1052,14 @@ Result<std::shared_ptr<Repository>> open_repository_at(SqliteOptions options) {
       writer.reset();
       const int primary = failure.code & 0xff;
       if (primary == SQLITE_NOTADB)
-        throw Refusal{refuse(ErrorCode::invalid_argument, path, "is not an SQLite database (" + failure.message + ")")};
+        throw Refusal{refuse(ErrorCode::internal_error, path, "is not an SQLite database (" + failure.message + ")")};
       if (primary == SQLITE_CORRUPT)
         throw Refusal{refuse(ErrorCode::internal_error, path,
                              "the database is damaged or truncated (" + failure.message + ")")};
       if (primary == SQLITE_READONLY)
-        throw Refusal{refuse(ErrorCode::invalid_argument, path, "the database is read-only (" + failure.message + ")")};
+        throw Refusal{refuse(ErrorCode::internal_error, path, "the database is read-only (" + failure.message + ")")};
       if (primary == SQLITE_CANTOPEN)
-        throw Refusal{refuse(ErrorCode::invalid_argument, path, "cannot open the database (" + failure.message + ")")};
+        throw Refusal{refuse(ErrorCode::internal_error, path, "cannot open the database (" + failure.message + ")")};
       throw;  // retried when busy, else reported
     } catch (...) {
       writer.reset();

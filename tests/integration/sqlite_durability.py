@@ -132,11 +132,15 @@ def check_database(path, expected):
         fk = list(db.execute("PRAGMA foreign_key_check"))
         if fk:
             problems.append(f"foreign_key_check: {fk[:5]}")
-        users = {row[0]: row[1] for row in db.execute("SELECT id, enabled FROM users")}
-        keys = {}
-        for key_id, user_id in db.execute("SELECT id, user_id FROM api_keys"):
-            keys.setdefault(user_id, set()).add(key_id)
-        kids = {row[0]: row[1] for row in db.execute("SELECT kid, retired FROM signing_keys")}
+        tables = {row[0] for row in db.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
+        users, keys, kids = {}, {}, {}
+        if tables:  # a writer killed before it created the schema leaves none
+            if not {"schema_version", "workspaces", "users", "api_keys", "signing_keys"} <= tables:
+                return [f"a partial schema: {sorted(tables)}"]
+            users = {row[0]: row[1] for row in db.execute("SELECT id, enabled FROM users")}
+            for key_id, user_id in db.execute("SELECT id, user_id FROM api_keys"):
+                keys.setdefault(user_id, set()).add(key_id)
+            kids = {row[0]: row[1] for row in db.execute("SELECT kid, retired FROM signing_keys")}
     finally:
         db.close()
 

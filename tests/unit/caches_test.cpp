@@ -201,12 +201,12 @@ TEST_CASE("decisions are cached for the regime's TTL clamped by the ceiling, all
 
   // A long regime TTL is clamped by the gateway's ceiling.
   answer = iam::Decision::denied(3600s);
-  CHECK_FALSE(gw.enforcer->authorise(alice, "config:write", ws("default"), {}).allow);
+  CHECK_FALSE(gw.enforcer->authorise(alice, "documents:write", ws("default"), {}).allow);
   gw.clock->advance(59s);
-  CHECK_FALSE(gw.enforcer->authorise(alice, "config:write", ws("default"), {}).allow);  // denies are cached
+  CHECK_FALSE(gw.enforcer->authorise(alice, "documents:write", ws("default"), {}).allow);  // denies are cached
   CHECK(gw.regime->authorise_calls == 3);
   gw.clock->advance(1s);
-  CHECK_FALSE(gw.enforcer->authorise(alice, "config:write", ws("default"), {}).allow);
+  CHECK_FALSE(gw.enforcer->authorise(alice, "documents:write", ws("default"), {}).allow);
   CHECK(gw.regime->authorise_calls == 4);
 
   // TTL 0 (e.g. a regime error) is never cached.
@@ -377,14 +377,14 @@ TEST_CASE("roles regime: a revoked key, a disabled user and a role change take e
 
   REQUIRE(enforcer.authenticate(*key).ok());
   REQUIRE(enforcer.authenticate(*jwt).ok());
-  CHECK(enforcer.authorise(*enforcer.authenticate(*key), "config:write", ws("default"), {}).allow);
+  CHECK(enforcer.authorise(*enforcer.authenticate(*key), "documents:write", ws("default"), {}).allow);
   CHECK(enforcer.cached_identities() == 2);
 
   SUBCASE("role change") {
     iam::UserInput change;
     change.roles = std::vector<std::string>{"reader"};
     REQUIRE(t->regime->update_user(std::nullopt, alice->id, change, std::nullopt).ok());
-    CHECK_FALSE(enforcer.authorise(*enforcer.authenticate(*key), "config:write", ws("default"), {}).allow);
+    CHECK_FALSE(enforcer.authorise(*enforcer.authenticate(*key), "documents:write", ws("default"), {}).allow);
   }
   SUBCASE("revoke") {
     auto keys = t->regime->list_api_keys(std::nullopt, alice->id, std::nullopt);

@@ -6,6 +6,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,7 @@ class FakeRegime final : public iam::Regime {
   std::function<iam::Decision(const iam::Identity&, std::string_view, const iam::Resource&, const iam::Parameters&)>
       decide;
   std::set<std::string, std::less<>> workspaces{"default", "acme"};
+  bool refuse_listeners = false;  // add_invalidation_listener throws
   // Called inside authenticate (e.g. to fire an invalidation mid-flight).
   std::function<void()> during_authenticate;
 
@@ -97,6 +99,7 @@ class FakeRegime final : public iam::Regime {
   }
 
   void add_invalidation_listener(iam::InvalidationListener listener) override {
+    if (refuse_listeners) throw std::runtime_error("no listeners here");
     listeners.push_back(std::move(listener));
   }
 

@@ -3,6 +3,8 @@
 // injection and the real roles regime (make_test_iam) for realistic flows.
 #include <doctest/doctest.h>
 
+#include <stdexcept>
+
 #include <nlohmann/json.hpp>
 
 #include "gateway_fakes.h"
@@ -304,6 +306,7 @@ TEST_CASE("step 4: create-user is default-filled with the home workspace it will
   CHECK(p.gw.regime->authorised_parameters.back() == iam::Parameters{{"workspace", "acme"}});
 
   // The request's workspace is what is checked, never a different user.workspace.
+  p.gw.enforcer->clear_caches();  // the same decision as above would be a cache hit
   out = p.gw.iam_request(R"({"operation":"create-user","workspace":"default","user":{"workspace":"acme"}})", admin_key);
   REQUIRE(out.forward());
   CHECK(p.gw.regime->authorised_parameters.back() == iam::Parameters{{"workspace", "default"}});
@@ -418,6 +421,11 @@ TEST_CASE("Enforcer::create validates its configuration") {
   CHECK_FALSE(iam::Enforcer::create(config).ok());
   config.cache_shards = 4;
   config.logger = iam::null_logger();
+  auto refusing = std::make_shared<FakeRegime>();
+  refusing->refuse_listeners = true;
+  config.regime = refusing;
+  CHECK(iam::Enforcer::create(config).error().code == iam::ErrorCode::internal_error);
+  config.regime = std::make_shared<FakeRegime>();
   auto ok = iam::Enforcer::create(config);
   REQUIRE(ok.ok());
   CHECK((*ok)->registry().size() == 111);

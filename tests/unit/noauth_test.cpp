@@ -238,8 +238,9 @@ TEST_CASE("create-workspace succeeds, calls the hook and returns the record") {
   CHECK(f.created[0].enabled);
 
   // Idempotent like TrustGraph's: the hook is told again.
-  CHECK(f.call(json{{"operation", "create-workspace"}, {"workspace_record", {{"id", "research"}}}})["workspace"]["id"] ==
-        "research");
+  const json again = f.call(json{{"operation", "create-workspace"}, {"workspace_record", {{"id", "research"}}}});
+  CHECK(again["workspace"]["id"] == "research");
+  CHECK(again["workspace"]["name"] == "research");  // no name: the id, as in the roles regime
   CHECK(f.created.size() == 2);
 
   for (const json& bad : {json{{"operation", "create-workspace"}},
@@ -279,7 +280,7 @@ TEST_CASE("a create-workspace hook that throws is internal-error; no hook is fin
 TEST_CASE("get-workspace answers an enabled stub for any valid id") {
   Fixture f;
   CHECK(f.call(json{{"operation", "get-workspace"}, {"workspace_record", {{"id", "anything"}}}}) ==
-        json{{"workspace", {{"id", "anything"}, {"name", ""}, {"enabled", true}, {"created", start_time}}}});
+        json{{"workspace", {{"id", "anything"}, {"name", "anything"}, {"enabled", true}, {"created", start_time}}}});
   check_error(f.call(json{{"operation", "get-workspace"}}), "invalid-argument");
 }
 

@@ -283,6 +283,7 @@ TEST_CASE("authenticate: a JWT verifies locally, then user and both workspaces m
 
 TEST_CASE("authenticate: malformed credentials are the same opaque failure") {
   auto t = make_iam();
+  CHECK(iam::auth_failure() == iam::Error{ErrorCode::auth_failed, "auth failure"});
   for (std::string_view bad : {"", "garbage", "tg_", "tg_short", "a.b.c", "..", "Bearer x", "a.b", "a.b.c.d",
                                "eyJhbGciOiJFZERTQSJ9.e30.AAAA"}) {
     CAPTURE(bad);
@@ -1008,7 +1009,8 @@ TEST_CASE("rotate-signing-key: old tokens verify through the grace period, then 
   const auto fresh = key_plaintext(t.login("alice", kPassword));
   CHECK(t.regime->authenticate(fresh).ok());
 
-  // the next rotation drops keys past their grace from storage
+  // a later rotation drops keys past their grace from storage
+  t.clock->advance(1s);
   REQUIRE(t.regime->rotate_signing_key(std::nullopt).ok());
   auto after = t.repository->list_signing_keys();
   REQUIRE(after.ok());
