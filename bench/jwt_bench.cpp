@@ -10,7 +10,7 @@
 // from the measured CPU time per iteration of the two (the median over repetitions when
 // repetitions were asked for, the single measurement otherwise). The ratio is the cost of
 // everything verify does beyond the signature check: parsing, base64url, JSON with
-// duplicate detection, key lookup and claim rules. Without arguments the program runs 5
+// duplicate detection, key lookup and claim rules. Without arguments the program runs 10
 // interleaved repetitions so a busy machine disturbs both sides alike.
 #include <benchmark/benchmark.h>
 #include <sodium.h>
@@ -127,7 +127,7 @@ class RecordingReporter : public benchmark::ConsoleReporter {
 
 int main(int argc, char** argv) {
   std::vector<char*> args(argv, argv + argc);
-  std::string repetitions = "--benchmark_repetitions=5";
+  std::string repetitions = "--benchmark_repetitions=10";
   std::string interleave = "--benchmark_enable_random_interleaving=true";
   if (argc == 1) {
     args.push_back(repetitions.data());

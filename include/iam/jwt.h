@@ -114,9 +114,14 @@ class KeySet {
   struct State;
   JwtConfig config_;
   std::shared_ptr<const Clock> clock_;
-  // Readers take a snapshot; writers (serialised by writer_) publish a new one.
-  std::atomic<std::shared_ptr<const State>> state_;
-  std::unique_ptr<std::mutex> writer_;
+  // Readers copy the snapshot pointer under state_mutex_ (held only for that copy);
+  // writers, serialised by writer_, build a new snapshot and swap it in. A plain mutex
+  // rather than std::atomic<std::shared_ptr>: g++ 12's implementation of the latter races.
+  std::shared_ptr<const State> snapshot() const;
+  void publish(std::shared_ptr<const State> next);
+  mutable std::mutex state_mutex_;
+  std::shared_ptr<const State> state_;
+  std::mutex writer_;
 };
 
 }  // namespace iam

@@ -28,10 +28,10 @@ using nlohmann::json;
 struct Member {
   enum class Kind : std::uint8_t { absent, string, integer, unsigned_integer, floating, other };
   Kind kind = Kind::absent;
-  std::string text;             // Kind::string
-  std::int64_t integer = 0;     // Kind::integer
+  std::string text;                    // Kind::string
+  std::int64_t integer = 0;            // Kind::integer
   std::uint64_t unsigned_integer = 0;  // Kind::unsigned_integer
-  double floating = 0;          // Kind::floating
+  double floating = 0;                 // Kind::floating
 
   bool present() const noexcept { return kind != Kind::absent; }
   bool is_string() const noexcept { return kind == Kind::string; }
@@ -373,12 +373,22 @@ struct KeySet::State {
 KeySet::KeySet(JwtConfig config, std::shared_ptr<const Clock> clock)
     : config_(std::move(config)),
       clock_(clock ? std::move(clock) : system_clock()),
-      state_(std::make_shared<const State>()),
-      writer_(std::make_unique<std::mutex>()) {
+      state_(std::make_shared<const State>()) {
   crypto::ensure_initialised();
 }
 
 KeySet::~KeySet() = default;
+
+std::shared_ptr<const KeySet::State> KeySet::snapshot() const {
+  std::lock_guard lock(state_mutex_);
+  return state_;
+}
+
+void KeySet::publish(std::shared_ptr<const State> next) {
+  std::lock_guard lock(state_mutex_);
+  state_.swap(next);
+  // `next` now holds the old snapshot; it is released after the lock, outside it.
+}
 
 Status KeySet::load(std::vector<SigningKey> keys) {
   int active = 0;
@@ -400,16 +410,16 @@ Status KeySet::load(std::vector<SigningKey> keys) {
       if (keys[i].kid == keys[j].kid) return Error{ErrorCode::invalid_argument, "two signing keys share a kid"};
   auto next = std::make_shared<State>();
   next->keys = std::move(keys);
-  std::lock_guard lock(*writer_);
-  state_.store(std::move(next));
+  std::lock_guard lock(writer_);
+  publish(std::move(next));
   return {};
 }
 
 Status KeySet::rotate(SigningKey key) {
   if (key.kid.empty() || key.secret_key.size() != ed25519_secret_key_bytes || key.retired)
     return Error{ErrorCode::invalid_argument, "a new active key needs a kid and a private half"};
-  std::lock_guard lock(*writer_);
-  const auto current = state_.load();
+  std::lock_guard lock(writer_);
+  const auto current = this->snapshot();
   const TimePoint now = clock_->now();
   auto next = std::make_shared<State>();
   for (const auto& k : current->keys) {
@@ -423,7 +433,7 @@ Status KeySet::rotate(SigningKey key) {
     next->keys.push_back(std::move(kept));
   }
   next->keys.push_back(std::move(key));
-  state_.store(std::move(next));
+  publish(std::move(next));
   return {};
 }
 
@@ -433,7 +443,7 @@ Result<std::string> KeySet::sign(std::string_view subject, std::string_view work
 }
 
 Result<std::string> KeySet::sign(const JwtClaims& claims) const {
-  const auto snapshot = state_.load();
+  const auto snapshot = this->snapshot();
   const SigningKey* key = snapshot->active();
   if (!key) return Error{ErrorCode::not_found, "no active signing key"};
   const json header = {{"alg", "EdDSA"}, {"typ", "JWT"}, {"kid", key->kid}};
@@ -492,7 +502,7 @@ Result<JwtClaims> KeySet::verify_with_reason(std::string_view token, std::string
   if (!header[h_kid].is_string()) return fail("kid missing");
   const std::string& kid = header[h_kid].text;
 
-  const auto snapshot = state_.load();
+  const auto snapshot = this->snapshot();
   const TimePoint now = clock_->now();
   const SigningKey* key = nullptr;
   for (const auto& k : snapshot->keys) {
@@ -540,14 +550,14 @@ Result<JwtClaims> KeySet::verify_with_reason(std::string_view token, std::string
 }
 
 Result<std::string> KeySet::active_public_pem() const {
-  const auto snapshot = state_.load();
+  const auto snapshot = this->snapshot();
   const SigningKey* key = snapshot->active();
   if (!key) return Error{ErrorCode::not_found, "no signing key yet"};
   return public_key_to_pem(key->public_key);
 }
 
 std::string KeySet::jwks() const {
-  const auto snapshot = state_.load();
+  const auto snapshot = this->snapshot();
   const TimePoint now = clock_->now();
   json keys = json::array();
   for (const auto& k : snapshot->keys) {
@@ -558,7 +568,7 @@ std::string KeySet::jwks() const {
 }
 
 std::optional<std::string> KeySet::active_kid() const {
-  const auto snapshot = state_.load();
+  const auto snapshot = this->snapshot();
   const SigningKey* key = snapshot->active();
   if (!key) return std::nullopt;
   return key->kid;
