@@ -10,16 +10,21 @@
 // from the measured CPU time per iteration of the two (the median over repetitions when
 // repetitions were asked for, the single measurement otherwise). The ratio is the cost of
 // everything verify does beyond the signature check: parsing, base64url, JSON with
-// duplicate detection, key lookup and claim rules. Without arguments the program runs 10
-// interleaved repetitions so a busy machine disturbs both sides alike.
+// duplicate detection, key lookup and claim rules. By default the program runs 10
+// interleaved repetitions so a busy machine disturbs both sides alike (command-line flags
+// override that).
 #include <benchmark/benchmark.h>
 #include <sodium.h>
+#include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "crypto/crypto.h"
@@ -99,6 +104,7 @@ BENCHMARK(BM_Sign);
 // median aggregate when there is one, otherwise the plain measurement.
 class RecordingReporter : public benchmark::ConsoleReporter {
  public:
+  explicit RecordingReporter(OutputOptions options) : ConsoleReporter(options) {}
   void ReportRuns(const std::vector<Run>& runs) override {
     for (const auto& run : runs) {
       if (run.error_occurred) continue;
@@ -126,20 +132,20 @@ class RecordingReporter : public benchmark::ConsoleReporter {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<char*> args(argv, argv + argc);
+  // Defaults first, so that flags given on the command line override them.
   std::string repetitions = "--benchmark_repetitions=10";
   std::string interleave = "--benchmark_enable_random_interleaving=true";
-  if (argc == 1) {
-    args.push_back(repetitions.data());
-    args.push_back(interleave.data());
-  }
+  std::vector<char*> args{argv[0], repetitions.data(), interleave.data()};
+  args.insert(args.end(), argv + 1, argv + argc);
   int count = static_cast<int>(args.size());
   args.push_back(nullptr);
   benchmark::Initialize(&count, args.data());
   if (benchmark::ReportUnrecognizedArguments(count, args.data())) return 1;
   setup();  // build the token before any timing
 
-  RecordingReporter reporter;
+  // Colours only on a terminal (a custom reporter does not see --benchmark_color).
+  RecordingReporter reporter(isatty(STDOUT_FILENO) != 0 ? benchmark::ConsoleReporter::OO_Defaults
+                                                        : benchmark::ConsoleReporter::OO_Tabular);
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
 

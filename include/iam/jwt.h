@@ -2,7 +2,7 @@
 // a grace period, signing and verification (protocol.md "JWT").
 //
 // THREAD SAFETY: SigningKey is a plain value. KeySet is safe to share: any number of
-// threads may sign and verify while another rotates; readers never block each other.
+// threads may sign and verify while another rotates; readers hold a lock only to copy a pointer.
 // OWNERSHIP: a SigningKey owns its private half in a SecretBytes that wipes itself; a
 // KeySet owns copies of the keys it is given.
 // ERRORS: verify answers auth_failure() for every rejected token (the reason is never
