@@ -25,6 +25,7 @@ std::string encode(std::span<const std::uint8_t> bytes, int variant) {
 }
 
 std::optional<Bytes> decode(std::string_view text, int variant) {
+  if (text.empty()) return Bytes{};  // libsodium's arguments are declared non-null
   // libsodium 1.0.18 reads a byte >= 0x80 as the digit 63 instead of stopping at it (its
   // constant-time range checks assume a non-negative char), so such bytes would decode
   // as '/' or '_'. Refuse them before libsodium sees the text.
@@ -65,6 +66,7 @@ std::string hex_encode(std::span<const std::uint8_t> bytes) {
 
 std::optional<Bytes> hex_decode(std::string_view text) {
   if (text.size() % 2 != 0) return std::nullopt;
+  if (text.empty()) return Bytes{};  // libsodium's buffers are declared non-null
   Bytes out(text.size() / 2);
   std::size_t length = 0;
   const char* end = nullptr;
