@@ -11,6 +11,10 @@
 // ERRORS: authenticate returns either an Identity or an Error that is exactly
 // auth_failure() (whatever the real reason), or internal_error when the regime could not
 // decide (storage down); authorise never fails: an error inside the regime is a deny.
+// Implementations should not throw (the shipped ones are noexcept), but the contract's
+// methods are not declared noexcept so that an application's regime that does throw is
+// caught by its callers and fails closed rather than terminating the process: the gateway
+// kit turns an exception into 401 / 403 / 500 and the JSON dispatcher into internal-error.
 #pragma once
 
 #include <chrono>
@@ -120,20 +124,20 @@ class Regime {
   virtual std::string_view name() const noexcept = 0;
 
   // Who is this caller? `credential` is an API key or a JWT (never logged).
-  virtual Result<Identity> authenticate(std::string_view credential) noexcept = 0;
+  virtual Result<Identity> authenticate(std::string_view credential) = 0;
   // A request with no credential at all. The roles regime always refuses.
-  virtual Result<Identity> authenticate_anonymous() noexcept = 0;
+  virtual Result<Identity> authenticate_anonymous() = 0;
 
   // May `identity` use `capability` on `resource`? Errors inside are a deny.
   virtual Decision authorise(const Identity& identity, std::string_view capability,
-                             const Resource& resource, const Parameters& parameters) noexcept = 0;
+                             const Resource& resource, const Parameters& parameters) = 0;
   // The same for many checks at once; the answers are in request order.
   virtual std::vector<Decision> authorise_many(const Identity& identity,
-                                               std::span<const AuthorisationCheck> checks) noexcept = 0;
+                                               std::span<const AuthorisationCheck> checks) = 0;
 
   // A management operation (protocol.md "Operations"). A regime that does not support an
   // operation answers not_supported.
-  virtual Result<OperationResponse> execute(const OperationRequest& request) noexcept = 0;
+  virtual Result<OperationResponse> execute(const OperationRequest& request) = 0;
 
   // Registers a listener told about every change made through this regime that could
   // make cached identities or decisions stale. Listeners must be fast and must not throw

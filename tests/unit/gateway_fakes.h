@@ -37,6 +37,8 @@ class FakeRegime final : public iam::Regime {
   bool refuse_listeners = false;  // add_invalidation_listener throws
   // Called inside authenticate (e.g. to fire an invalidation mid-flight).
   std::function<void()> during_authenticate;
+  // Called inside execute (e.g. to throw, as a badly behaved application regime might).
+  std::function<void()> during_execute;
 
   std::atomic<int> authenticate_calls{0};
   std::atomic<int> anonymous_calls{0};
@@ -49,9 +51,9 @@ class FakeRegime final : public iam::Regime {
   std::vector<iam::Parameters> authorised_parameters;
   std::vector<iam::InvalidationListener> listeners;
 
-  std::string_view name() const noexcept override { return "fake"; }
+  std::string_view name() const override { return "fake"; }
 
-  iam::Result<iam::Identity> authenticate(std::string_view credential) noexcept override {
+  iam::Result<iam::Identity> authenticate(std::string_view credential) override {
     ++authenticate_calls;
     if (during_authenticate) during_authenticate();
     const std::lock_guard lock(mutex);
@@ -60,13 +62,13 @@ class FakeRegime final : public iam::Regime {
     return iam::auth_failure();
   }
 
-  iam::Result<iam::Identity> authenticate_anonymous() noexcept override {
+  iam::Result<iam::Identity> authenticate_anonymous() override {
     ++anonymous_calls;
     return anonymous;
   }
 
   iam::Decision authorise(const iam::Identity& who, std::string_view capability, const iam::Resource& resource,
-                          const iam::Parameters& parameters) noexcept override {
+                          const iam::Parameters& parameters) override {
     ++authorise_calls;
     {
       const std::lock_guard lock(mutex);
@@ -80,14 +82,15 @@ class FakeRegime final : public iam::Regime {
   }
 
   std::vector<iam::Decision> authorise_many(const iam::Identity& who,
-                                            std::span<const iam::AuthorisationCheck> checks) noexcept override {
+                                            std::span<const iam::AuthorisationCheck> checks) override {
     std::vector<iam::Decision> out;
     for (const auto& check : checks) out.push_back(authorise(who, check.capability, check.resource, check.parameters));
     return out;
   }
 
-  iam::Result<iam::OperationResponse> execute(const iam::OperationRequest& request) noexcept override {
+  iam::Result<iam::OperationResponse> execute(const iam::OperationRequest& request) override {
     ++execute_calls;
+    if (during_execute) during_execute();
     if (request.operation == "get-workspace") {
       const std::string id = request.workspace_record && request.workspace_record->id ? *request.workspace_record->id : "";
       if (!workspaces.count(id)) return iam::Error{iam::ErrorCode::not_found, "workspace not found"};

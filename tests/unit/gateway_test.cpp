@@ -188,6 +188,29 @@ TEST_CASE("step 2: a regime that cannot decide is 503 internal error, not 401") 
   CHECK(out.reason.find("storage down") != std::string::npos);  // for the log only
 }
 
+TEST_CASE("a regime that throws fails closed: never forwarded, a masked 500, no crash") {
+  FakeGateway gw;
+  gw.regime->credentials.emplace(alice_key, identity("alice"));
+  gw.regime->during_authenticate = [] { throw std::runtime_error("regime bug"); };
+  Outcome out = gw.iam_request(R"({"operation":"whoami"})", alice_key);
+  CHECK_FALSE(out.forward());
+  CHECK(out.status == 500);
+  CHECK(out.body == R"({"error":"internal error"})");
+  CHECK_FALSE(gw.enforcer->authenticate(std::string_view(alice_key)).ok());
+
+  gw.regime->during_authenticate = nullptr;
+  gw.regime->decide = [](auto&&...) -> iam::Decision { throw std::runtime_error("policy bug"); };
+  out = gw.service("config", R"({"operation":"get"})", alice_key);
+  CHECK_FALSE(out.forward());
+  CHECK(out.body == R"({"error":"internal error"})");
+  CHECK_FALSE(gw.enforcer->authorise(identity("alice"), "config:read", iam::Resource::system(), {}).allow);
+
+  // The JSON dispatcher turns an exception from execute into internal-error.
+  gw.regime->during_execute = [] { throw 42; };
+  const iam::JsonDispatcher dispatcher(gw.regime);
+  CHECK(json::parse(dispatcher.handle(R"({"operation":"list-workspaces"})"))["error"]["type"] == "internal-error");
+}
+
 TEST_CASE("step 3: AUTHENTICATED is allowed without authorise; others are authorised, deny is 403") {
   Policy p;
   auto out = p.gw.iam_request(R"({"operation":"whoami"})", alice_key);

@@ -102,12 +102,12 @@ class FakeRegime final : public iam::Regime {
   iam::Parameters parameters;
   std::vector<iam::AuthorisationCheck> checks;
 
-  std::string_view name() const noexcept override { return "fake"; }
-  iam::Result<iam::Identity> authenticate(std::string_view) noexcept override { return iam::auth_failure(); }
-  iam::Result<iam::Identity> authenticate_anonymous() noexcept override { return iam::auth_failure(); }
+  std::string_view name() const override { return "fake"; }
+  iam::Result<iam::Identity> authenticate(std::string_view) override { return iam::auth_failure(); }
+  iam::Result<iam::Identity> authenticate_anonymous() override { return iam::auth_failure(); }
 
   iam::Decision authorise(const iam::Identity& who, std::string_view what, const iam::Resource& on,
-                          const iam::Parameters& with) noexcept override {
+                          const iam::Parameters& with) override {
     ++authorise_calls;
     identity = who;
     capability = std::string(what);
@@ -117,14 +117,14 @@ class FakeRegime final : public iam::Regime {
   }
 
   std::vector<iam::Decision> authorise_many(const iam::Identity& who,
-                                            std::span<const iam::AuthorisationCheck> batch) noexcept override {
+                                            std::span<const iam::AuthorisationCheck> batch) override {
     ++authorise_many_calls;
     identity = who;
     checks.assign(batch.begin(), batch.end());
     return respond_many(batch);
   }
 
-  iam::Result<iam::OperationResponse> execute(const iam::OperationRequest& request) noexcept override {
+  iam::Result<iam::OperationResponse> execute(const iam::OperationRequest& request) override {
     ++execute_calls;
     if (record) received = copy_request(request);
     return respond(request);

@@ -1,0 +1,219 @@
+#include "handler.h"
+
+#include <sodium.h>
+
+#include <array>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "iam/roles.h"
+
+namespace gateway {
+namespace {
+
+using nlohmann::json;
+using Kind = RouteMatch::Kind;
+
+constexpr std::string_view not_found_body = R"({"error":"not found"})";
+constexpr std::string_view bad_method_body = R"({"error":"method not allowed"})";
+
+std::vector<std::string_view> split_path(std::string_view path) {
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    const std::size_t slash = path.find('/', start);
+    const std::size_t end = slash == std::string_view::npos ? path.size() : slash;
+    if (end > start) parts.push_back(path.substr(start, end - start));  // empty segments ("//") dropped
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  return parts;
+}
+
+RouteMatch plain(Kind kind, bool iam_route = false) {
+  RouteMatch match;
+  match.kind = kind;
+  match.iam_route = iam_route;
+  return match;
+}
+
+RouteMatch with_method(RouteMatch route, std::string_view method, std::string_view wanted) {
+  if (method != wanted) return plain(Kind::bad_method, route.iam_route);
+  return route;
+}
+
+RouteMatch enforced(iam::Route route, std::string name = {}, std::string flow = {}) {
+  RouteMatch match;
+  match.kind = Kind::enforced;
+  match.request.route = route;
+  match.request.name = std::move(name);
+  match.request.flow = std::move(flow);
+  return match;
+}
+
+void wipe(std::string& text) {
+  if (!text.empty()) sodium_memzero(text.data(), text.size());
+  text.clear();
+}
+
+}  // namespace
+
+std::string_view path_of(std::string_view target) {
+  return target.substr(0, target.find('?'));
+}
+
+RouteMatch match_route(std::string_view method, std::string_view target) {
+  const auto parts = split_path(path_of(target));
+  if (parts.size() < 3 || parts[0] != "api" || parts[1] != "v1") return {};
+  const std::string_view head = parts[2];
+
+  if (head == "iam" && parts.size() == 3) {
+    auto match = enforced(iam::Route::iam);
+    match.iam_route = true;
+    return with_method(std::move(match), method, "POST");
+  }
+  if (head == "auth") {
+    if (parts.size() != 4) return {};
+    const std::string_view what = parts[3];
+    if (what == "jwks") return with_method(plain(Kind::jwks, true), method, "GET");
+    if (what != "login" && what != "bootstrap" && what != "bootstrap-status" && what != "change-password") return {};
+    auto match = enforced(iam::Route::named, std::string(what));
+    match.iam_route = true;
+    match.ignore_body = what == "bootstrap" || what == "bootstrap-status";
+    return with_method(std::move(match), method, "POST");
+  }
+  if (head == "socket" && parts.size() == 3) return with_method(plain(Kind::socket), method, "GET");
+  if (head == "flow") {
+    if (parts.size() < 6) return {};
+    const std::string flow(parts[3]);
+    if (parts[4] == "service") {
+      std::string kind;  // thru/<rest...> keeps its slashes
+      for (std::size_t i = 5; i < parts.size(); ++i) kind += (i > 5 ? "/" : "") + std::string(parts[i]);
+      return with_method(enforced(iam::Route::flow_service, std::move(kind), flow), method, "POST");
+    }
+    if ((parts[4] == "import" || parts[4] == "export") && parts.size() == 6) {
+      auto match = enforced(parts[4] == "import" ? iam::Route::flow_import : iam::Route::flow_export,
+                            std::string(parts[5]), flow);
+      match.kind = Kind::stream;
+      return with_method(std::move(match), method, "GET");
+    }
+    return {};
+  }
+  if (parts.size() == 3) return with_method(enforced(iam::Route::service, std::string(head)), method, "POST");
+  return {};
+}
+
+Handler::Handler(std::shared_ptr<iam::Regime> regime, std::shared_ptr<const iam::Enforcer> enforcer,
+                 std::shared_ptr<Backend> backend)
+    : regime_(regime), enforcer_(std::move(enforcer)), backend_(std::move(backend)), dispatcher_(std::move(regime)) {}
+
+bool Handler::is_slow_operation(std::string_view operation) {
+  // The operations that run PBKDF2 (600k iterations): keep them off the I/O threads.
+  static constexpr std::array slow{std::string_view("login"), std::string_view("change-password"),
+                                   std::string_view("reset-password"), std::string_view("create-user")};
+  for (auto name : slow)
+    if (operation == name) return true;
+  return false;
+}
+
+std::variant<Response, Pending> Handler::begin(const RouteMatch& route, std::string body,
+                                               std::optional<std::string> credential) const {
+  switch (route.kind) {
+    case Kind::not_found:
+      return Response{404, std::string(not_found_body), {}, {}, "no such route"};
+    case Kind::bad_method:
+      return Response{405, std::string(bad_method_body), {}, {}, "method not allowed"};
+    case Kind::jwks:
+      return jwks();
+    case Kind::socket:
+    case Kind::stream:
+    case Kind::enforced:
+      break;
+  }
+  iam::Request request = route.request;
+  if (route.ignore_body)
+    wipe(body);
+  request.body = std::move(body);
+  request.credential = std::move(credential);
+  iam::Outcome outcome = enforcer_->enforce(request);
+  wipe(request.body);
+  if (!outcome.forward()) {
+    Response refused{outcome.status, std::move(outcome.body), {}, outcome.operation, std::move(outcome.reason)};
+    if (outcome.identity) refused.principal = outcome.identity->handle;
+    return refused;
+  }
+  const bool iam_operation = route.request.route == iam::Route::iam || route.request.route == iam::Route::named;
+  Pending pending{std::move(outcome), !iam_operation, false};
+  pending.slow = iam_operation && is_slow_operation(pending.outcome.operation);
+  return pending;
+}
+
+Response Handler::complete(const Pending& pending) const {
+  const iam::Outcome& outcome = pending.outcome;
+  if (!pending.to_backend) return dispatch_iam(outcome);
+  Forwarded forwarded{outcome.operation, outcome.workspace, outcome.flow, outcome.body,
+                      outcome.identity.value_or(iam::Identity{})};
+  iam::HttpAnswer answer;
+  try {
+    answer = backend_->call(forwarded);
+  } catch (...) {
+    answer = iam::HttpAnswer{500, std::string(iam::masked::internal_error)};
+  }
+  return Response{answer.status, std::move(answer.body), forwarded.identity.handle, outcome.operation, {}};
+}
+
+Response Handler::dispatch_iam(const iam::Outcome& outcome) const {
+  std::string request = outcome.body;
+  if (outcome.operation == "change-password" && outcome.identity) {
+    // The HTTP route's body is {current_password, new_password}; the IAM operation takes
+    // `password` and acts on the caller, never on a user named in the body.
+    json body = json::parse(request, nullptr, false);
+    if (body.is_object()) {
+      if (body.contains("current_password")) {
+        body["password"] = body["current_password"];
+        body.erase("current_password");
+      }
+      body["user_id"] = outcome.identity->handle;
+      wipe(request);
+      request = body.dump();
+      body = json();  // its strings held the passwords; dump() copies were wiped above
+    }
+  }
+  std::string answer_json = dispatcher_.handle(request);
+  wipe(request);
+  iam::HttpAnswer answer = iam::answer_for_dispatcher_json(outcome.operation, answer_json);
+  Response response{answer.status, std::move(answer.body), {}, outcome.operation, {}};
+  if (outcome.identity) response.principal = outcome.identity->handle;
+  if (answer.status != 200) {
+    // The caller sees the masked body; the log gets the error's type (never its values).
+    const json parsed = json::parse(answer_json, nullptr, false);
+    if (parsed.is_object() && parsed.contains("error") && parsed["error"].is_object())
+      response.reason = parsed["error"].value("type", "error");
+  }
+  wipe(answer_json);
+  return response;
+}
+
+Response Handler::jwks() const {
+  if (auto roles = std::dynamic_pointer_cast<iam::RolesRegime>(regime_)) return Response{200, roles->jwks(), {}, "jwks", {}};
+  return Response{200, R"({"keys":[]})", {}, "jwks", {}};
+}
+
+std::string Handler::socket_answer(const iam::WebSocketSession::Forward& forward) const {
+  if (forward.service == "iam") {
+    std::string answer_json = dispatcher_.handle(forward.request);
+    std::string frame = iam::WebSocketSession::iam_response_frame(forward.id_json, forward.operation, answer_json);
+    wipe(answer_json);
+    return frame;
+  }
+  Forwarded forwarded{forward.operation, forward.workspace, forward.flow, forward.request, forward.identity};
+  try {
+    const iam::HttpAnswer answer = backend_->call(forwarded);
+    if (answer.status == 200) return iam::WebSocketSession::response_frame(forward.id_json, answer.body, true);
+    return iam::WebSocketSession::error_frame(forward.id_json, iam::Error{iam::ErrorCode::internal_error, "backend"});
+  } catch (...) {
+    return iam::WebSocketSession::error_frame(forward.id_json, iam::Error{iam::ErrorCode::internal_error, "backend"});
+  }
+}
+
+}  // namespace gateway

@@ -1,0 +1,97 @@
+// The example gateway's request handling, independent of the HTTP library: which route a
+// method and path name (gateway.md "HTTP surface"), enforcement through iam::Enforcer, and
+// the IAM dispatch or backend call that answers it. server.cpp only moves bytes.
+//
+// THREAD SAFETY: a Handler is immutable after construction and safe to call from many
+// threads at once (the Enforcer, JsonDispatcher and Backend it holds are).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "backend.h"
+#include "iam/gateway.h"
+#include "iam/protocol.h"
+#include "iam/regime.h"
+#include "iam/websocket_session.h"
+
+namespace gateway {
+
+// What a method and path ask for, before any body is read.
+struct RouteMatch {
+  enum class Kind {
+    not_found,       // 404 {"error":"not found"}
+    bad_method,      // 405
+    enforced,        // an iam::Request goes through the Enforcer
+    jwks,            // GET /api/v1/auth/jwks
+    socket,          // GET /api/v1/socket: WebSocket, first-frame auth
+    stream,          // GET /api/v1/flow/{flow}/import|export/{kind}: WebSocket, ?token=
+  };
+  Kind kind = Kind::not_found;
+  iam::Request request;       // enforced / stream: route, name, flow (body and credential added later)
+  bool ignore_body = false;   // bootstrap, bootstrap-status: the body is not read as JSON
+  bool iam_route = false;     // /api/v1/iam and /api/v1/auth/*: the smaller body limit applies
+};
+
+// Pure: method ("GET", "POST", ...) and target (path plus optional query) to a route.
+RouteMatch match_route(std::string_view method, std::string_view target);
+
+// The path part of a target, without the query (which may hold a ?token= credential and
+// must never reach a log).
+std::string_view path_of(std::string_view target);
+
+struct Response {
+  int status = 200;
+  std::string body;
+  // For the access log (never a secret): who, what, and why a refusal happened.
+  std::string principal;
+  std::string operation;
+  std::string reason;
+};
+
+// An enforced request that still has IAM work to do, and whether that work hashes a
+// password (and so belongs off the I/O threads).
+struct Pending {
+  iam::Outcome outcome;
+  bool to_backend = false;  // a service call for the Backend; otherwise an IAM operation
+  bool slow = false;
+};
+
+class Handler {
+ public:
+  Handler(std::shared_ptr<iam::Regime> regime, std::shared_ptr<const iam::Enforcer> enforcer,
+          std::shared_ptr<Backend> backend);
+
+  // Step 1, cheap, on the I/O thread: enforce. Returns either a finished Response or a
+  // Pending to finish with complete() (the caller may run that elsewhere).
+  std::variant<Response, Pending> begin(const RouteMatch& route, std::string body,
+                                        std::optional<std::string> credential) const;
+  // Step 2: the IAM dispatch or backend call for an enforced request.
+  Response complete(const Pending& pending) const;
+
+  // GET /api/v1/auth/jwks: every key still in grace ({"keys":[]} for a regime without keys).
+  Response jwks() const;
+
+  // WebSocket frames forwarded by iam::WebSocketSession: the answer frame.
+  std::string socket_answer(const iam::WebSocketSession::Forward& forward) const;
+  static bool is_slow_operation(std::string_view operation);
+
+  const iam::Enforcer& enforcer() const { return *enforcer_; }
+  const std::shared_ptr<const iam::Enforcer>& shared_enforcer() const { return enforcer_; }
+  Backend& backend() const { return *backend_; }
+
+ private:
+  Response dispatch_iam(const iam::Outcome& outcome) const;
+
+  std::shared_ptr<iam::Regime> regime_;
+  std::shared_ptr<const iam::Enforcer> enforcer_;
+  std::shared_ptr<Backend> backend_;
+  iam::JsonDispatcher dispatcher_;
+};
+
+}  // namespace gateway

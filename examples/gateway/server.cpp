@@ -1,0 +1,469 @@
+#include "server.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <deque>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "iam/clock.h"
+#include "iam/websocket_session.h"
+
+namespace gateway {
+namespace {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace net = boost::asio;
+using tcp = net::ip::tcp;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+constexpr std::string_view too_large_body = R"({"error":"request body too large"})";
+constexpr std::string_view upgrade_required_body = R"({"error":"websocket upgrade required"})";
+
+// One JSON line per request on stderr. Never a body, a header or a query string: those
+// are where credentials and passwords travel.
+class AccessLog {
+ public:
+  void write(const json& line) {
+    const std::string text = line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    const std::lock_guard lock(mutex_);
+    std::fwrite(text.data(), 1, text.size(), stderr);
+    std::fflush(stderr);
+  }
+
+ private:
+  std::mutex mutex_;
+};
+
+// Something a shutdown must close: a connection.
+class Closable {
+ public:
+  virtual ~Closable() = default;
+  virtual void close() = 0;
+};
+
+class Tracker {
+ public:
+  void add(const std::shared_ptr<Closable>& session) {
+    const std::lock_guard lock(mutex_);
+    live_[session.get()] = session;
+  }
+  void remove(Closable* session) {
+    const std::lock_guard lock(mutex_);
+    live_.erase(session);
+  }
+  bool empty() {
+    const std::lock_guard lock(mutex_);
+    return live_.empty();
+  }
+  void close_all() {
+    std::vector<std::shared_ptr<Closable>> sessions;
+    {
+      const std::lock_guard lock(mutex_);
+      for (auto& [raw, weak] : live_)
+        if (auto session = weak.lock()) sessions.push_back(std::move(session));
+    }
+    for (auto& session : sessions) session->close();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<Closable*, std::weak_ptr<Closable>> live_;
+};
+
+struct Shared {
+  std::shared_ptr<const Handler> handler;
+  ServerOptions options;
+  net::thread_pool workers;
+  AccessLog log;
+  Tracker tracker;
+  std::atomic<std::uint64_t> next_request_id{1};
+  std::atomic<bool> stopping{false};
+
+  Shared(std::shared_ptr<const Handler> h, ServerOptions o)
+      : handler(std::move(h)), options(std::move(o)), workers(std::max<std::size_t>(1, options.workers)) {}
+};
+
+double milliseconds_since(Clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+json log_line(std::uint64_t request_id, std::string_view method, std::string_view path) {
+  return json{{"time", iam::format_rfc3339(std::chrono::system_clock::now())},
+              {"request_id", request_id},
+              {"method", method},
+              {"path", path}};
+}
+
+// ------------------------------------------------------------------ WebSocket
+
+// A WebSocket connection: /api/v1/socket (first-frame authentication, per-frame
+// authorisation through iam::WebSocketSession) or a flow import/export stream (authorised
+// once at the upgrade by its ?token=, frames handed to the backend).
+class SocketConnection final : public Closable, public std::enable_shared_from_this<SocketConnection> {
+ public:
+  SocketConnection(tcp::socket&& socket, std::shared_ptr<Shared> shared, std::optional<Forwarded> stream)
+      : ws_(std::move(socket)),
+        shared_(std::move(shared)),
+        session_(shared_->handler->shared_enforcer()),
+        stream_(std::move(stream)) {}
+  ~SocketConnection() override { shared_->tracker.remove(this); }
+
+  void start(http::request<http::string_body> upgrade) {
+    shared_->tracker.add(shared_from_this());
+    upgrade_ = std::move(upgrade);
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "iam-gateway"); }));
+    ws_.read_message_max(shared_->options.max_service_body);
+    ws_.async_accept(upgrade_, beast::bind_front_handler(&SocketConnection::on_accept, shared_from_this()));
+  }
+
+  void close() override {
+    net::post(ws_.get_executor(), [self = shared_from_this()] {
+      if (!self->ws_.is_open()) return;
+      self->ws_.async_close(websocket::close_code::going_away, [self](beast::error_code) {});
+    });
+  }
+
+ private:
+  void on_accept(beast::error_code ec) {
+    if (ec) return;
+    if (stream_) {
+      if (auto first = shared_->handler->backend().stream_opened(*stream_)) send(std::move(*first));
+    }
+    read();
+  }
+
+  void read() {
+    ws_.async_read(buffer_, beast::bind_front_handler(&SocketConnection::on_read, shared_from_this()));
+  }
+
+  void on_read(beast::error_code ec, std::size_t) {
+    if (ec) return;  // closed by the peer, or a protocol error: the connection ends
+    std::string text = beast::buffers_to_string(buffer_.data());
+    buffer_.consume(buffer_.size());
+    if (stream_) {
+      if (auto reply = shared_->handler->backend().stream_frame(*stream_, text)) send(std::move(*reply));
+    } else {
+      on_socket_frame(text);
+    }
+    read();
+  }
+
+  void on_socket_frame(std::string_view text) {
+    const auto started = Clock::now();
+    auto reply = session_.on_frame(text);
+    for (auto& frame : reply.frames) send(std::move(frame));
+    json line = log_line(shared_->next_request_id++, "WS", "/api/v1/socket");
+    if (!reply.forward) {
+      line["outcome"] = session_.authenticated() ? "answered" : "unauthenticated";
+      line["latency_ms"] = milliseconds_since(started);
+      shared_->log.write(line);
+      return;
+    }
+    line["principal"] = reply.forward->identity.handle;
+    line["operation"] = reply.forward->operation;
+    line["outcome"] = "forwarded";
+    if (reply.forward->service == "iam" && Handler::is_slow_operation(reply.forward->operation)) {
+      net::post(shared_->workers, [self = shared_from_this(), forward = std::move(*reply.forward),
+                                   line = std::move(line), started]() mutable {
+        std::string answer = self->shared_->handler->socket_answer(forward);
+        line["latency_ms"] = milliseconds_since(started);
+        self->shared_->log.write(line);
+        net::post(self->ws_.get_executor(), [self, answer = std::move(answer)]() mutable { self->send(std::move(answer)); });
+      });
+      return;
+    }
+    send(shared_->handler->socket_answer(*reply.forward));
+    line["latency_ms"] = milliseconds_since(started);
+    shared_->log.write(line);
+  }
+
+  // Frames go out one at a time, in order.
+  void send(std::string frame) {
+    outbox_.push_back(std::move(frame));
+    if (outbox_.size() == 1) write_next();
+  }
+
+  void write_next() {
+    ws_.text(true);
+    ws_.async_write(net::buffer(outbox_.front()),
+                    beast::bind_front_handler(&SocketConnection::on_write, shared_from_this()));
+  }
+
+  void on_write(beast::error_code ec, std::size_t) {
+    if (ec) return;
+    outbox_.pop_front();
+    if (!outbox_.empty()) write_next();
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  std::shared_ptr<Shared> shared_;
+  iam::WebSocketSession session_;
+  std::optional<Forwarded> stream_;
+  http::request<http::string_body> upgrade_;
+  beast::flat_buffer buffer_;
+  std::deque<std::string> outbox_;
+};
+
+// ------------------------------------------------------------------ HTTP
+
+class HttpConnection final : public Closable, public std::enable_shared_from_this<HttpConnection> {
+ public:
+  HttpConnection(tcp::socket&& socket, std::shared_ptr<Shared> shared)
+      : stream_(std::move(socket)), shared_(std::move(shared)) {}
+  ~HttpConnection() override { shared_->tracker.remove(this); }
+
+  void start() {
+    shared_->tracker.add(shared_from_this());
+    net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpConnection::read_header, shared_from_this()));
+  }
+
+  // Shutdown: an idle connection closes now, a busy one after its response.
+  void close() override {
+    net::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->busy_) {
+        self->close_after_response_ = true;
+      } else {
+        self->close_now();
+      }
+    });
+  }
+
+ private:
+  void read_header() {
+    busy_ = false;
+    if (close_after_response_ || shared_->stopping) return close_now();
+    parser_.emplace();
+    parser_->header_limit(16 * 1024);
+    parser_->body_limit(shared_->options.max_service_body);
+    stream_.expires_after(shared_->options.idle_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&HttpConnection::on_header, shared_from_this()));
+  }
+
+  void on_header(beast::error_code ec, std::size_t) {
+    if (ec) return close_now();  // end of stream, timeout, oversized header: nothing to answer
+    busy_ = true;
+    started_ = Clock::now();
+    request_id_ = shared_->next_request_id++;
+    const auto& request = parser_->get();
+    method_ = std::string(request.method_string());
+    const std::string target(request.target());
+    path_ = std::string(path_of(target));
+    route_ = match_route(method_, target);
+    const std::size_t limit = route_.iam_route ? shared_->options.max_iam_body : shared_->options.max_service_body;
+    parser_->body_limit(limit);
+    version_ = request.version();
+    keep_alive_ = request.keep_alive();
+    if (auto length = parser_->content_length(); length && *length > limit) return too_large();
+    if (request[http::field::expect] == "100-continue") {
+      auto proceed = std::make_shared<http::response<http::empty_body>>(http::status::continue_, version_);
+      http::async_write(stream_, *proceed, [self = shared_from_this(), proceed](beast::error_code ec, std::size_t) {
+        if (ec) return self->close_now();
+        self->read_body();
+      });
+      return;
+    }
+    read_body();
+  }
+
+  void read_body() {
+    http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpConnection::on_body, shared_from_this()));
+  }
+
+  void too_large() {
+    keep_alive_ = false;  // the unread body is still on the wire
+    respond(Response{413, std::string(too_large_body), {}, {}, "body too large"});
+  }
+
+  void on_body(beast::error_code ec, std::size_t) {
+    if (ec == http::error::body_limit) return too_large();
+    if (ec) return close_now();
+    http::request<http::string_body> request = parser_->release();
+    const std::string target(request.target());
+
+    if (route_.kind == RouteMatch::Kind::socket || route_.kind == RouteMatch::Kind::stream) {
+      if (!websocket::is_upgrade(request))
+        return respond(Response{426, std::string(upgrade_required_body), {}, {}, "not a websocket upgrade"});
+      return upgrade(std::move(request), target);
+    }
+
+    std::optional<std::string_view> authorization;
+    if (auto found = request.find(http::field::authorization); found != request.end()) authorization = std::string_view(found->value().data(), found->value().size());
+    auto begun = shared_->handler->begin(route_, std::move(request.body()), iam::credential_from_authorization(authorization));
+    if (auto* done = std::get_if<Response>(&begun)) return respond(std::move(*done));
+    auto& pending = std::get<Pending>(begun);
+    if (!pending.slow) return respond(shared_->handler->complete(pending));
+    net::post(shared_->workers, [self = shared_from_this(), pending = std::move(pending)] {
+      Response response = self->shared_->handler->complete(pending);
+      net::post(self->stream_.get_executor(),
+                [self, response = std::move(response)]() mutable { self->respond(std::move(response)); });
+    });
+  }
+
+  void upgrade(http::request<http::string_body> request, const std::string& target) {
+    std::optional<Forwarded> stream;
+    json line = log_line(request_id_, method_, path_);
+    if (route_.kind == RouteMatch::Kind::stream) {
+      // Streaming endpoints take their credential from ?token= (browsers cannot set
+      // headers on a WebSocket), and are authorised once, here.
+      const auto query_start = target.find('?');
+      const std::string_view query = query_start == std::string::npos ? std::string_view() : std::string_view(target).substr(query_start);
+      auto begun = shared_->handler->begin(route_, {}, iam::credential_from_query(query));
+      if (auto* refused = std::get_if<Response>(&begun)) return respond(std::move(*refused));
+      const iam::Outcome& outcome = std::get<Pending>(begun).outcome;
+      stream = Forwarded{outcome.operation, outcome.workspace, outcome.flow, outcome.body,
+                         outcome.identity.value_or(iam::Identity{})};
+      line["principal"] = stream->identity.handle;
+      line["operation"] = outcome.operation;
+    }
+    line["status"] = 101;
+    line["latency_ms"] = milliseconds_since(started_);
+    shared_->log.write(line);
+    stream_.expires_never();
+    auto connection = std::make_shared<SocketConnection>(stream_.release_socket(), shared_, std::move(stream));
+    connection->start(std::move(request));
+  }
+
+  void respond(Response response) {
+    auto message = std::make_shared<http::response<http::string_body>>();
+    message->version(version_);
+    message->result(static_cast<unsigned>(response.status));
+    message->set(http::field::server, "iam-gateway");
+    message->set(http::field::content_type, "application/json");
+    message->set("X-Request-Id", std::to_string(request_id_));
+    message->keep_alive(keep_alive_ && !close_after_response_ && !shared_->stopping);
+    message->body() = std::move(response.body);
+    message->prepare_payload();
+
+    json line = log_line(request_id_, method_, path_);
+    line["status"] = response.status;
+    if (!response.principal.empty()) line["principal"] = response.principal;
+    if (!response.operation.empty()) line["operation"] = response.operation;
+    if (!response.reason.empty()) line["reason"] = response.reason;
+    line["latency_ms"] = milliseconds_since(started_);
+    shared_->log.write(line);
+
+    http::async_write(stream_, *message, [self = shared_from_this(), message](beast::error_code ec, std::size_t) {
+      if (ec || !message->keep_alive()) return self->close_now();
+      self->read_header();
+    });
+  }
+
+  void close_now() {
+    busy_ = false;
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.socket().close(ignored);
+  }
+
+  beast::tcp_stream stream_;
+  std::shared_ptr<Shared> shared_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  RouteMatch route_;
+  std::string method_;
+  std::string path_;
+  unsigned version_ = 11;
+  bool keep_alive_ = true;
+  bool busy_ = false;
+  bool close_after_response_ = false;
+  std::uint64_t request_id_ = 0;
+  Clock::time_point started_;
+};
+
+}  // namespace
+
+// ------------------------------------------------------------------ Server
+
+struct Server::Impl {
+  std::shared_ptr<Shared> shared;
+  net::io_context ioc;
+  tcp::acceptor acceptor{ioc};
+  net::signal_set signals{ioc, SIGINT, SIGTERM};
+  net::steady_timer shutdown_timer{ioc};
+  Clock::time_point shutdown_deadline;
+
+  Impl(std::shared_ptr<const Handler> handler, ServerOptions options)
+      : shared(std::make_shared<Shared>(std::move(handler), std::move(options))),
+        ioc(static_cast<int>(std::max<std::size_t>(1, shared->options.io_threads))) {}
+
+  void accept() {
+    acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+      if (!acceptor.is_open()) return;
+      if (!ec) std::make_shared<HttpConnection>(std::move(socket), shared)->start();
+      accept();
+    });
+  }
+
+  void begin_shutdown() {
+    if (shared->stopping.exchange(true)) return;
+    beast::error_code ignored;
+    acceptor.close(ignored);
+    signals.cancel(ignored);
+    shared->tracker.close_all();
+    shutdown_deadline = Clock::now() + shared->options.shutdown_grace;
+    wait_for_connections();
+  }
+
+  // Polls until every connection has finished (or the grace period is over), then stops.
+  void wait_for_connections() {
+    if (shared->tracker.empty() || Clock::now() >= shutdown_deadline) return ioc.stop();
+    shutdown_timer.expires_after(std::chrono::milliseconds(50));
+    shutdown_timer.async_wait([this](beast::error_code) { wait_for_connections(); });
+  }
+};
+
+Server::Server(std::shared_ptr<const Handler> handler, ServerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(handler), std::move(options))) {}
+
+Server::~Server() = default;
+
+iam::Result<unsigned short> Server::listen() {
+  beast::error_code ec;
+  const auto address = net::ip::make_address(impl_->shared->options.bind, ec);
+  if (ec) return iam::Error{iam::ErrorCode::invalid_argument, "--bind: not an IP address"};
+  const tcp::endpoint endpoint(address, impl_->shared->options.port);
+  auto& acceptor = impl_->acceptor;
+  acceptor.open(endpoint.protocol(), ec);
+  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
+  if (!ec) acceptor.bind(endpoint, ec);
+  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
+  if (ec)
+    return iam::Error{iam::ErrorCode::internal_error,
+                      "cannot listen on " + impl_->shared->options.bind + ":" +
+                          std::to_string(impl_->shared->options.port) + ": " + ec.message()};
+  return acceptor.local_endpoint().port();
+}
+
+void Server::run() {
+  impl_->accept();
+  impl_->signals.async_wait([this](beast::error_code ec, int) {
+    if (!ec) impl_->begin_shutdown();
+  });
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < std::max<std::size_t>(1, impl_->shared->options.io_threads); ++i)
+    threads.emplace_back([this] { impl_->ioc.run(); });
+  impl_->ioc.run();
+  for (auto& thread : threads) thread.join();
+  impl_->shared->workers.join();
+}
+
+void Server::stop() {
+  net::post(impl_->ioc, [this] { impl_->begin_shutdown(); });
+}
+
+}  // namespace gateway
