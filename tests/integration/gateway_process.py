@@ -1,0 +1,120 @@
+"""Runs a real iam-gateway process for integration tests: a free port, a temporary store,
+its stderr collected (JSON log lines), and small HTTP helpers on urllib (no third-party
+packages). Imported by the gateway_*.py tests; run them with /usr/bin/python3."""
+import json
+import os
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+
+
+class Gateway:
+    """`with Gateway(exe, "--bootstrap-mode", "bootstrap") as gw:` starts iam-gateway on a
+    free port with a fresh SQLite file (unless `store` is given) and stops it with SIGTERM,
+    checking that it shuts down cleanly."""
+
+    def __init__(self, exe, *args, store=None, env=None):
+        self.exe = exe
+        self.args = list(args)
+        self.tmp = tempfile.TemporaryDirectory(prefix="iam-gw-")
+        self.store = store or f"sqlite:{self.tmp.name}/iam.db"
+        self.env = dict(os.environ, **(env or {}))
+        self.proc = None
+        self.port = None
+        self.log_lines = []  # every stderr line, in order
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [self.exe, "--port", "0", "--store", self.store, *self.args],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=self.env)
+        listening = threading.Event()
+
+        def pump():
+            for line in self.proc.stderr:
+                self.log_lines.append(line.rstrip("\n"))
+                if '"event":"listening"' in line:
+                    self.port = json.loads(line)["port"]
+                    listening.set()
+            listening.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+        if not listening.wait(60) or self.port is None:
+            self.proc.kill()
+            raise SystemExit("iam-gateway did not start:\n" + "\n".join(self.log_lines))
+        return self
+
+    def stop(self, timeout=20):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            code = self.proc.wait(timeout=timeout)
+            if code != 0:
+                raise SystemExit(f"iam-gateway exited {code} on SIGTERM:\n" + "\n".join(self.log_lines[-20:]))
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def request(self, method, path, body=None, token=None, headers=None, raw=None):
+        """Returns (status, body text). `body` is JSON-encoded unless `raw` bytes are given."""
+        data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        if token is not None:
+            req.add_header("Authorization", f"Bearer {token}")
+        for name, value in (headers or {}).items():
+            req.add_header(name, value)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                return resp.status, resp.read().decode()
+        except urllib.error.HTTPError as err:
+            return err.code, err.read().decode()
+
+    def post(self, path, body=None, token=None, **kw):
+        return self.request("POST", path, body if body is not None else {}, token, **kw)
+
+    def iam(self, request, token=None):
+        """POST /api/v1/iam; returns (status, parsed JSON or the text if not JSON)."""
+        status, text = self.post("/api/v1/iam", request, token)
+        try:
+            return status, json.loads(text)
+        except json.JSONDecodeError:
+            return status, text
+
+    def wait_until(self, predicate, timeout=10.0, interval=0.05):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if predicate():
+                return True
+            time.sleep(interval)
+        return predicate()
+
+
+class Checks:
+    """Collects failures instead of stopping at the first; `done()` exits non-zero if any."""
+
+    def __init__(self):
+        self.failures = []
+        self.count = 0
+
+    def check(self, condition, what):
+        self.count += 1
+        if not condition:
+            self.failures.append(what)
+            print("FAIL:", what, flush=True)
+
+    def equal(self, got, want, what):
+        self.check(got == want, f"{what}: got {got!r}, want {want!r}")
+
+    def done(self):
+        print(f"{self.count - len(self.failures)} of {self.count} checks passed", flush=True)
+        raise SystemExit(1 if self.failures else 0)
