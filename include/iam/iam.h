@@ -1,15 +1,24 @@
-// iam/iam.h — everything an application includes to use the library.
+// iam/iam.h — everything an application includes to use the library: the regime contract,
+// the roles and noauth regimes, storage backends, the JSON protocol and the gateway kit.
+// (iam/testing.h, for an application's own tests, is included separately on purpose.)
 #pragma once
 
 #include "iam/audit.h"
 #include "iam/clock.h"
+#include "iam/gateway.h"
 #include "iam/jwt.h"
 #include "iam/log.h"
+#include "iam/memory_store.h"
+#include "iam/noauth.h"
+#include "iam/operation_registry.h"
 #include "iam/operations.h"
+#include "iam/protocol.h"
 #include "iam/random.h"
 #include "iam/regime.h"
 #include "iam/repository.h"
-#include "iam/memory_store.h"
 #include "iam/roles.h"
 #include "iam/secret.h"
+#include "iam/sqlite_store.h"
 #include "iam/status.h"
+#include "iam/store.h"
+#include "iam/websocket_session.h"
