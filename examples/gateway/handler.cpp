@@ -104,8 +104,12 @@ RouteMatch match_route(std::string_view method, std::string_view target) {
 }
 
 Handler::Handler(std::shared_ptr<iam::Regime> regime, std::shared_ptr<const iam::Enforcer> enforcer,
-                 std::shared_ptr<Backend> backend)
-    : regime_(regime), enforcer_(std::move(enforcer)), backend_(std::move(backend)), dispatcher_(std::move(regime)) {}
+                 std::shared_ptr<Backend> backend, iam::ThrottleConfig address_throttle)
+    : regime_(regime),
+      enforcer_(std::move(enforcer)),
+      backend_(std::move(backend)),
+      dispatcher_(std::move(regime)),
+      address_throttle_(address_throttle, enforcer_->clock()) {}
 
 bool Handler::is_slow_operation(std::string_view operation) {
   // The operations that run PBKDF2 (600k iterations): keep them off the I/O threads.
@@ -117,7 +121,7 @@ bool Handler::is_slow_operation(std::string_view operation) {
 }
 
 std::variant<Response, Pending> Handler::begin(const RouteMatch& route, std::string body,
-                                               std::optional<std::string> credential) const {
+                                               std::optional<std::string> credential, std::string_view client) const {
   switch (route.kind) {
     case Kind::not_found:
       return Response{404, std::string(not_found_body), {}, {}, "no such route"};
@@ -143,14 +147,25 @@ std::variant<Response, Pending> Handler::begin(const RouteMatch& route, std::str
     return refused;
   }
   const bool iam_operation = route.request.route == iam::Route::iam || route.request.route == iam::Route::named;
-  Pending pending{std::move(outcome), !iam_operation, false};
+  if (iam_operation && outcome.operation == "login" && !address_throttle_.allowed(client)) {
+    wipe(outcome.body);
+    return Response{401, std::string(iam::masked::auth_failure), {}, "login", "throttled (client address)"};
+  }
+  Pending pending{std::move(outcome), !iam_operation, false, std::string(client)};
   pending.slow = iam_operation && is_slow_operation(pending.outcome.operation);
   return pending;
 }
 
 Response Handler::complete(const Pending& pending) const {
   const iam::Outcome& outcome = pending.outcome;
-  if (!pending.to_backend) return dispatch_iam(outcome);
+  if (!pending.to_backend) {
+    Response response = dispatch_iam(outcome);
+    if (outcome.operation == "login") {
+      if (response.status == 200) address_throttle_.succeeded(pending.client);
+      if (response.status == 401) address_throttle_.failed(pending.client);
+    }
+    return response;
+  }
   Forwarded forwarded{outcome.operation, outcome.workspace, outcome.flow, outcome.body,
                       outcome.identity.value_or(iam::Identity{})};
   iam::HttpAnswer answer;

@@ -18,6 +18,7 @@
 #include "iam/gateway.h"
 #include "iam/protocol.h"
 #include "iam/regime.h"
+#include "iam/throttle.h"
 #include "iam/websocket_session.h"
 
 namespace gateway {
@@ -60,17 +61,20 @@ struct Pending {
   iam::Outcome outcome;
   bool to_backend = false;  // a service call for the Backend; otherwise an IAM operation
   bool slow = false;
+  std::string client;       // the caller's address, for login throttling
 };
 
 class Handler {
  public:
+  // `address_throttle` limits failed logins per client address (on top of the roles
+  // regime's per-username throttle); a refusal is the ordinary 401 auth failure.
   Handler(std::shared_ptr<iam::Regime> regime, std::shared_ptr<const iam::Enforcer> enforcer,
-          std::shared_ptr<Backend> backend);
+          std::shared_ptr<Backend> backend, iam::ThrottleConfig address_throttle = {});
 
   // Step 1, cheap, on the I/O thread: enforce. Returns either a finished Response or a
   // Pending to finish with complete() (the caller may run that elsewhere).
   std::variant<Response, Pending> begin(const RouteMatch& route, std::string body,
-                                        std::optional<std::string> credential) const;
+                                        std::optional<std::string> credential, std::string_view client = {}) const;
   // Step 2: the IAM dispatch or backend call for an enforced request.
   Response complete(const Pending& pending) const;
 
@@ -92,6 +96,7 @@ class Handler {
   std::shared_ptr<const iam::Enforcer> enforcer_;
   std::shared_ptr<Backend> backend_;
   iam::JsonDispatcher dispatcher_;
+  mutable iam::Throttle address_throttle_;
 };
 
 }  // namespace gateway

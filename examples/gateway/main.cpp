@@ -44,11 +44,20 @@ struct Options {
   std::uint32_t password_iterations = iam::minimum_password_iterations;
   std::size_t auth_cache_entries = 10'000;
   std::size_t decision_cache_entries = 100'000;
+  unsigned address_free_failures = 20;  // failed logins per client address before throttling
 };
 
 int fail(int code, const std::string& message) {
   std::cerr << "iam-gateway: " << message << "\n";
   return code;
+}
+
+// stderr carries one JSON line per request; the library's own lines are kept to warnings
+// and errors (refusal reasons are already in the request's line).
+iam::Logger warnings_only() {
+  return [log = iam::stderr_logger()](iam::LogLevel level, std::string_view message) {
+    if (level == iam::LogLevel::warning || level == iam::LogLevel::error) log(level, message);
+  };
 }
 
 // The regime the flags name. Errors come back as a usage (2) or unavailable (3) exit.
@@ -67,6 +76,7 @@ iam::Result<std::shared_ptr<iam::Regime>> make_regime(Options& o) {
   config.jwt.lifetime = std::chrono::seconds(o.jwt_lifetime);
   config.jwt.grace = std::chrono::seconds(o.key_grace);
   config.password_iterations = o.password_iterations;
+  config.logger = warnings_only();
   auto regime = iam::RolesRegime::create(std::move(config));
   if (!regime) return regime.error();
   return std::shared_ptr<iam::Regime>(std::move(*regime));
@@ -98,6 +108,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--password-iterations", o.password_iterations, "PBKDF2 iterations for new hashes (>= 600000)")
       ->capture_default_str();
+  app.add_option("--address-free-failures", o.address_free_failures,
+                 "failed logins from one client address before it is throttled (0: off)")
+      ->capture_default_str();
   app.add_option("--threads", o.server.io_threads, "I/O threads")->capture_default_str();
   app.add_option("--workers", o.server.workers, "threads for password hashing")->capture_default_str();
   app.add_option("--max-body", o.server.max_iam_body, "largest IAM/auth request body in bytes (413 above)")
@@ -120,15 +133,15 @@ int main(int argc, char** argv) {
   config.decision_ttl = std::chrono::seconds(o.auth_ttl);
   config.authentication_cache_entries = o.auth_cache_entries;
   config.decision_cache_entries = o.decision_cache_entries;
-  // Refusal reasons already go into each request's access-log line; keep only the kit's
-  // warnings and errors as separate lines.
-  config.logger = [log = iam::stderr_logger()](iam::LogLevel level, std::string_view message) {
-    if (level == iam::LogLevel::warning || level == iam::LogLevel::error) log(level, message);
-  };
+  config.logger = warnings_only();
   auto enforcer = iam::Enforcer::create(std::move(config));
   if (!enforcer) return fail(exit_code_for(enforcer.error()), enforcer.error().message);
 
-  auto handler = std::make_shared<gateway::Handler>(*regime, *enforcer, std::make_shared<gateway::EchoBackend>());
+  iam::ThrottleConfig address_throttle;  // doubling from 1 s, capped at 5 min
+  address_throttle.enabled = o.address_free_failures > 0;
+  address_throttle.free_failures = o.address_free_failures;
+  auto handler = std::make_shared<gateway::Handler>(*regime, *enforcer, std::make_shared<gateway::EchoBackend>(),
+                                                    address_throttle);
   gateway::Server server(handler, o.server);
   auto port = server.listen();
   if (!port) return fail(exit_code_for(port.error()), port.error().message);

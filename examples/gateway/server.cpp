@@ -5,9 +5,11 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <array>
 #include <atomic>
 #include <cstdio>
 #include <deque>
+#include <limits>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -248,7 +250,9 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
     if (close_after_response_ || shared_->stopping) return close_now();
     parser_.emplace();
     parser_->header_limit(16 * 1024);
-    parser_->body_limit(shared_->options.max_service_body);
+    // No limit yet: on_header sets the route's limit and answers 413 above it (a limit here
+    // would make async_read_header fail, and the connection close without an answer).
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     stream_.expires_after(shared_->options.idle_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             beast::bind_front_handler(&HttpConnection::on_header, shared_from_this()));
@@ -303,7 +307,10 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
 
     std::optional<std::string_view> authorization;
     if (auto found = request.find(http::field::authorization); found != request.end()) authorization = std::string_view(found->value().data(), found->value().size());
-    auto begun = shared_->handler->begin(route_, std::move(request.body()), iam::credential_from_authorization(authorization));
+    beast::error_code ignored;
+    const std::string client = stream_.socket().remote_endpoint(ignored).address().to_string();
+    auto begun = shared_->handler->begin(route_, std::move(request.body()),
+                                         iam::credential_from_authorization(authorization), client);
     if (auto* done = std::get_if<Response>(&begun)) return respond(std::move(*done));
     auto& pending = std::get<Pending>(begun);
     if (!pending.slow) return respond(shared_->handler->complete(pending));
@@ -358,8 +365,28 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
     shared_->log.write(line);
 
     http::async_write(stream_, *message, [self = shared_from_this(), message](beast::error_code ec, std::size_t) {
-      if (ec || !message->keep_alive()) return self->close_now();
+      if (ec) return self->close_now();
+      if (!message->keep_alive()) return self->linger();
       self->read_header();
+    });
+  }
+
+  // RFC 9112 9.6: close in stages. Closing at once with request bytes still arriving makes
+  // the kernel answer with a reset, and a client still sending (a 413's body) loses the
+  // response. Half-close, discard what still comes (bounded in time and bytes), then close.
+  void linger() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.expires_after(std::chrono::seconds(5));
+    linger_budget_ = 64 * 1024 * 1024;
+    drain();
+  }
+
+  void drain() {
+    stream_.async_read_some(net::buffer(drain_buffer_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      if (ec || n >= self->linger_budget_) return self->close_now();
+      self->linger_budget_ -= n;
+      self->drain();
     });
   }
 
@@ -383,6 +410,8 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
   bool close_after_response_ = false;
   std::uint64_t request_id_ = 0;
   Clock::time_point started_;
+  std::array<char, 16 * 1024> drain_buffer_{};
+  std::size_t linger_budget_ = 0;
 };
 
 }  // namespace

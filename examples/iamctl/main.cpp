@@ -3,60 +3,71 @@
 //   iamctl stdio --store memory --bootstrap-mode bootstrap   JSON lines on stdin/stdout
 //   iamctl create-user --store sqlite:./iam.db --username alice --role writer
 //   KEY=$(iamctl create-api-key --user-id ID --name laptop)
+//   IAM_URL=http://localhost:8088 IAM_TOKEN=tg_... iamctl list-users   (remote: a gateway)
 //
 // Subcommands mirror TrustGraph's tg-* IAM tools. A one-time secret (API key, temporary
 // password, JWT) is the only thing printed on stdout; context goes to stderr. Passwords
 // are prompted for without echo when not given (read from stdin when it is not a
 // terminal). Against a local store, commands are trusted administrator actions (no
 // actor); whoami, change-password and list-my-workspaces act on the user whose --token
-// is given.
+// is given. Against a gateway (a URL from --url, $IAM_URL or $TRUSTGRAPH_URL), every
+// command is made by the token's user and the gateway authorises it.
 //
 // Exit codes: 0 success, 1 refused operation, 2 usage or configuration error, 3 internal
-// failure.
+// failure (also: gateway unreachable, 5xx, or an answer that is not JSON).
 #include <CLI/CLI.hpp>
 #include <termios.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
 
-#include <cstdio>
+#include <cstdlib>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
-#include "iam/iam.h"
-#include "iam/noauth.h"
-#include "iam/protocol.h"
-#include "iam/store.h"
+#include "backend.h"
+#include "local.h"
+#if IAMCTL_REMOTE
+#include "remote.h"
+#endif
 
 namespace {
 
+using iamctl::Backend;
+using iamctl::Outcome;
+using iamctl::Reply;
+using iamctl::UsageError;
 using nlohmann::json;
 
 constexpr int kExitRefused = 1;
 constexpr int kExitUsage = 2;
 constexpr int kExitInternal = 3;
-constexpr std::size_t kMaxLineBytes = 1 << 20;
 
-struct UsageError {
-  std::string message;
-};
+constexpr const char* kFooter =
+    "Against a gateway: --url http://host:port[/base], or $IAM_URL, then $TRUSTGRAPH_URL; the credential\n"
+    "from --token, or $IAM_TOKEN, then $TRUSTGRAPH_TOKEN. Prefer the environment for the token:\n"
+    "command-line arguments are visible to other users in ps.\n"
+    "Exit codes: 0 ok, 1 refused, 2 usage, 3 internal error or gateway unreachable.";
 
 // ---------------------------------------------------------------- options
 
 struct Options {
-  std::string store = "sqlite:./iam.db";
-  std::string regime = "roles";
-  std::string bootstrap_mode;   // empty: $IAM_BOOTSTRAP_MODE
-  std::string bootstrap_token;  // empty: $IAM_BOOTSTRAP_TOKEN
-  int jwt_lifetime = 3600;
-  int key_grace = 0;
-  std::uint32_t password_iterations = iam::minimum_password_iterations;
+  iamctl::StoreOptions store;
   bool json_output = false;
-  std::string token;  // the caller's credential, for commands that act on "me"
+  std::string url;    // --url; else the environment
+  std::string token;  // --token; else the environment
 };
 
-void add_store_options(CLI::App& cmd, Options& o) {
-  cmd.add_option("--store", o.store, "memory | sqlite:PATH | postgres:CONNINFO")->capture_default_str();
+// The options that only mean something for a store opened in this process.
+const std::vector<std::string> kLocalOnlyOptions = {"--store",       "--regime",    "--bootstrap-mode",
+                                                    "--bootstrap-token", "--jwt-lifetime", "--key-grace",
+                                                    "--password-iterations"};
+
+void add_store_options(CLI::App& cmd, iamctl::StoreOptions& o) {
+  cmd.add_option("--store", o.store, "memory | sqlite:PATH | postgres:CONNINFO (local store only)")->capture_default_str();
   cmd.add_option("--regime", o.regime, "roles | noauth")->capture_default_str();
   cmd.add_option("--bootstrap-mode", o.bootstrap_mode, "token | bootstrap (default: $IAM_BOOTSTRAP_MODE)");
   cmd.add_option("--bootstrap-token", o.bootstrap_token,
@@ -67,65 +78,30 @@ void add_store_options(CLI::App& cmd, Options& o) {
       ->capture_default_str();
 }
 
-// ---------------------------------------------------------------- reaching IAM
+void add_remote_options(CLI::App& cmd, Options& o) {
+  cmd.add_option("--url", o.url,
+                 "send the command to the gateway at http://host:port[/base] (default: $IAM_URL, then $TRUSTGRAPH_URL)");
+  cmd.add_option("--token,-t", o.token,
+                 "API key or JWT of the caller (default: $IAM_TOKEN, then $TRUSTGRAPH_TOKEN; prefer those: arguments "
+                 "show in ps). Used by every command at a gateway; on a local store only by whoami, change-password "
+                 "and list-my-workspaces");
+}
 
-class Session {
- public:
-  // admin_default: administrator subcommands on a local store default to bootstrap mode
-  // (which seeds nothing); the stdio service, like a gateway, needs the mode said.
-  static Session open(Options& o, bool admin_default) {
-    auto repository = iam::open_repository(o.store);
-    if (!repository) {
-      if (repository.error().code == iam::ErrorCode::internal_error) throw std::runtime_error(repository.error().message);
-      throw UsageError{repository.error().message};
-    }
-    if (o.regime == "noauth") return Session(iam::make_noauth_regime(iam::NoauthConfig{}), nullptr);
-    if (o.regime != "roles") throw UsageError{"unknown regime '" + o.regime + "' (roles | noauth)"};
-    iam::RolesConfig config;
-    config.repository = std::move(*repository);
-    if (!o.bootstrap_mode.empty()) {
-      config.bootstrap_mode = iam::parse_bootstrap_mode(o.bootstrap_mode);
-      if (!config.bootstrap_mode) throw UsageError{"--bootstrap-mode must be token or bootstrap"};
-    } else if (admin_default && !std::getenv("IAM_BOOTSTRAP_MODE")) {
-      config.bootstrap_mode = iam::BootstrapMode::bootstrap;
-    }
-    if (!o.bootstrap_token.empty()) config.bootstrap_token = iam::SecretString(std::move(o.bootstrap_token));
-    config.jwt.lifetime = std::chrono::seconds(o.jwt_lifetime);
-    config.jwt.grace = std::chrono::seconds(o.key_grace);
-    config.password_iterations = o.password_iterations;
-    auto regime = iam::RolesRegime::create(std::move(config));
-    if (!regime) {
-      if (regime.error().code == iam::ErrorCode::internal_error) throw std::runtime_error(regime.error().message);
-      throw UsageError{regime.error().message};
-    }
-    auto roles = *regime;
-    return Session(std::move(*regime), std::move(roles));
-  }
-
-  json call(json request) const {
-    if (actor_) request["actor"] = *actor_;
-    return json::parse(dispatcher_.handle(request.dump()));
-  }
-  // Later requests are made on behalf of this user (self-service commands).
-  void act_as(std::string user_id) { actor_ = std::move(user_id); }
-
-  // The user a --token stands for, as the actor of a self-service request.
-  std::optional<std::string> actor_for(std::string_view token) const {
-    auto identity = dispatcher_.regime()->authenticate(token);
-    if (!identity) return std::nullopt;
-    return identity->handle;
-  }
-
-  const iam::JsonDispatcher& dispatcher() const { return dispatcher_; }
-  const std::shared_ptr<iam::RolesRegime>& roles() const { return roles_; }
-
- private:
-  Session(std::shared_ptr<iam::Regime> regime, std::shared_ptr<iam::RolesRegime> roles)
-      : dispatcher_(std::move(regime)), roles_(std::move(roles)) {}
-  iam::JsonDispatcher dispatcher_;
-  std::shared_ptr<iam::RolesRegime> roles_;
-  std::optional<std::string> actor_;
+// The first non-empty of the flag and the environment variables, and where it came from.
+struct Setting {
+  std::string value;
+  std::string source;  // "--url", "$IAM_URL", ...; never the value (it may be a secret)
 };
+
+std::optional<Setting> first_set(const std::string& flag_value, const char* flag,
+                                 std::initializer_list<const char*> variables) {
+  if (!flag_value.empty()) return Setting{flag_value, flag};
+  for (const char* name : variables) {
+    const char* value = std::getenv(name);
+    if (value && *value) return Setting{value, std::string("$") + name};
+  }
+  return std::nullopt;
+}
 
 // ---------------------------------------------------------------- terminal
 
@@ -203,54 +179,77 @@ const std::vector<std::pair<std::string, std::string>> kKeyColumns = {
 
 // ---------------------------------------------------------------- commands
 
+using Printer = std::function<void(const json&)>;
+
 struct Command {
   CLI::App* app = nullptr;
-  std::function<json(const Session&, Options&)> request;  // builds and sends the request
-  std::function<void(const json&)> print;                 // prints a successful response
-  bool self_service = false;                              // needs --token for the actor
+  std::function<Reply(Backend&)> request;  // builds and sends the request
+  Printer print;                           // prints a successful response
+  bool self_service = false;               // on a local store: acts as the --token's user
 };
 
-int report(const json& response, const Options& o, const std::function<void(const json&)>& print) {
-  if (response.contains("error")) {
-    const json& error = response["error"];
-    const std::string type = error.is_object() ? error.value("type", "internal-error") : "internal-error";
-    const std::string message = error.is_object() ? error.value("message", "") : text_of(error);
-    if (o.json_output) std::cout << response.dump() << "\n";
-    std::cerr << "iamctl: " << type << ": " << message << "\n";
-    return type == "internal-error" ? kExitInternal : kExitRefused;
-  }
-  if (o.json_output) {
-    std::cout << response.dump() << "\n";
-  } else {
-    print(response);
-  }
-  return 0;
+std::string string_field(const json& object, const char* key) {
+  if (!object.is_object()) return {};
+  const auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-int run_stdio(Options& options) {
-  const Session session = Session::open(options, /*admin_default=*/false);
-  std::string line;
-  while (std::getline(std::cin, line)) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank lines are not requests
-    std::string response = line.size() > kMaxLineBytes
-                                ? R"({"error":{"type":"invalid-argument","message":"request line too long"}})"
-                                : session.dispatcher().handle(line);
-    iam::wipe(line);  // it may have held a password
-    response += '\n';
-    std::cout << response << std::flush;
+int report(const Reply& reply, const Options& o, const Printer& print) {
+  if (reply.outcome == Outcome::ok) {
+    if (o.json_output) {
+      std::cout << reply.body.dump() << "\n";
+    } else {
+      print(reply.body);
+    }
+    return 0;
   }
-  return 0;
+  if (o.json_output) std::cout << reply.body.dump() << "\n";
+  const bool refused = reply.outcome == Outcome::refused;
+  // IAM errors are {type, message}; a gateway's masked ones are a bare string.
+  const json error = reply.body.is_object() ? reply.body.value("error", json()) : json();
+  std::string type = string_field(error, "type");
+  std::string message = error.is_object() ? string_field(error, "message") : text_of(error);
+  if (type.empty()) type = refused ? "refused" : "internal-error";
+  if (reply.http_status && message.empty()) {
+    message = "HTTP " + std::to_string(reply.http_status);
+  } else if (reply.http_status && !refused) {
+    message += " (HTTP " + std::to_string(reply.http_status) + ")";
+  }
+  std::cerr << "iamctl: " << type << ": " << message << "\n";
+  if (!reply.hint.empty()) std::cerr << "iamctl: " << reply.hint << "\n";
+  return refused ? kExitRefused : kExitInternal;
+}
+
+// Remote mode: a gateway URL is set somewhere, so the command goes there.
+std::unique_ptr<Backend> open_remote(const Command& command, const Setting& url, const std::optional<Setting>& token) {
+  for (const auto& name : kLocalOnlyOptions)
+    if (command.app->get_option(name)->count() > 0)
+      throw UsageError{name + " is for a local store; it cannot be combined with a gateway URL (" + url.source + ")"};
+#if IAMCTL_REMOTE
+  iamctl::RemoteTarget target;
+  target.url = url.value;
+  if (token) target.token = token->value;
+  return iamctl::make_remote_backend(std::move(target));
+#else
+  (void)token;
+  throw UsageError{"remote mode not built: this iamctl was compiled without Boost, so it cannot use the gateway URL (" +
+                   url.source + ")"};
+#endif
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"iamctl: administer an iam deployment"};
+  CLI::App app{"iamctl: administer an iam deployment, on a local store or through a gateway"};
+  app.footer(kFooter);
   app.require_subcommand(1);
   Options o;
 
-  auto* stdio = app.add_subcommand("stdio", "Serve IAM requests as JSON lines on stdin/stdout");
-  add_store_options(*stdio, o);
+  auto* stdio = app.add_subcommand("stdio", "Serve IAM requests as JSON lines on stdin/stdout (local store only)");
+  add_store_options(*stdio, o.store);
+  stdio->add_option("--url", o.url)->group("");  // accepted only to refuse it clearly
+  stdio->footer("The trusted JSON-lines service of a local store: a gateway URL (--url, $IAM_URL, $TRUSTGRAPH_URL)\n"
+                "is refused. Exit codes: 0 ok, 2 usage, 3 internal error.");
 
   std::vector<Command> commands;
   // Fields the subcommands fill in.
@@ -261,10 +260,14 @@ int main(int argc, char** argv) {
 
   auto add = [&](const char* cmd_name, const char* help) {
     CLI::App* cmd = app.add_subcommand(cmd_name, help);
-    add_store_options(*cmd, o);
+    add_store_options(*cmd, o.store);
+    add_remote_options(*cmd, o);
     cmd->add_flag("--json", o.json_output, "print the raw JSON response");
     commands.push_back(Command{cmd, nullptr, nullptr, false});
     return cmd;
+  };
+  auto simple = [](const char* operation) {
+    return [operation](Backend& b) { return b.call({{"operation", operation}}); };
   };
   auto secret_out = [](const char* field, const char* context) {
     return [field, context](const json& r) {
@@ -277,34 +280,53 @@ int main(int argc, char** argv) {
 
   // bootstrap
   add("bootstrap", "Create the first administrator (bootstrap mode, empty store); prints its API key");
-  commands.back().request = [](const Session& s, Options&) { return s.call({{"operation", "bootstrap"}}); };
+  commands.back().request = simple("bootstrap");
   commands.back().print = [](const json& r) {
     std::cerr << "admin user id: " << r.value("bootstrap_admin_user_id", "") << "\n";
     std::cout << r.value("bootstrap_admin_api_key", "") << "\n";
   };
+
+  add("bootstrap-status", "Say whether bootstrap is still available");
+  commands.back().request = simple("bootstrap-status");
+  commands.back().print = [](const json& r) { print_record(r); };
 
   // login
   auto* login = add("login", "Log in with a password; prints a JWT");
   login->add_option("--username,-u", username, "username")->required();
   login->add_option("--password", password, "password (prompted for without echo when omitted)");
   login->add_option("--workspace,-w", workspace, "workspace to bind the token to");
-  commands.back().request = [&](const Session& s, Options&) {
+  commands.back().request = [&](Backend& b) {
     if (password.empty()) password = read_secret("Password: ");
     json req = {{"operation", "login"}, {"username", username}, {"password", password}};
     if (!workspace.empty()) req["workspace"] = workspace;
-    return s.call(req);
+    return b.call(req);
   };
   commands.back().print = [](const json& r) {
     std::cerr << "expires: " << r.value("jwt_expires", "") << "\n";
     std::cout << r.value("jwt", "") << "\n";
   };
 
-  // whoami
-  auto* whoami = add("whoami", "Show the user a credential belongs to");
-  whoami->add_option("--token,-t", o.token, "API key or JWT (default: $IAM_TOKEN)")->envname("IAM_TOKEN")->required();
+  // self-service
+  add("whoami", "Show the user a credential belongs to");
   commands.back().self_service = true;
-  commands.back().request = [](const Session& s, Options&) { return s.call({{"operation", "whoami"}}); };
+  commands.back().request = simple("whoami");
   commands.back().print = record_out("user");
+
+  add("list-my-workspaces", "List the workspaces a credential's user may use");
+  commands.back().self_service = true;
+  commands.back().request = simple("list-my-workspaces");
+  commands.back().print = [](const json& r) { print_table(r.value("workspaces", json::array()), kWorkspaceColumns); };
+
+  auto* change_password = add("change-password", "Change your own password (the --token's user)");
+  change_password->add_option("--current-password", password, "(prompted for without echo when omitted)");
+  change_password->add_option("--new-password", new_password, "(prompted for without echo when omitted)");
+  commands.back().self_service = true;
+  commands.back().request = [&](Backend& b) {
+    if (password.empty()) password = read_secret("Current password: ");
+    if (new_password.empty()) new_password = read_secret("New password: ");
+    return b.call({{"operation", "change-password"}, {"password", password}, {"new_password", new_password}});
+  };
+  commands.back().print = done_out("password changed");
 
   // users
   auto* create_user = add("create-user", "Create a user");
@@ -315,34 +337,33 @@ int main(int argc, char** argv) {
   create_user->add_option("--role,-r", roles, "role (repeatable; default reader)");
   create_user->add_option("--workspace,-w", workspace, "home workspace")->default_val("default");
   create_user->add_flag("--must-change-password", flag_must_change, "force a password change at next login");
-  commands.back().request = [&](const Session& s, Options&) {
+  commands.back().request = [&](Backend& b) {
     if (password.empty()) password = read_secret("Password for " + username + ": ");
     json user = {{"username", username}, {"password", password}, {"must_change_password", flag_must_change}};
     if (!name.empty()) user["name"] = name;
     if (!email.empty()) user["email"] = email;
     if (!roles.empty()) user["roles"] = roles;
-    return s.call({{"operation", "create-user"}, {"workspace", workspace}, {"user", user}});
+    return b.call({{"operation", "create-user"}, {"workspace", workspace}, {"user", user}});
   };
   commands.back().print = record_out("user");
 
   auto* list_users = add("list-users", "List users");
   list_users->add_option("--workspace,-w", workspace, "only users of this workspace");
-  commands.back().request = [&](const Session& s, Options&) {
+  commands.back().request = [&](Backend& b) {
     json req = {{"operation", "list-users"}};
     if (!workspace.empty()) req["workspace"] = workspace;
-    return s.call(req);
+    return b.call(req);
   };
   commands.back().print = [](const json& r) { print_table(r.value("users", json::array()), kUserColumns); };
 
-  auto user_command = [&](const char* cmd_name, const char* help, const char* operation,
-                          std::function<void(const json&)> print) {
+  auto user_command = [&](const char* cmd_name, const char* help, const char* operation, Printer print) {
     auto* cmd = add(cmd_name, help);
     cmd->add_option("--user-id,-i", user_id, "user id")->required();
     cmd->add_option("--workspace,-w", workspace, "require the user to be in this workspace");
-    commands.back().request = [&, operation](const Session& s, Options&) {
+    commands.back().request = [&, operation](Backend& b) {
       json req = {{"operation", operation}, {"user_id", user_id}};
       if (!workspace.empty()) req["workspace"] = workspace;
-      return s.call(req);
+      return b.call(req);
     };
     commands.back().print = std::move(print);
     return cmd;
@@ -364,7 +385,7 @@ int main(int argc, char** argv) {
   update_user->add_option("--role,-r", roles, "replace the roles (repeatable)");
   update_user->add_option("--enabled", enabled, "true or false (false also revokes its API keys)");
   update_user->add_option("--must-change-password", must_change, "true or false");
-  commands.back().request = [&](const Session& s, Options&) {
+  commands.back().request = [&](Backend& b) {
     json user = json::object();
     if (!name.empty()) user["name"] = name;
     if (!email.empty()) user["email"] = email;
@@ -373,23 +394,9 @@ int main(int argc, char** argv) {
     if (must_change) user["must_change_password"] = *must_change;
     json req = {{"operation", "update-user"}, {"user_id", user_id}, {"user", user}};
     if (!workspace.empty()) req["workspace"] = workspace;
-    return s.call(req);
+    return b.call(req);
   };
   commands.back().print = record_out("user");
-
-  auto* change_password = add("change-password", "Change your own password");
-  change_password->add_option("--token,-t", o.token, "your API key or JWT (default: $IAM_TOKEN)")
-      ->envname("IAM_TOKEN")
-      ->required();
-  change_password->add_option("--current-password", password, "(prompted for without echo when omitted)");
-  change_password->add_option("--new-password", new_password, "(prompted for without echo when omitted)");
-  commands.back().self_service = true;
-  commands.back().request = [&](const Session& s, Options&) {
-    if (password.empty()) password = read_secret("Current password: ");
-    if (new_password.empty()) new_password = read_secret("New password: ");
-    return s.call({{"operation", "change-password"}, {"password", password}, {"new_password", new_password}});
-  };
-  commands.back().print = done_out("password changed");
 
   // API keys
   auto* create_key = add("create-api-key", "Create an API key for a user; prints it (shown once)");
@@ -397,10 +404,10 @@ int main(int argc, char** argv) {
   create_key->add_option("--name,-n", name, "a name to recognise the key by")->required();
   create_key->add_option("--expires", expires, "RFC 3339 UTC expiry (default: never)");
   create_key->add_option("--workspace,-w", workspace, "require the user to be in this workspace");
-  commands.back().request = [&](const Session& s, Options&) {
+  commands.back().request = [&](Backend& b) {
     json req = {{"operation", "create-api-key"}, {"key", {{"user_id", user_id}, {"name", name}, {"expires", expires}}}};
     if (!workspace.empty()) req["workspace"] = workspace;
-    return s.call(req);
+    return b.call(req);
   };
   commands.back().print = [](const json& r) {
     const json key = r.value("api_key", json::object());
@@ -412,10 +419,10 @@ int main(int argc, char** argv) {
   auto* revoke_key = add("revoke-api-key", "Revoke (delete) an API key");
   revoke_key->add_option("--key-id,-k", key_id, "API key id")->required();
   revoke_key->add_option("--workspace,-w", workspace, "require the key's user to be in this workspace");
-  commands.back().request = [&](const Session& s, Options&) {
+  commands.back().request = [&](Backend& b) {
     json req = {{"operation", "revoke-api-key"}, {"key_id", key_id}};
     if (!workspace.empty()) req["workspace"] = workspace;
-    return s.call(req);
+    return b.call(req);
   };
   commands.back().print = done_out("revoked");
 
@@ -424,21 +431,21 @@ int main(int argc, char** argv) {
   create_ws->add_option("--id", ws_id, "workspace id")->required();
   create_ws->add_option("--name", name, "display name");
   create_ws->add_flag("--disabled", flag_disabled, "create it disabled");
-  commands.back().request = [&](const Session& s, Options&) {
+  commands.back().request = [&](Backend& b) {
     json record = {{"id", ws_id}, {"enabled", !flag_disabled}};
     if (!name.empty()) record["name"] = name;
-    return s.call({{"operation", "create-workspace"}, {"workspace_record", record}});
+    return b.call({{"operation", "create-workspace"}, {"workspace_record", record}});
   };
   commands.back().print = record_out("workspace");
 
   add("list-workspaces", "List workspaces");
-  commands.back().request = [](const Session& s, Options&) { return s.call({{"operation", "list-workspaces"}}); };
+  commands.back().request = simple("list-workspaces");
   commands.back().print = [](const json& r) { print_table(r.value("workspaces", json::array()), kWorkspaceColumns); };
 
   auto* get_ws = add("get-workspace", "Show a workspace");
   get_ws->add_option("--id", ws_id, "workspace id")->required();
-  commands.back().request = [&](const Session& s, Options&) {
-    return s.call({{"operation", "get-workspace"}, {"workspace_record", {{"id", ws_id}}}});
+  commands.back().request = [&](Backend& b) {
+    return b.call({{"operation", "get-workspace"}, {"workspace_record", {{"id", ws_id}}}});
   };
   commands.back().print = record_out("workspace");
 
@@ -446,31 +453,28 @@ int main(int argc, char** argv) {
   update_ws->add_option("--id", ws_id, "workspace id")->required();
   update_ws->add_option("--name", name, "display name");
   update_ws->add_option("--enabled", enabled, "true or false (false disables its users and revokes their keys)");
-  commands.back().request = [&](const Session& s, Options&) {
+  commands.back().request = [&](Backend& b) {
     json record = {{"id", ws_id}};
     if (!name.empty()) record["name"] = name;
     if (enabled) record["enabled"] = *enabled;
-    return s.call({{"operation", "update-workspace"}, {"workspace_record", record}});
+    return b.call({{"operation", "update-workspace"}, {"workspace_record", record}});
   };
   commands.back().print = record_out("workspace");
 
   auto* disable_ws = add("disable-workspace", "Disable a workspace, its users and their API keys");
   disable_ws->add_option("--id", ws_id, "workspace id")->required();
-  commands.back().request = [&](const Session& s, Options&) {
-    return s.call({{"operation", "disable-workspace"}, {"workspace_record", {{"id", ws_id}}}});
+  commands.back().request = [&](Backend& b) {
+    return b.call({{"operation", "disable-workspace"}, {"workspace_record", {{"id", ws_id}}}});
   };
   commands.back().print = done_out("disabled");
 
   // signing keys
   add("rotate-signing-key", "Make a new JWT signing key; the old one verifies through its grace period");
-  commands.back().request = [](const Session& s, Options&) { return s.call({{"operation", "rotate-signing-key"}}); };
+  commands.back().request = simple("rotate-signing-key");
   commands.back().print = done_out("rotated");
 
   add("jwks", "Print the JWKS document of every signing key still verifying");
-  commands.back().request = [](const Session& s, Options&) -> json {
-    if (!s.roles()) return {{"error", {{"type", "not-supported"}, {"message", "this regime has no signing keys"}}}};
-    return json::parse(s.roles()->jwks());
-  };
+  commands.back().request = [](Backend& b) { return b.jwks(); };
   commands.back().print = [](const json& r) { std::cout << r.dump(2) << "\n"; };
 
   try {
@@ -480,31 +484,45 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : kExitUsage;
   }
 
+  int code = kExitUsage;
   try {
-    if (stdio->parsed()) return run_stdio(o);
+    if (stdio->parsed()) {
+      if (const auto url = first_set(o.url, "--url", {"IAM_URL", "TRUSTGRAPH_URL"}))
+        throw UsageError{"stdio serves a local store only; it cannot be combined with a gateway URL (" +
+                         url->source + ")"};
+      return iamctl::serve_stdio(o.store);
+    }
     for (auto& command : commands) {
       if (!command.app->parsed()) continue;
-      Session session = Session::open(o, /*admin_default=*/true);
-      if (command.self_service) {
-        auto actor = session.actor_for(o.token);
-        if (!actor) {
-          std::cerr << "iamctl: auth-failed: the token was not accepted\n";
-          return kExitRefused;
+      const auto url = first_set(o.url, "--url", {"IAM_URL", "TRUSTGRAPH_URL"});
+      const auto token = first_set(o.token, "--token", {"IAM_TOKEN", "TRUSTGRAPH_TOKEN"});
+      std::unique_ptr<Backend> backend;
+      if (url) {
+        backend = open_remote(command, *url, token);
+      } else {
+        auto local = std::make_unique<iamctl::LocalBackend>(o.store, /*admin_default=*/true);
+        if (command.self_service) {
+          if (!token) throw UsageError{command.app->get_name() + " needs --token (or $IAM_TOKEN)"};
+          if (!local->act_as(token->value)) {
+            std::cerr << "iamctl: auth-failed: the token was not accepted\n";
+            return kExitRefused;
+          }
         }
-        session.act_as(std::move(*actor));
+        backend = std::move(local);
       }
-      const json response = command.request(session, o);
-      const int code = report(response, o, command.print);
-      iam::wipe(password);
-      iam::wipe(new_password);
-      return code;
+      const Reply reply = command.request(*backend);
+      code = report(reply, o, command.print);
+      break;
     }
   } catch (const UsageError& e) {
     std::cerr << "iamctl: " << e.message << "\n";
-    return kExitUsage;
+    code = kExitUsage;
   } catch (const std::exception& e) {
     std::cerr << "iamctl: internal error: " << e.what() << "\n";
-    return kExitInternal;
+    code = kExitInternal;
   }
-  return kExitUsage;
+  iam::wipe(password);
+  iam::wipe(new_password);
+  iam::wipe(o.token);
+  return code;
 }

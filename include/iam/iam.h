@@ -12,6 +12,7 @@
 #include "iam/noauth.h"
 #include "iam/operation_registry.h"
 #include "iam/operations.h"
+#include "iam/postgres_store.h"
 #include "iam/protocol.h"
 #include "iam/random.h"
 #include "iam/regime.h"

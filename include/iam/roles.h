@@ -27,6 +27,7 @@
 #include "iam/random.h"
 #include "iam/regime.h"
 #include "iam/repository.h"
+#include "iam/throttle.h"
 
 namespace iam {
 
@@ -65,6 +66,10 @@ struct RolesConfig {
   std::uint32_t password_iterations = minimum_password_iterations;  // may be raised, never lowered
   std::chrono::seconds decision_ttl{60};
   std::chrono::seconds last_used_interval{60};  // resolve-api-key coalesces last_used writes
+  // Login throttling per username (iam/throttle.h): after 5 consecutive failures, logins
+  // for that username are refused (auth-failed, as any failure) for 1 s, doubling per
+  // further failure up to 5 min. A success resets it. `enabled = false` turns it off.
+  ThrottleConfig login_throttle;
   std::shared_ptr<Clock> clock;          // default: system clock
   std::shared_ptr<RandomSource> random;  // default: libsodium
   std::shared_ptr<AuditSink> audit;      // default: discard

@@ -27,6 +27,7 @@ struct TestIamOptions {
   JwtConfig jwt;
   RoleTable roles = default_role_table();
   PasswordRules password_rules;
+  ThrottleConfig login_throttle;  // as in production: on
   std::shared_ptr<AuditSink> audit;
   Logger logger = null_logger();
 };

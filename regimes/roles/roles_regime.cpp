@@ -67,9 +67,14 @@ struct RolesRegime::Impl {
   std::vector<InvalidationListener> listeners;
   std::atomic<std::int64_t> last_key_reload{0};
   std::mutex reload_mutex;
+  Throttle login_throttle;
 
   Impl(RolesConfig c, BootstrapMode m, std::uint32_t iters)
-      : cfg(std::move(c)), mode(m), iterations(iters), keys(cfg.jwt, cfg.clock) {
+      : cfg(std::move(c)),
+        mode(m),
+        iterations(iters),
+        keys(cfg.jwt, cfg.clock),
+        login_throttle(cfg.login_throttle, cfg.clock) {
     policy.min_characters = cfg.password_rules.min_characters;
     policy.max_bytes = cfg.password_rules.max_bytes;
     policy.forbid_username = cfg.password_rules.forbid_username;
@@ -555,7 +560,15 @@ Result<LoginResult> RolesRegime::login(std::string_view username, std::string_vi
                                        std::optional<std::string_view> workspace) {
   std::string reason;
   std::string user_id;
+  bool throttled = false;
   Result<LoginResult> result = [&]() -> Result<LoginResult> {
+    if (!impl_->login_throttle.allowed(username)) {
+      // Refused without a password check: the answer is the same auth failure, and an
+      // attacker's burst costs no PBKDF2 work.
+      throttled = true;
+      reason = "throttled";
+      return auth_failure();
+    }
     if (username.empty() || username.size() > kMaxUsernameBytes || password.size() > impl_->policy.max_bytes) {
       credentials::dummy_password_work(password.substr(0, impl_->policy.max_bytes), impl_->iterations);
       reason = "malformed login";
@@ -607,6 +620,11 @@ Result<LoginResult> RolesRegime::login(std::string_view username, std::string_vi
     if (!token) return Error{ErrorCode::internal_error, "no signing key"};
     return LoginResult{SecretString(std::move(*token)), expires};
   }();
+  if (result.ok()) {
+    impl_->login_throttle.succeeded(username);
+  } else if (!throttled && result.error().code == ErrorCode::auth_failed) {
+    impl_->login_throttle.failed(username);
+  }
   impl_->audit_authenticate("login-password", result.ok(), user_id, reason);
   return result;
 }

@@ -15,6 +15,7 @@ Result<TestIam> make_test_iam(TestIamOptions options) {
   config.jwt = options.jwt;
   config.roles = std::move(options.roles);
   config.password_rules = options.password_rules;
+  config.login_throttle = options.login_throttle;
   config.clock = t.clock;
   config.audit = options.audit;
   config.logger = options.logger;

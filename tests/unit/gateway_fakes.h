@@ -51,7 +51,7 @@ class FakeRegime final : public iam::Regime {
   std::vector<iam::Parameters> authorised_parameters;
   std::vector<iam::InvalidationListener> listeners;
 
-  std::string_view name() const override { return "fake"; }
+  std::string_view name() const noexcept override { return "fake"; }
 
   iam::Result<iam::Identity> authenticate(std::string_view credential) override {
     ++authenticate_calls;

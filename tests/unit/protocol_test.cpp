@@ -102,7 +102,7 @@ class FakeRegime final : public iam::Regime {
   iam::Parameters parameters;
   std::vector<iam::AuthorisationCheck> checks;
 
-  std::string_view name() const override { return "fake"; }
+  std::string_view name() const noexcept override { return "fake"; }
   iam::Result<iam::Identity> authenticate(std::string_view) override { return iam::auth_failure(); }
   iam::Result<iam::Identity> authenticate_anonymous() override { return iam::auth_failure(); }
 

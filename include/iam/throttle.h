@@ -1,0 +1,58 @@
+// iam/throttle.h — slows down password guessing. After repeated consecutive failures for
+// one key (a username in the roles regime, a client address at a gateway), further
+// attempts are refused for a time that doubles with each further failure, up to a cap.
+//
+// What it guarantees: a refusal is the caller's ordinary failure (the roles regime answers
+// auth_failure(), byte-identical to a wrong password); a success resets the key; a key is
+// never locked for longer than max_delay after its last failure, and attempts refused
+// while locked do not extend the lock, so nobody can lock an account out forever; memory
+// stays bounded (max_entries, least recently failed dropped first). Keys are throttled
+// whether or not they name a real account, so a refusal says nothing about existence.
+//
+// THREAD SAFETY: a Throttle is safe to share between threads (one internal mutex; it is
+// consulted once per password check, which costs far more).
+// OWNERSHIP: shares its clock; copies the keys it tracks.
+// ERRORS: none; the constructor clamps nonsensical settings (a zero cap means "no delay").
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string_view>
+
+#include "iam/clock.h"
+
+namespace iam {
+
+struct ThrottleConfig {
+  bool enabled = true;
+  unsigned free_failures = 5;                   // consecutive failures allowed without delay
+  std::chrono::seconds first_delay{1};          // after failure free_failures+1; doubles after each further one
+  std::chrono::seconds max_delay{300};          // the cap
+  std::size_t max_entries = 100'000;            // keys tracked at most
+};
+
+class Throttle {
+ public:
+  explicit Throttle(ThrottleConfig config = {}, std::shared_ptr<Clock> clock = nullptr);
+  ~Throttle();
+  Throttle(const Throttle&) = delete;
+  Throttle& operator=(const Throttle&) = delete;
+
+  // May an attempt for `key` go ahead now? false while the key is locked.
+  bool allowed(std::string_view key);
+  // An attempt for `key` failed: counts it, and locks the key once past free_failures.
+  void failed(std::string_view key);
+  // An attempt for `key` succeeded: forgets the key's failures.
+  void succeeded(std::string_view key);
+
+  // How long `key` is still locked (zero when allowed). For tests and metrics.
+  std::chrono::nanoseconds locked_for(std::string_view key);
+  std::size_t tracked() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace iam
