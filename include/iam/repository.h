@@ -21,6 +21,7 @@
 #include "iam/clock.h"
 #include "iam/jwt.h"
 #include "iam/operations.h"
+#include "iam/regime.h"
 #include "iam/status.h"
 
 namespace iam {
@@ -92,6 +93,18 @@ class Repository {
 
   // Applies every mutation of `change` in order as one atomic unit of work.
   virtual Status apply(std::span<const Mutation> change) = 0;
+
+  // Cross-process invalidation, for stores that several processes share and that can
+  // signal between them (PostgreSQL LISTEN/NOTIFY). publish() tells the other processes
+  // sharing this store that what they cached about `what` is stale (the roles regime
+  // calls it after each change that revokes or alters access). add_change_listener()
+  // registers a callback for what the others published; it is called from a background
+  // thread, must be fast and must not throw, and also receives Invalidation::everything
+  // when notifications may have been missed (the channel was lost and re-established).
+  // The defaults do nothing: other processes then learn within their caches' TTL.
+  // publish() never fails the caller: the change it describes is already committed.
+  virtual void publish(const Invalidation& what) noexcept { (void)what; }
+  virtual void add_change_listener(InvalidationListener listener) { (void)listener; }
 };
 
 }  // namespace iam

@@ -56,6 +56,13 @@ struct Verdict {
 
 }  // namespace
 
+// Lets the repository's change listener (which may outlive the regime) reach the regime
+// only while it exists.
+struct ExternalChangeRelay {
+  std::mutex mutex;
+  RolesRegime::Impl* impl = nullptr;
+};
+
 struct RolesRegime::Impl {
   RolesConfig cfg;
   BootstrapMode mode = BootstrapMode::bootstrap;
@@ -68,6 +75,7 @@ struct RolesRegime::Impl {
   std::atomic<std::int64_t> last_key_reload{0};
   std::mutex reload_mutex;
   Throttle login_throttle;
+  std::shared_ptr<ExternalChangeRelay> relay = std::make_shared<ExternalChangeRelay>();
 
   Impl(RolesConfig c, BootstrapMode m, std::uint32_t iters)
       : cfg(std::move(c)),
@@ -134,9 +142,29 @@ struct RolesRegime::Impl {
     emit("iam.management", std::move(f));
   }
 
+  ~Impl() {
+    const std::lock_guard lock(relay->mutex);
+    relay->impl = nullptr;
+  }
+
   // ---- invalidation ----
+  // A change made through this regime: this process's listeners, then the other processes
+  // sharing the store (where the store can tell them).
   void invalidate(Invalidation::Kind kind, std::string id) {
     const Invalidation event{kind, std::move(id)};
+    notify_listeners(event);
+    cfg.repository->publish(event);
+  }
+
+  // A change another process made: a rotated key set is reloaded at once, and this
+  // process's caches are told (but it is not published again).
+  void on_external_change(const Invalidation& event) {
+    if (event.kind == Invalidation::Kind::signing_keys || event.kind == Invalidation::Kind::everything)
+      (void)reload_keys();
+    notify_listeners(event);
+  }
+
+  void notify_listeners(const Invalidation& event) {
     std::lock_guard lock(listeners_mutex);
     for (const auto& listener : listeners) {
       try {
@@ -423,6 +451,11 @@ Result<std::shared_ptr<RolesRegime>> create_regime(RolesConfig config, std::uint
     (void)r.apply(change);  // duplicate: another process made one
     if (auto s = r.reload_keys(); !s.ok()) return s.error();
   }
+  r.relay->impl = &r;
+  r.repo().add_change_listener([relay = r.relay](const Invalidation& event) {
+    const std::lock_guard lock(relay->mutex);
+    if (relay->impl) relay->impl->on_external_change(event);
+  });
   return std::make_shared<RolesRegime>(std::move(impl));
 }
 }  // namespace

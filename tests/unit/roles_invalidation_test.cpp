@@ -1,0 +1,151 @@
+// Cross-process invalidation through the Repository (publish / add_change_listener): what
+// the roles regime tells other processes, and what it does when they tell it something.
+// A decorating repository stands in for a store that can signal (PostgreSQL NOTIFY).
+#include <doctest/doctest.h>
+
+#include <mutex>
+#include <vector>
+
+#include "iam/memory_store.h"
+#include "iam/roles.h"
+
+namespace {
+
+using Kind = iam::Invalidation::Kind;
+
+// Forwards storage to a shared memory repository; records what is published and lets the
+// test deliver "another process's" notifications.
+class SignallingRepository final : public iam::Repository {
+ public:
+  explicit SignallingRepository(std::shared_ptr<iam::Repository> inner) : inner_(std::move(inner)) {}
+
+  iam::Result<iam::WorkspaceRecord> find_workspace(std::string_view id) override { return inner_->find_workspace(id); }
+  iam::Result<std::vector<iam::WorkspaceRecord>> list_workspaces() override { return inner_->list_workspaces(); }
+  iam::Result<iam::StoredUser> find_user(std::string_view id) override { return inner_->find_user(id); }
+  iam::Result<iam::StoredUser> find_user_by_username(std::string_view username) override {
+    return inner_->find_user_by_username(username);
+  }
+  iam::Result<std::vector<iam::StoredUser>> list_users(std::optional<std::string_view> workspace) override {
+    return inner_->list_users(workspace);
+  }
+  iam::Result<iam::StoredApiKey> find_api_key(std::string_view id) override { return inner_->find_api_key(id); }
+  iam::Result<iam::StoredApiKey> find_api_key_by_hash(std::string_view hash) override {
+    return inner_->find_api_key_by_hash(hash);
+  }
+  iam::Result<std::vector<iam::StoredApiKey>> list_api_keys(std::string_view user_id) override {
+    return inner_->list_api_keys(user_id);
+  }
+  iam::Result<std::vector<iam::SigningKey>> list_signing_keys() override { return inner_->list_signing_keys(); }
+  iam::Result<bool> is_empty() override { return inner_->is_empty(); }
+  iam::Status apply(std::span<const iam::Mutation> change) override { return inner_->apply(change); }
+
+  void publish(const iam::Invalidation& what) noexcept override {
+    const std::lock_guard lock(mutex_);
+    published.push_back(what);
+  }
+  void add_change_listener(iam::InvalidationListener listener) override {
+    const std::lock_guard lock(mutex_);
+    listeners_.push_back(std::move(listener));
+  }
+  void deliver(const iam::Invalidation& what) {
+    std::vector<iam::InvalidationListener> listeners;
+    {
+      const std::lock_guard lock(mutex_);
+      listeners = listeners_;
+    }
+    for (auto& listener : listeners) listener(what);
+  }
+  std::size_t listener_count() {
+    const std::lock_guard lock(mutex_);
+    return listeners_.size();
+  }
+
+  std::vector<iam::Invalidation> published;
+
+ private:
+  std::shared_ptr<iam::Repository> inner_;
+  std::mutex mutex_;
+  std::vector<iam::InvalidationListener> listeners_;
+};
+
+std::shared_ptr<iam::RolesRegime> regime_on(std::shared_ptr<iam::Repository> repository) {
+  iam::RolesConfig config;
+  config.repository = std::move(repository);
+  config.bootstrap_mode = iam::BootstrapMode::bootstrap;
+  config.read_environment = false;
+  config.logger = iam::null_logger();
+  auto regime = iam::RolesRegime::create(std::move(config));
+  REQUIRE(regime.ok());
+  return *regime;
+}
+
+}  // namespace
+
+TEST_CASE("changes that revoke access are published to the other processes sharing the store") {
+  auto store = std::make_shared<SignallingRepository>(iam::make_memory_repository());
+  auto regime = regime_on(store);
+  auto admin = regime->bootstrap();
+  REQUIRE(admin.ok());
+
+  iam::KeyInput input;
+  input.user_id = admin->admin_user_id;
+  input.name = "laptop";
+  auto key = regime->create_api_key(std::nullopt, input, std::nullopt);
+  REQUIRE(key.ok());
+  store->published.clear();
+
+  REQUIRE(regime->revoke_api_key(std::nullopt, key->record.id, std::nullopt).ok());
+  REQUIRE(store->published.size() == 1);
+  CHECK(store->published[0].kind == Kind::api_key);
+  CHECK(store->published[0].id.size() == 64);  // the key's SHA-256, never the plaintext
+  CHECK(store->published[0].id.find(key->plaintext.view()) == std::string::npos);
+
+  REQUIRE(regime->disable_user(std::nullopt, admin->admin_user_id, std::nullopt).ok());
+  CHECK(store->published.back().kind == Kind::user);
+  CHECK(store->published.back().id == admin->admin_user_id);
+
+  REQUIRE(regime->rotate_signing_key(std::nullopt).ok());
+  CHECK(store->published.back().kind == Kind::signing_keys);
+
+  REQUIRE(regime->disable_workspace(std::nullopt, "default").ok());
+  CHECK(store->published.back().kind == Kind::workspace);
+  CHECK(store->published.back().id == "default");
+}
+
+TEST_CASE("another process's change reaches this process's caches, and a rotation reloads the key set at once") {
+  auto shared_store = iam::make_memory_repository();
+  auto there = regime_on(std::make_shared<SignallingRepository>(shared_store));  // "another process"
+  REQUIRE(there->bootstrap().ok());
+  auto here_store = std::make_shared<SignallingRepository>(shared_store);
+  auto here = regime_on(here_store);
+  REQUIRE(here_store->listener_count() == 1);
+
+  std::vector<iam::Invalidation> seen;
+  here->add_invalidation_listener([&](const iam::Invalidation& what) { seen.push_back(what); });
+
+  here_store->deliver(iam::Invalidation{Kind::user, "u-1"});
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].kind == Kind::user);
+  CHECK(seen[0].id == "u-1");
+  CHECK(here_store->published.empty());  // not echoed back to the others
+
+  // The other process rotates; the notification makes this one load the new key now.
+  REQUIRE(here->key_set().active_kid().has_value());
+  REQUIRE(there->rotate_signing_key(std::nullopt).ok());
+  const auto new_kid = there->key_set().active_kid();
+  REQUIRE(new_kid.has_value());
+  CHECK(here->key_set().active_kid() != new_kid);
+  here_store->deliver(iam::Invalidation{Kind::signing_keys, ""});
+  CHECK(here->key_set().active_kid() == new_kid);
+  CHECK(seen.back().kind == Kind::signing_keys);
+}
+
+TEST_CASE("a notification arriving after the regime is gone is ignored safely") {
+  auto store = std::make_shared<SignallingRepository>(iam::make_memory_repository());
+  {
+    auto regime = regime_on(store);
+    REQUIRE(regime->bootstrap().ok());
+  }
+  store->deliver(iam::Invalidation{Kind::everything, ""});  // no crash (ASan would see a use after free)
+  CHECK(store->listener_count() == 1);
+}
