@@ -20,11 +20,10 @@
 #include <string>
 
 #include "backend.h"
+#include "deployment.h"
 #include "handler.h"
 #include "iam/gateway.h"
-#include "iam/noauth.h"
 #include "iam/roles.h"
-#include "iam/store.h"
 #include "server.h"
 
 namespace {
@@ -34,14 +33,8 @@ constexpr int kExitUnavailable = 3;
 
 struct Options {
   gateway::ServerOptions server;
-  std::string store = "sqlite:./iam.db";
-  std::string regime = "roles";
-  std::string bootstrap_mode;   // empty: $IAM_BOOTSTRAP_MODE
-  std::string bootstrap_token;  // empty: $IAM_BOOTSTRAP_TOKEN
-  int jwt_lifetime = 3600;
-  int key_grace = 0;
+  examples::DeploymentOptions deployment;
   int auth_ttl = 60;
-  std::uint32_t password_iterations = iam::minimum_password_iterations;
   std::size_t auth_cache_entries = 10'000;
   std::size_t decision_cache_entries = 100'000;
   unsigned address_free_failures = 20;  // failed logins per client address before throttling
@@ -60,28 +53,6 @@ iam::Logger warnings_only() {
   };
 }
 
-// The regime the flags name. Errors come back as a usage (2) or unavailable (3) exit.
-iam::Result<std::shared_ptr<iam::Regime>> make_regime(Options& o) {
-  auto repository = iam::open_repository(o.store);
-  if (!repository) return repository.error();
-  if (o.regime == "noauth") return iam::make_noauth_regime(iam::NoauthConfig{});
-  if (o.regime != "roles") return iam::Error{iam::ErrorCode::invalid_argument, "--regime must be roles or noauth"};
-  iam::RolesConfig config;
-  config.repository = std::move(*repository);
-  if (!o.bootstrap_mode.empty()) {
-    config.bootstrap_mode = iam::parse_bootstrap_mode(o.bootstrap_mode);
-    if (!config.bootstrap_mode) return iam::Error{iam::ErrorCode::invalid_argument, "--bootstrap-mode must be token or bootstrap"};
-  }
-  if (!o.bootstrap_token.empty()) config.bootstrap_token = iam::SecretString(std::move(o.bootstrap_token));
-  config.jwt.lifetime = std::chrono::seconds(o.jwt_lifetime);
-  config.jwt.grace = std::chrono::seconds(o.key_grace);
-  config.password_iterations = o.password_iterations;
-  config.logger = warnings_only();
-  auto regime = iam::RolesRegime::create(std::move(config));
-  if (!regime) return regime.error();
-  return std::shared_ptr<iam::Regime>(std::move(*regime));
-}
-
 int exit_code_for(const iam::Error& error) {
   return error.code == iam::ErrorCode::internal_error ? kExitUnavailable : kExitUsage;
 }
@@ -93,20 +64,11 @@ int main(int argc, char** argv) {
   CLI::App app{"iam-gateway: a TrustGraph-compatible HTTP + WebSocket gateway on the iam library"};
   app.add_option("--port", o.server.port, "TCP port (0: any free port)")->capture_default_str();
   app.add_option("--bind", o.server.bind, "address to listen on")->capture_default_str();
-  app.add_option("--store", o.store, "memory | sqlite:PATH | postgres:CONNINFO")->capture_default_str();
-  app.add_option("--regime", o.regime, "roles | noauth (noauth: development only, allows everything)")
-      ->capture_default_str();
-  app.add_option("--bootstrap-mode", o.bootstrap_mode, "token | bootstrap (default: $IAM_BOOTSTRAP_MODE)");
-  app.add_option("--bootstrap-token", o.bootstrap_token,
-                 "admin API key for token mode (prefer $IAM_BOOTSTRAP_TOKEN: arguments show in ps)");
-  app.add_option("--jwt-lifetime", o.jwt_lifetime, "seconds a login JWT lives")->capture_default_str();
-  app.add_option("--key-grace", o.key_grace, "seconds a retired signing key keeps verifying (min lifetime+60)");
+  examples::add_deployment_options(app, o.deployment);
   app.add_option("--auth-ttl", o.auth_ttl, "seconds an authentication or decision is cached (0: no cache)")
       ->capture_default_str();
   app.add_option("--auth-cache-entries", o.auth_cache_entries, "bound of the authentication cache")->capture_default_str();
   app.add_option("--decision-cache-entries", o.decision_cache_entries, "bound of the decision cache")
-      ->capture_default_str();
-  app.add_option("--password-iterations", o.password_iterations, "PBKDF2 iterations for new hashes (>= 600000)")
       ->capture_default_str();
   app.add_option("--address-free-failures", o.address_free_failures,
                  "failed logins from one client address before it is throttled (0: off)")
@@ -124,11 +86,12 @@ int main(int argc, char** argv) {
   }
   if (o.auth_ttl < 0) return fail(kExitUsage, "--auth-ttl must not be negative");
 
-  auto regime = make_regime(o);
-  if (!regime) return fail(exit_code_for(regime.error()), regime.error().message);
+  auto deployment = examples::open_deployment(o.deployment, std::nullopt, warnings_only());
+  if (!deployment) return fail(exit_code_for(deployment.error()), deployment.error().message);
+  const std::shared_ptr<iam::Regime> regime = deployment->regime;
 
   iam::GatewayConfig config;
-  config.regime = *regime;
+  config.regime = regime;
   config.authentication_ttl = std::chrono::seconds(o.auth_ttl);
   config.decision_ttl = std::chrono::seconds(o.auth_ttl);
   config.authentication_cache_entries = o.auth_cache_entries;
@@ -140,7 +103,7 @@ int main(int argc, char** argv) {
   iam::ThrottleConfig address_throttle;  // doubling from 1 s, capped at 5 min
   address_throttle.enabled = o.address_free_failures > 0;
   address_throttle.free_failures = o.address_free_failures;
-  auto handler = std::make_shared<gateway::Handler>(*regime, *enforcer, std::make_shared<gateway::EchoBackend>(),
+  auto handler = std::make_shared<gateway::Handler>(regime, *enforcer, std::make_shared<gateway::EchoBackend>(),
                                                     address_throttle);
   gateway::Server server(handler, o.server);
   auto port = server.listen();
@@ -149,7 +112,7 @@ int main(int argc, char** argv) {
   const nlohmann::json listening = {{"event", "listening"},
                                     {"address", o.server.bind},
                                     {"port", *port},
-                                    {"regime", o.regime},
+                                    {"regime", o.deployment.regime},
                                     {"backend", "echo (example: forwarded routes are echoed, not served)"}};
   std::cerr << listening.dump() << std::endl;
   server.run();

@@ -18,35 +18,14 @@ constexpr std::size_t kMaxLineBytes = 1 << 20;
 }  // namespace
 
 LocalBackend::LocalBackend(StoreOptions& o, bool admin_default) {
-  auto repository = iam::open_repository(o.store);
-  if (!repository) {
-    if (repository.error().code == iam::ErrorCode::internal_error) throw std::runtime_error(repository.error().message);
-    throw UsageError{repository.error().message};
+  auto fallback = admin_default ? std::optional(iam::BootstrapMode::bootstrap) : std::nullopt;
+  auto deployment = examples::open_deployment(o, fallback);
+  if (!deployment) {
+    if (deployment.error().code == iam::ErrorCode::internal_error) throw std::runtime_error(deployment.error().message);
+    throw UsageError{deployment.error().message};
   }
-  if (o.regime == "noauth") {
-    dispatcher_ = std::make_unique<iam::JsonDispatcher>(iam::make_noauth_regime(iam::NoauthConfig{}));
-    return;
-  }
-  if (o.regime != "roles") throw UsageError{"unknown regime '" + o.regime + "' (roles | noauth)"};
-  iam::RolesConfig config;
-  config.repository = std::move(*repository);
-  if (!o.bootstrap_mode.empty()) {
-    config.bootstrap_mode = iam::parse_bootstrap_mode(o.bootstrap_mode);
-    if (!config.bootstrap_mode) throw UsageError{"--bootstrap-mode must be token or bootstrap"};
-  } else if (admin_default && !std::getenv("IAM_BOOTSTRAP_MODE")) {
-    config.bootstrap_mode = iam::BootstrapMode::bootstrap;
-  }
-  if (!o.bootstrap_token.empty()) config.bootstrap_token = iam::SecretString(std::move(o.bootstrap_token));
-  config.jwt.lifetime = std::chrono::seconds(o.jwt_lifetime);
-  config.jwt.grace = std::chrono::seconds(o.key_grace);
-  config.password_iterations = o.password_iterations;
-  auto regime = iam::RolesRegime::create(std::move(config));
-  if (!regime) {
-    if (regime.error().code == iam::ErrorCode::internal_error) throw std::runtime_error(regime.error().message);
-    throw UsageError{regime.error().message};
-  }
-  roles_ = *regime;
-  dispatcher_ = std::make_unique<iam::JsonDispatcher>(std::move(*regime));
+  roles_ = deployment->roles;
+  dispatcher_ = std::make_unique<iam::JsonDispatcher>(std::move(deployment->regime));
 }
 
 bool LocalBackend::act_as(std::string_view token) {

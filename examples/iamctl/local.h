@@ -8,20 +8,13 @@
 #include <string_view>
 
 #include "backend.h"
+#include "deployment.h"
 #include "iam/iam.h"
 #include "iam/protocol.h"
 
 namespace iamctl {
 
-struct StoreOptions {
-  std::string store = "sqlite:./iam.db";
-  std::string regime = "roles";
-  std::string bootstrap_mode;   // empty: $IAM_BOOTSTRAP_MODE
-  std::string bootstrap_token;  // empty: $IAM_BOOTSTRAP_TOKEN
-  int jwt_lifetime = 3600;
-  int key_grace = 0;
-  std::uint32_t password_iterations = iam::minimum_password_iterations;
-};
+using StoreOptions = examples::DeploymentOptions;
 
 class LocalBackend final : public Backend {
  public:

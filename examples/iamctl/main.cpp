@@ -67,15 +67,7 @@ const std::vector<std::string> kLocalOnlyOptions = {"--store",       "--regime",
                                                     "--password-iterations"};
 
 void add_store_options(CLI::App& cmd, iamctl::StoreOptions& o) {
-  cmd.add_option("--store", o.store, "memory | sqlite:PATH | postgres:CONNINFO (local store only)")->capture_default_str();
-  cmd.add_option("--regime", o.regime, "roles | noauth")->capture_default_str();
-  cmd.add_option("--bootstrap-mode", o.bootstrap_mode, "token | bootstrap (default: $IAM_BOOTSTRAP_MODE)");
-  cmd.add_option("--bootstrap-token", o.bootstrap_token,
-                 "admin API key for token mode (prefer $IAM_BOOTSTRAP_TOKEN: arguments show in ps)");
-  cmd.add_option("--jwt-lifetime", o.jwt_lifetime, "JWT lifetime in seconds")->capture_default_str();
-  cmd.add_option("--key-grace", o.key_grace, "seconds a retired signing key keeps verifying (min lifetime+60)");
-  cmd.add_option("--password-iterations", o.password_iterations, "PBKDF2 iterations for new hashes (>= 600000)")
-      ->capture_default_str();
+  examples::add_deployment_options(cmd, o, " (local store only)");
 }
 
 void add_remote_options(CLI::App& cmd, Options& o) {
