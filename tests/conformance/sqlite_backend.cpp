@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 
+#include "../support/forwarding_repository.h"
 #include "backend.h"
 #include "iam/sqlite_store.h"
 
@@ -43,7 +44,7 @@ class TempDir {
 };
 
 // The repository the suite sees: the SQLite one, and the directory its file lives in.
-class TempSqliteRepository final : public iam::Repository {
+class TempSqliteRepository final : public test_support::ForwardingRepository {
  public:
   TempSqliteRepository(std::shared_ptr<TempDir> dir, std::optional<iam::SecretBytes> key)
       : dir_(std::move(dir)), key_(std::move(key)) {
@@ -58,6 +59,7 @@ class TempSqliteRepository final : public iam::Repository {
     }
     inner_ = std::move(opened).value();
   }
+  ~TempSqliteRepository() override { inner_.reset(); }  // the store closes before its directory goes
 
   // Closes this repository and opens the same file again, as a restarted process would.
   static std::shared_ptr<iam::Repository> reopen(std::shared_ptr<iam::Repository> repo) {
@@ -71,30 +73,9 @@ class TempSqliteRepository final : public iam::Repository {
     return std::make_shared<TempSqliteRepository>(std::move(dir), std::move(key));
   }
 
-  iam::Result<iam::WorkspaceRecord> find_workspace(std::string_view id) override { return inner_->find_workspace(id); }
-  iam::Result<std::vector<iam::WorkspaceRecord>> list_workspaces() override { return inner_->list_workspaces(); }
-  iam::Result<iam::StoredUser> find_user(std::string_view id) override { return inner_->find_user(id); }
-  iam::Result<iam::StoredUser> find_user_by_username(std::string_view username) override {
-    return inner_->find_user_by_username(username);
-  }
-  iam::Result<std::vector<iam::StoredUser>> list_users(std::optional<std::string_view> workspace) override {
-    return inner_->list_users(workspace);
-  }
-  iam::Result<iam::StoredApiKey> find_api_key(std::string_view id) override { return inner_->find_api_key(id); }
-  iam::Result<iam::StoredApiKey> find_api_key_by_hash(std::string_view key_hash) override {
-    return inner_->find_api_key_by_hash(key_hash);
-  }
-  iam::Result<std::vector<iam::StoredApiKey>> list_api_keys(std::string_view user_id) override {
-    return inner_->list_api_keys(user_id);
-  }
-  iam::Result<std::vector<iam::SigningKey>> list_signing_keys() override { return inner_->list_signing_keys(); }
-  iam::Result<bool> is_empty() override { return inner_->is_empty(); }
-  iam::Status apply(std::span<const iam::Mutation> change) override { return inner_->apply(change); }
-
  private:
-  std::shared_ptr<TempDir> dir_;  // declared first: removed after the repository closes
+  std::shared_ptr<TempDir> dir_;
   std::optional<iam::SecretBytes> key_;
-  std::shared_ptr<iam::Repository> inner_;
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <mutex>
 #include <vector>
 
+#include "../support/forwarding_repository.h"
 #include "iam/memory_store.h"
 #include "iam/roles.h"
 
@@ -15,29 +16,9 @@ using Kind = iam::Invalidation::Kind;
 
 // Forwards storage to a shared memory repository; records what is published and lets the
 // test deliver "another process's" notifications.
-class SignallingRepository final : public iam::Repository {
+class SignallingRepository final : public test_support::ForwardingRepository {
  public:
-  explicit SignallingRepository(std::shared_ptr<iam::Repository> inner) : inner_(std::move(inner)) {}
-
-  iam::Result<iam::WorkspaceRecord> find_workspace(std::string_view id) override { return inner_->find_workspace(id); }
-  iam::Result<std::vector<iam::WorkspaceRecord>> list_workspaces() override { return inner_->list_workspaces(); }
-  iam::Result<iam::StoredUser> find_user(std::string_view id) override { return inner_->find_user(id); }
-  iam::Result<iam::StoredUser> find_user_by_username(std::string_view username) override {
-    return inner_->find_user_by_username(username);
-  }
-  iam::Result<std::vector<iam::StoredUser>> list_users(std::optional<std::string_view> workspace) override {
-    return inner_->list_users(workspace);
-  }
-  iam::Result<iam::StoredApiKey> find_api_key(std::string_view id) override { return inner_->find_api_key(id); }
-  iam::Result<iam::StoredApiKey> find_api_key_by_hash(std::string_view hash) override {
-    return inner_->find_api_key_by_hash(hash);
-  }
-  iam::Result<std::vector<iam::StoredApiKey>> list_api_keys(std::string_view user_id) override {
-    return inner_->list_api_keys(user_id);
-  }
-  iam::Result<std::vector<iam::SigningKey>> list_signing_keys() override { return inner_->list_signing_keys(); }
-  iam::Result<bool> is_empty() override { return inner_->is_empty(); }
-  iam::Status apply(std::span<const iam::Mutation> change) override { return inner_->apply(change); }
+  using ForwardingRepository::ForwardingRepository;
 
   void publish(const iam::Invalidation& what) noexcept override {
     const std::lock_guard lock(mutex_);
@@ -63,7 +44,6 @@ class SignallingRepository final : public iam::Repository {
   std::vector<iam::Invalidation> published;
 
  private:
-  std::shared_ptr<iam::Repository> inner_;
   std::mutex mutex_;
   std::vector<iam::InvalidationListener> listeners_;
 };

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "../support/forwarding_repository.h"
 #include "crypto/crypto.h"
 #include "iam/audit.h"
 #include "iam/memory_store.h"
@@ -144,41 +145,20 @@ class EnvGuard {
 
 // A Repository in front of another that counts apply() calls and can be told to fail
 // any change matching a predicate (without touching the inner store).
-class DecoratedRepository final : public iam::Repository {
+class DecoratedRepository final : public test_support::ForwardingRepository {
  public:
-  explicit DecoratedRepository(std::shared_ptr<iam::Repository> inner) : inner_(std::move(inner)) {}
+  using ForwardingRepository::ForwardingRepository;
 
   std::function<bool(std::span<const iam::Mutation>)> fail_when;
   int applies = 0;
   std::vector<std::size_t> change_sizes;
 
-  iam::Result<iam::WorkspaceRecord> find_workspace(std::string_view id) override { return inner_->find_workspace(id); }
-  iam::Result<std::vector<iam::WorkspaceRecord>> list_workspaces() override { return inner_->list_workspaces(); }
-  iam::Result<iam::StoredUser> find_user(std::string_view id) override { return inner_->find_user(id); }
-  iam::Result<iam::StoredUser> find_user_by_username(std::string_view username) override {
-    return inner_->find_user_by_username(username);
-  }
-  iam::Result<std::vector<iam::StoredUser>> list_users(std::optional<std::string_view> workspace) override {
-    return inner_->list_users(workspace);
-  }
-  iam::Result<iam::StoredApiKey> find_api_key(std::string_view id) override { return inner_->find_api_key(id); }
-  iam::Result<iam::StoredApiKey> find_api_key_by_hash(std::string_view key_hash) override {
-    return inner_->find_api_key_by_hash(key_hash);
-  }
-  iam::Result<std::vector<iam::StoredApiKey>> list_api_keys(std::string_view user_id) override {
-    return inner_->list_api_keys(user_id);
-  }
-  iam::Result<std::vector<iam::SigningKey>> list_signing_keys() override { return inner_->list_signing_keys(); }
-  iam::Result<bool> is_empty() override { return inner_->is_empty(); }
   iam::Status apply(std::span<const iam::Mutation> change) override {
     ++applies;
     change_sizes.push_back(change.size());
     if (fail_when && fail_when(change)) return iam::Error{iam::ErrorCode::internal_error, "injected failure"};
     return inner_->apply(change);
   }
-
- private:
-  std::shared_ptr<iam::Repository> inner_;
 };
 
 template <class M>
