@@ -1,4 +1,5 @@
 #include "iam/memory_store.h"
+#include "iam/postgres_store.h"
 #include "iam/sqlite_store.h"
 #include "iam/store.h"
 
@@ -16,8 +17,19 @@ Result<std::shared_ptr<Repository>> open_repository(std::string_view spec) {
     options.private_key_encryption_key = std::move(key).value();
     return open_sqlite_repository(std::move(options));
   }
-  if (spec.starts_with("postgres:"))
-    return Error{ErrorCode::not_supported, "this build has no postgres store yet"};
+  if (spec.starts_with("postgres:") || spec.starts_with("postgresql://")) {
+    // Checked first: a build without the store says so whatever the environment holds.
+    if (!postgres_store_available()) return open_postgres_repository({});
+    PostgresOptions options;
+    // "postgres:CONNINFO"; a bare postgres:// or postgresql:// URI is taken whole. An empty
+    // CONNINFO takes everything from the PG* environment variables.
+    const auto rest = spec.starts_with("postgresql://") ? spec : spec.substr(9);
+    options.conninfo = std::string(rest.starts_with("//") ? spec : rest);
+    auto key = load_key_from_environment();
+    if (!key.ok()) return std::move(key).error();
+    options.private_key_encryption_key = std::move(key).value();
+    return open_postgres_repository(std::move(options));
+  }
   return Error{ErrorCode::invalid_argument,
                "unknown store '" + std::string(spec) + "': use memory, sqlite:PATH or postgres:CONNINFO"};
 }

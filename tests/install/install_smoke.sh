@@ -68,6 +68,20 @@ echo "ok   smoke program built from pkg-config flags runs against the staged lib
 
 # The static archive, with the private requirements pkg-config lists for static links.
 static_flags=$(pkg-config --static --cflags --libs iam) || fail "pkg-config --static"
+# With the PostgreSQL store: Debian's libpq.pc lists private libraries that libpq-dev does
+# not ship (-lpgcommon, -lpgport come with postgresql-server-dev, -lgssapi_krb5's link
+# name with libkrb5-dev). Only a fully static libpq needs them; here libpq links shared,
+# so those the toolchain cannot find are dropped (and only those).
+case " $static_flags " in *" -lpq "*)
+  for lib in $(pkg-config --static --libs-only-l libpq); do
+    [ "$lib" = -lpq ] && continue
+    name=${lib#-l}
+    if ! "$@" -print-file-name="lib$name.so" | grep -q / && ! "$@" -print-file-name="lib$name.a" | grep -q /; then
+      static_flags=$(echo " $static_flags " | sed "s# $lib # #g")
+      echo "note: $lib (a private library of libpq) is not installed; dropped, libpq links shared here"
+    fi
+  done ;;
+esac
 # shellcheck disable=SC2086
 "$@" -std=c++20 -o "$stage/smoke-static" "$smoke" $(echo "$static_flags" | sed 's/-liam/-Wl,-Bstatic -liam -Wl,-Bdynamic/') ||
   fail "the smoke program does not link statically with pkg-config --static flags"

@@ -1,0 +1,96 @@
+// iam/postgres_store.h — the PostgreSQL Repository (libpq): workspaces, users, API keys and
+// signing keys in one database that any number of processes may share.
+//
+// CONNECTION: `conninfo` is anything libpq accepts, "host=db dbname=iam user=iam" or a
+// postgresql:// URI; what it leaves out comes from libpq's PG* environment variables (PGHOST,
+// PGPORT, PGUSER, PGDATABASE, ...), so an empty conninfo is all environment. The password
+// need never be in it: libpq reads PGPASSWORD or the passfile (~/.pgpass or PGPASSFILE).
+// Unless the conninfo says otherwise, connecting times out after 10 seconds, TCP
+// keepalives find a dead server within about a minute, and a server that stops answering
+// in the middle of a call is given up on after 30 seconds (tcp_user_timeout). Error
+// messages never quote the conninfo (it may hold a password). Statements are prepared
+// once per connection, so a pooler in between (PgBouncer) must use session pooling.
+//
+// SCHEMA: tables named iam_* in the connection's current schema (options='-c search_path=…'
+// picks another), created or migrated forward on open inside one transaction under a lock,
+// so several processes opening one new database at once migrate it once. Ids, usernames
+// and hashes are text with the "C" collation (byte-wise order and equality whatever the
+// database's locale); timestamps are whole Unix seconds (a sub-second part is dropped);
+// roles are a text[]. Strings must be valid UTF-8 without NUL (PostgreSQL text): a change
+// holding another string is invalid_argument.
+//
+// TRANSACTIONS: every Change is one READ COMMITTED transaction, applied whole or not at
+// all. The schema's constraints (unique id, username key, key hash and kid, one active
+// signing key, foreign keys) settle races between processes: of two instances creating
+// one username exactly one succeeds and the other gets duplicate. RequireEmpty first locks
+// the workspace and user tables against writers (SHARE ROW EXCLUSIVE), so of bootstraps
+// racing on one database exactly one wins and the rest get duplicate. A serialization
+// failure or deadlock (SQLSTATE 40001, 40P01) is retried with backoff for up to
+// retry_timeout, and only then reported (internal_error).
+//
+// THREAD SAFETY: the repository is safe to share between threads: it keeps a pool of up
+// to pool_size connections, each used by one call at a time; a call waits for a free one.
+// CONNECTION LOSS: a broken connection is dropped and a new one made on next use. A call
+// whose connection turns out to be dead before it changed anything is retried once on a
+// new connection, so a server restart goes unnoticed. While the server is unreachable
+// every call answers internal_error (it never throws; at once when the connection is
+// refused, else after the timeouts above), and calls succeed again by themselves once the
+// server is back: no reopening needed. A connection lost during COMMIT answers
+// internal_error although the change may have been applied.
+// OWNERSHIP: the caller shares the repository; the connections close when the last
+// reference goes. PostgresOptions owns its key; the repository keeps its own copy.
+//
+// ERRORS (open_postgres_repository):
+//   invalid_argument — the options are wrong (pool_size 0, a key that is not 32 bytes, a
+//     negative retry_timeout, a conninfo libpq cannot parse), or the key does not fit the
+//     database: it holds encrypted private keys and no key, or a different key, was given.
+//   not_supported — the database was written by a newer schema version than this build,
+//     or this build has no PostgreSQL store (configured without -Dpostgres=enabled).
+//   internal_error — the server cannot be reached or refuses the connection (wrong
+//     password, no such database), the user may not create the tables, or PostgreSQL
+//     failed otherwise. Messages name the problem (libpq's and the server's words).
+// Repository calls answer as repository.h says; a failure of the server or the connection
+// is internal_error, and a failed apply() changed nothing.
+//
+// ENCRYPTION AT REST: as for the SQLite store (iam/sqlite_store.h): with
+// `private_key_encryption_key`, private signing keys are stored sealed with libsodium's
+// crypto_secretbox, the database records that it holds encrypted keys with a check value,
+// and opening it without the key or with another is refused; plaintext keys already stored
+// are encrypted in place on the first open with a key. Without a key they are stored in the
+// clear: restrict access to the database.
+//
+// STORE SPECIFICATION: open_repository("postgres:CONNINFO") (iam/store.h) opens CONNINFO
+// with the default options and the key named by IAM_KEY_ENCRYPTION_KEY_FILE, if set; a
+// bare "postgres://…" or "postgresql://…" URI is taken as the CONNINFO whole.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "iam/repository.h"
+#include "iam/secret.h"
+#include "iam/status.h"
+
+namespace iam {
+
+inline constexpr std::size_t postgres_encryption_key_bytes = 32;
+
+struct PostgresOptions {
+  std::string conninfo;  // libpq keyword=value string or postgresql:// URI; see above
+  std::size_t pool_size = 8;  // most connections open at once
+  // How long serialization failures and deadlocks are retried before a call fails.
+  std::chrono::milliseconds retry_timeout{5000};
+  // 32 bytes: encrypts private signing keys at rest (crypto_secretbox). See above.
+  std::optional<SecretBytes> private_key_encryption_key;
+};
+
+// True when this build has the PostgreSQL store (meson -Dpostgres=enabled).
+bool postgres_store_available() noexcept;
+
+// Connects, creates or migrates the schema, and returns the repository.
+Result<std::shared_ptr<Repository>> open_postgres_repository(PostgresOptions options);
+
+}  // namespace iam
