@@ -40,7 +40,8 @@ class ManualClock final : public Clock {
   std::atomic<std::int64_t> nanos_;
 };
 
-// Whole seconds since the Unix epoch.
+// Whole seconds since the Unix epoch. from_unix_seconds saturates at TimePoint's range
+// (years 1677..2262): earlier is TimePoint::min(), later TimePoint::max().
 std::int64_t unix_seconds(TimePoint t) noexcept;
 TimePoint from_unix_seconds(std::int64_t seconds) noexcept;
 

@@ -34,6 +34,12 @@ std::int64_t unix_seconds(TimePoint t) noexcept {
 }
 
 TimePoint from_unix_seconds(std::int64_t seconds) noexcept {
+  // Saturates: TimePoint counts nanoseconds in 64 bits, so seconds beyond about ±9.2e9
+  // (years 1677..2262) would overflow, and a signed JWT's exp or iat may hold any integer.
+  constexpr auto max_seconds = std::chrono::duration_cast<std::chrono::seconds>(TimePoint::duration::max()).count();
+  constexpr auto min_seconds = std::chrono::duration_cast<std::chrono::seconds>(TimePoint::duration::min()).count();
+  if (seconds > max_seconds) return TimePoint::max();
+  if (seconds < min_seconds) return TimePoint::min();
   return TimePoint(std::chrono::seconds(seconds));
 }
 

@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <optional>
 #include <span>
@@ -567,6 +568,21 @@ TEST_CASE("exp: required, and in the future within the leeway") {
     const auto claims = f.verify(f.craft_claims(c));
     REQUIRE(claims.ok());
     CHECK(claims->expires_at == iam::from_unix_seconds(f.now_s() + 100));
+  }
+  SUBCASE("exp and iat beyond TimePoint's range saturate (found by fuzz/jwt_verify)") {
+    json c = f.claims();
+    c["exp"] = 18'000'036'000;  // overflowed nanoseconds in from_unix_seconds before the fix
+    c["iat"] = -1e300;
+    auto claims = f.verify(f.craft_claims(c));
+    REQUIRE(claims.ok());
+    CHECK(claims->expires_at == iam::TimePoint::max());
+    CHECK(claims->issued_at == iam::TimePoint::min());
+    c["exp"] = std::numeric_limits<std::uint64_t>::max();
+    c["iat"] = std::numeric_limits<std::int64_t>::min();
+    claims = f.verify(f.craft_claims(c));
+    REQUIRE(claims.ok());
+    CHECK(claims->expires_at == iam::TimePoint::max());
+    CHECK(claims->issued_at == iam::TimePoint::min());
   }
   SUBCASE("a leeway of zero") {
     iam::JwtConfig cfg;
