@@ -37,6 +37,16 @@
 // refused, else after the timeouts above), and calls succeed again by themselves once the
 // server is back: no reopening needed. A connection lost during COMMIT answers
 // internal_error although the change may have been applied.
+// CROSS-PROCESS INVALIDATION: publish() sends a NOTIFY on channel "iam_invalidation"
+// (payload "<instance> <kind> <id>", the instance being random per repository object) on a
+// pooled connection; if the server cannot be reached it is dropped silently and the other
+// processes learn within their caches' TTL. The first add_change_listener() starts one
+// background thread with a connection of its own that LISTENs (it waits up to 2 seconds for
+// the LISTEN to be in place) and calls the listeners with what other repositories publish,
+// never with this one's own. When that connection is lost the listeners get `everything`,
+// it reconnects with backoff (100 ms doubling to 2 s) and they get `everything` again once
+// it listens again. Destroying the repository stops the thread within about 100 ms; no
+// listener is called afterwards.
 // OWNERSHIP: the caller shares the repository; the connections close when the last
 // reference goes. PostgresOptions owns its key; the repository keeps its own copy.
 //

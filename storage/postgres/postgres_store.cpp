@@ -17,9 +17,12 @@
 #include "iam/postgres_store.h"
 
 #include <libpq-fe.h>
+#include <poll.h>
 #include <sodium.h>
 
 #include <algorithm>
+#include <array>
+#include <cerrno>
 #include <charconv>
 #include <chrono>
 #include <condition_variable>
@@ -29,6 +32,7 @@
 #include <exception>
 #include <mutex>
 #include <new>
+#include <optional>
 #include <random>
 #include <string>
 #include <string_view>
@@ -362,11 +366,33 @@ class Connector {
         default_name_(std::getenv("PGAPPNAME") == nullptr) {}
 
   std::unique_ptr<Connection> connect() const {
-    // Defaults first (only those the environment leaves unset: a keyword given here would
-    // beat the PG* variable), then the caller's conninfo, expanded from "dbname", so that
-    // it overrides them; last what this file relies on: UTF-8 text.
     std::vector<const char*> keywords;
     std::vector<const char*> values;
+    parameters(keywords, values);
+    PGconn* conn = PQconnectdbParams(keywords.data(), values.data(), 1);
+    if (!conn) throw PgFailure{"", "cannot connect: out of memory", true};
+    if (PQstatus(conn) != CONNECTION_OK) {
+      std::string message = "cannot connect: " + one_line(PQerrorMessage(conn));
+      PQfinish(conn);
+      throw PgFailure{"", std::move(message), true};
+    }
+    return std::make_unique<Connection>(conn);
+  }
+
+  // The same connection, started without blocking (PQconnectStartParams): the caller drives
+  // it with PQconnectPoll. Null when out of memory.
+  PGconn* start() const {
+    std::vector<const char*> keywords;
+    std::vector<const char*> values;
+    parameters(keywords, values);
+    return PQconnectStartParams(keywords.data(), values.data(), 1);
+  }
+
+ private:
+  // Defaults first (only those the environment leaves unset: a keyword given here would
+  // beat the PG* variable), then the caller's conninfo, expanded from "dbname", so that
+  // it overrides them; last what this file relies on: UTF-8 text.
+  void parameters(std::vector<const char*>& keywords, std::vector<const char*>& values) const {
     auto add = [&](const char* keyword, const char* value) {
       keywords.push_back(keyword);
       values.push_back(value);
@@ -380,17 +406,8 @@ class Connector {
     add("dbname", conninfo_.c_str());
     add("client_encoding", "UTF8");
     add(nullptr, nullptr);
-    PGconn* conn = PQconnectdbParams(keywords.data(), values.data(), 1);
-    if (!conn) throw PgFailure{"", "cannot connect: out of memory", true};
-    if (PQstatus(conn) != CONNECTION_OK) {
-      std::string message = "cannot connect: " + one_line(PQerrorMessage(conn));
-      PQfinish(conn);
-      throw PgFailure{"", std::move(message), true};
-    }
-    return std::make_unique<Connection>(conn);
   }
 
- private:
   std::string conninfo_;
   bool default_timeout_;
   bool default_name_;
@@ -489,6 +506,243 @@ class Pool {
 };
 
 // ---------------------------------------------------------------------------------------
+// Cross-process invalidation: NOTIFY on a pooled connection, LISTEN on a dedicated one
+// ---------------------------------------------------------------------------------------
+
+constexpr const char* notify_channel = "iam_invalidation";
+constexpr std::size_t notify_payload_limit = 7999;  // PostgreSQL: payloads under 8000 bytes
+
+std::string_view kind_word(Invalidation::Kind kind) {
+  switch (kind) {
+    case Invalidation::Kind::user: return "user";
+    case Invalidation::Kind::api_key: return "api_key";
+    case Invalidation::Kind::workspace: return "workspace";
+    case Invalidation::Kind::signing_keys: return "signing_keys";
+    case Invalidation::Kind::everything: return "everything";
+  }
+  return "everything";
+}
+
+std::optional<Invalidation::Kind> kind_of(std::string_view word) {
+  using K = Invalidation::Kind;
+  for (const K k : {K::user, K::api_key, K::workspace, K::signing_keys, K::everything})
+    if (word == kind_word(k)) return k;
+  return std::nullopt;
+}
+
+// "<instance> <kind> <id>" (the id may be empty or hold spaces); one too long for
+// PostgreSQL says "everything" instead.
+std::string notify_payload(std::string_view instance, const Invalidation& what) {
+  std::string payload = std::string(instance) + ' ' + std::string(kind_word(what.kind)) + ' ' + what.id;
+  if (payload.size() > notify_payload_limit) payload = std::string(instance) + " everything ";
+  return payload;
+}
+
+// What a payload asks; nullopt for one this instance sent. A payload that does not parse
+// (another writer on the channel, a newer kind) is taken as "everything".
+std::optional<Invalidation> parse_payload(std::string_view payload, std::string_view self) {
+  const auto first = payload.find(' ');
+  if (payload.substr(0, first) == self) return std::nullopt;
+  if (first == std::string_view::npos) return Invalidation{};
+  const std::string_view rest = payload.substr(first + 1);
+  const auto second = rest.find(' ');
+  const auto kind = kind_of(rest.substr(0, second));
+  if (!kind) return Invalidation{};
+  Invalidation out{*kind, second == std::string_view::npos ? std::string() : std::string(rest.substr(second + 1))};
+  if (out.kind == Invalidation::Kind::signing_keys || out.kind == Invalidation::Kind::everything) out.id.clear();
+  return out;
+}
+
+// Waits up to `ms` for the connection's socket to be readable (or writable): 1 ready,
+// 0 not yet, -1 no socket or poll failed.
+int wait_socket(PGconn* conn, bool write, int ms) {
+  const int fd = PQsocket(conn);
+  if (fd < 0) return -1;
+  pollfd p{};
+  p.fd = fd;
+  p.events = write ? POLLOUT : POLLIN;
+  const int r = ::poll(&p, 1, ms);
+  if (r < 0) return errno == EINTR ? 0 : -1;
+  return r > 0 ? 1 : 0;
+}
+
+// The listening side: one thread with its own connection, started by the first listener.
+// It waits on the socket at most poll_ms at a time so that stopping is prompt; a lost
+// connection is reported as "everything" and re-established with capped backoff, and
+// "everything" is reported again once listening again (what was sent in between is unknown).
+class ChangeChannel {
+ public:
+  static constexpr int poll_ms = 100;
+  static constexpr std::chrono::seconds connect_limit{10};
+  static constexpr std::chrono::seconds first_listen_wait{2};
+
+  ChangeChannel(Connector connector, std::string instance)
+      : connector_(std::move(connector)), instance_(std::move(instance)) {}
+  ~ChangeChannel() { stop(); }
+  ChangeChannel(const ChangeChannel&) = delete;
+  ChangeChannel& operator=(const ChangeChannel&) = delete;
+
+  const std::string& instance() const { return instance_; }
+
+  // The first call starts the thread and waits (at most first_listen_wait) until it listens;
+  // if it does not by then, it reports "everything" once it does.
+  void add(InvalidationListener listener) {
+    std::unique_lock lock(mutex_);
+    listeners_.push_back(std::move(listener));
+    if (thread_.joinable()) return;
+    thread_ = std::thread([this] { run(); });
+    changed_.wait_for(lock, first_listen_wait, [&] { return listening_ || stop_; });
+    if (!listening_) announce_next_listen_ = true;
+  }
+
+  void stop() noexcept {
+    {
+      std::lock_guard lock(mutex_);
+      stop_ = true;
+    }
+    changed_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  bool stopping() {
+    std::lock_guard lock(mutex_);
+    return stop_;
+  }
+
+  void pause(std::chrono::milliseconds d) {
+    std::unique_lock lock(mutex_);
+    changed_.wait_for(lock, d, [&] { return stop_; });
+  }
+
+  void deliver(const Invalidation& what) noexcept {
+    std::vector<InvalidationListener> listeners;
+    try {
+      std::lock_guard lock(mutex_);
+      listeners = listeners_;
+    } catch (...) {
+      return;
+    }
+    for (const auto& listener : listeners) {
+      try {
+        if (listener) listener(what);
+      } catch (...) {
+      }
+    }
+  }
+
+  void run() noexcept {
+    std::chrono::milliseconds backoff{100};
+    bool lost = false;  // a channel was lost: report "everything" when listening again
+    while (!stopping()) {
+      PGconn* conn = nullptr;
+      try {
+        conn = open_listening();
+      } catch (...) {
+        conn = nullptr;
+      }
+      if (conn) {
+        backoff = std::chrono::milliseconds(100);
+        bool announce = lost;
+        {
+          std::lock_guard lock(mutex_);
+          listening_ = true;
+          announce = announce || announce_next_listen_;
+          announce_next_listen_ = false;
+        }
+        changed_.notify_all();
+        if (announce) deliver(Invalidation{});
+        listen(conn);
+        PQfinish(conn);
+        {
+          std::lock_guard lock(mutex_);
+          listening_ = false;
+        }
+        if (stopping()) break;
+        deliver(Invalidation{});  // notifications may have been missed
+        lost = true;
+        continue;  // one attempt at once, then backoff
+      }
+      if (stopping()) break;
+      pause(backoff);
+      backoff = std::min<std::chrono::milliseconds>(backoff * 2, std::chrono::seconds(2));
+    }
+  }
+
+  // A connection that listens on the channel, or null (unreachable, failed or stopping).
+  // Never blocks for longer than poll_ms without looking at the stop flag.
+  PGconn* open_listening() {
+    PGconn* conn = connector_.start();
+    if (!conn) return nullptr;
+    auto fail = [&]() -> PGconn* {
+      PQfinish(conn);
+      return nullptr;
+    };
+    if (PQstatus(conn) == CONNECTION_BAD) return fail();
+    const auto deadline = std::chrono::steady_clock::now() + connect_limit;
+    auto status = PGRES_POLLING_WRITING;
+    while (status != PGRES_POLLING_OK) {
+      if (status == PGRES_POLLING_FAILED || stopping() || std::chrono::steady_clock::now() > deadline) return fail();
+      const int ready = wait_socket(conn, status == PGRES_POLLING_WRITING, poll_ms);
+      if (ready < 0) return fail();
+      if (ready > 0) status = PQconnectPoll(conn);
+    }
+    // Quiet: the server's words when it shuts down would go to stderr.
+    PQsetNoticeProcessor(conn, [](void*, const char*) {}, nullptr);
+    if (!PQsendQuery(conn, "LISTEN iam_invalidation")) return fail();
+    while (PQisBusy(conn)) {
+      if (stopping() || std::chrono::steady_clock::now() > deadline) return fail();
+      const int ready = wait_socket(conn, false, poll_ms);
+      if (ready < 0) return fail();
+      if (ready > 0 && !PQconsumeInput(conn)) return fail();
+    }
+    bool ok = true;
+    while (PGresult* result = PQgetResult(conn)) {
+      if (PQresultStatus(result) != PGRES_COMMAND_OK) ok = false;
+      PQclear(result);
+    }
+    if (!ok || PQstatus(conn) != CONNECTION_OK) return fail();
+    return conn;
+  }
+
+  // Delivers notifications until the connection is lost or the channel stops.
+  void listen(PGconn* conn) {
+    while (!stopping()) {
+      const int ready = wait_socket(conn, false, poll_ms);
+      if (ready < 0) return;
+      if (ready > 0 && !PQconsumeInput(conn)) return;
+      while (PGnotify* notify = PQnotifies(conn)) {
+        const bool ours = notify->relname && std::strcmp(notify->relname, notify_channel) == 0;
+        std::string payload = ours && notify->extra ? notify->extra : "";
+        PQfreemem(notify);
+        if (!ours) continue;
+        if (const auto what = parse_payload(payload, instance_)) deliver(*what);
+      }
+      if (PQstatus(conn) != CONNECTION_OK) return;
+    }
+  }
+
+  const Connector connector_;
+  const std::string instance_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<InvalidationListener> listeners_;
+  bool stop_ = false;
+  bool listening_ = false;
+  bool announce_next_listen_ = false;
+  std::thread thread_;
+};
+
+// 16 hex digits, random per repository: tells a repository its own notifications.
+std::string new_instance_id() {
+  std::array<std::uint8_t, 8> bytes{};
+  randombytes_buf(bytes.data(), bytes.size());
+  char hex[2 * 8 + 1];
+  sodium_bin2hex(hex, sizeof hex, bytes.data(), bytes.size());
+  return std::string(hex, 16);
+}
+
+// ---------------------------------------------------------------------------------------
 // Private keys at rest: nonce || crypto_secretbox_easy(plaintext)
 // ---------------------------------------------------------------------------------------
 
@@ -577,9 +831,28 @@ class PostgresRepository final : public Repository {
  public:
   PostgresRepository(Connector connector, std::size_t pool_size, std::chrono::milliseconds retry_timeout,
                      std::optional<SecretBytes> key)
-      : pool_(std::move(connector), pool_size), retry_timeout_(retry_timeout), key_(std::move(key)) {}
+      : pool_(connector, pool_size),
+        retry_timeout_(retry_timeout),
+        key_(std::move(key)),
+        channel_(std::move(connector), new_instance_id()) {}
 
   void adopt(std::unique_ptr<Connection> connection) { pool_.adopt(std::move(connection)); }
+
+  // NOTIFY on a pooled connection (retried once on a new one after a restart, like every
+  // call); when the server cannot be reached the notification is dropped: the others then
+  // learn within their caches' TTL.
+  void publish(const Invalidation& what) noexcept override {
+    try {
+      const std::string payload = notify_payload(channel_.instance(), what);
+      (void)run<void>("publish", [&](Connection& c) -> Status {
+        c.run("SELECT pg_notify('iam_invalidation', $1)", Params().text(payload));
+        return {};
+      });
+    } catch (...) {
+    }
+  }
+
+  void add_change_listener(InvalidationListener listener) override { channel_.add(std::move(listener)); }
 
   Result<WorkspaceRecord> find_workspace(std::string_view id) override {
     return run<WorkspaceRecord>("find_workspace", [&](Connection& c) -> Result<WorkspaceRecord> {
@@ -941,6 +1214,7 @@ class PostgresRepository final : public Repository {
   Pool pool_;
   const std::chrono::milliseconds retry_timeout_;
   const std::optional<SecretBytes> key_;
+  ChangeChannel channel_;  // last: its thread stops first
 };
 
 // ---------------------------------------------------------------------------------------
