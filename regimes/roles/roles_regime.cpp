@@ -579,6 +579,8 @@ Result<BootstrapResult> RolesRegime::bootstrap() {
     target.identity = admin_id;
     return BootstrapResult{admin_id, std::move(key)};
   }();
+  // Other processes on the store load the first signing key now rather than on demand.
+  if (result.ok()) impl_->invalidate(Invalidation::Kind::signing_keys, "");
   impl_->audit_management(std::nullopt, "bootstrap", result, target);
   return result;
 }
@@ -649,6 +651,9 @@ Result<LoginResult> RolesRegime::login(std::string_view username, std::string_vi
     }
     const TimePoint t = impl_->now();
     const TimePoint expires = t + impl_->cfg.jwt.lifetime;
+    // Sign with the store's current key, not this process's memory of it: another process
+    // sharing the store may have bootstrapped or rotated (a read, next to PBKDF2's cost).
+    (void)impl_->reload_keys();
     auto token = impl_->keys.sign(JwtClaims{impl_->cfg.jwt.issuer, user->record.id, bound, t, expires});
     if (!token) return Error{ErrorCode::internal_error, "no signing key"};
     return LoginResult{SecretString(std::move(*token)), expires};
