@@ -1,3 +1,5 @@
+#include <algorithm>
+
 #include "iam/memory_store.h"
 #include "iam/postgres_store.h"
 #include "iam/sqlite_store.h"
@@ -30,8 +32,11 @@ Result<std::shared_ptr<Repository>> open_repository(std::string_view spec) {
     options.private_key_encryption_key = std::move(key).value();
     return open_postgres_repository(std::move(options));
   }
+  // Only the kind is named: a mistyped specification may still hold a password
+  // ("postgre://user:secret@host").
+  const std::string_view kind = spec.substr(0, std::min(spec.find(':'), std::size_t{20}));
   return Error{ErrorCode::invalid_argument,
-               "unknown store '" + std::string(spec) + "': use memory, sqlite:PATH or postgres:CONNINFO"};
+               "unknown store kind '" + std::string(kind) + "': use memory, sqlite:PATH or postgres:CONNINFO"};
 }
 
 }  // namespace iam

@@ -572,6 +572,10 @@ TEST_CASE("sqlite: open_repository(\"sqlite:PATH\"), with the key file from the 
   const auto path = dir.file("iam.db");
   ::unsetenv(iam::sqlite_key_file_env);
   CHECK(iam::open_repository("sqlite:").error().code == iam::ErrorCode::invalid_argument);
+  const auto typo = iam::open_repository("postgre://user:hunter2@db.example");
+  CHECK(typo.error().code == iam::ErrorCode::invalid_argument);
+  CHECK(typo.error().message.find("hunter2") == std::string::npos);  // never echo a password
+  CHECK(typo.error().message.find("postgre") != std::string::npos);
   CHECK(iam::open_repository("sqlite:" + dir.file("missing/iam.db")).error().code == iam::ErrorCode::internal_error);
   if (!iam::postgres_store_available())  // with it, tests/postgres covers "postgres:"
     CHECK(iam::open_repository("postgres:host=x").error().code == iam::ErrorCode::not_supported);
