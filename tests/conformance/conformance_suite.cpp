@@ -42,6 +42,7 @@
 #include <utility>
 #include <vector>
 
+#include "crypto/crypto.h"
 #include "backend.h"
 #include "iam/clock.h"
 #include "iam/jwt.h"
@@ -74,15 +75,7 @@ std::string stamp(TimePoint t) {
 }
 std::string stamp(const std::optional<TimePoint>& t) { return t ? stamp(*t) : std::string("none"); }
 
-std::string hex(std::span<const std::uint8_t> bytes) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (const auto b : bytes) {
-    out += digits[b >> 4];
-    out += digits[b & 0x0f];
-  }
-  return out;
-}
+using iam::crypto::hex_encode;  // the library's own (libsodium)
 
 std::string render(const iam::WorkspaceRecord& w) {
   std::ostringstream o;
@@ -111,7 +104,7 @@ std::string render(const iam::StoredApiKey& k) {
 
 std::string render(const iam::SigningKey& k) {
   std::ostringstream o;
-  o << "signing{kid=" << k.kid << " public=" << hex(k.public_key) << " secret=" << hex(k.secret_key.span())
+  o << "signing{kid=" << k.kid << " public=" << hex_encode(k.public_key) << " secret=" << hex_encode(k.secret_key.span())
     << " created=" << stamp(k.created) << " retired=" << stamp(k.retired) << "}";
   return o.str();
 }
@@ -178,7 +171,7 @@ std::string fake_hash(std::string_view seed) {
     }
     std::array<std::uint8_t, 8> bytes{};
     for (int i = 0; i < 8; ++i) bytes[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(h >> (8 * i));
-    out += hex(bytes);
+    out += hex_encode(bytes);
   }
   return out;
 }
@@ -1029,7 +1022,7 @@ TEST_CASE("key rotation is atomic and applied in order") {
   CHECK(stamp(keys[0].retired) == stamp(at(t0 + 20)));
   CHECK(keys[0].secret_key.empty());
   CHECK_FALSE(keys[1].retired.has_value());
-  CHECK(hex(keys[1].secret_key.span()) == hex(k3.secret_key.span()));
+  CHECK(hex_encode(keys[1].secret_key.span()) == hex_encode(k3.secret_key.span()));
 }
 
 // =====================================================================================

@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "crypto/crypto.h"
 #include "iam/gateway.h"
 #include "iam/log.h"
 #include "iam/postgres_store.h"
@@ -131,15 +132,7 @@ iam::SecretBytes random_key() {
   return key;
 }
 
-std::string hex(std::span<const std::uint8_t> bytes) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (const auto b : bytes) {
-    out += digits[b >> 4];
-    out += digits[b & 0x0f];
-  }
-  return out;
-}
+using iam::crypto::hex_encode;  // the library's own (libsodium)
 
 // The bootstrap of the roles regime: the store must be empty, then seed it.
 iam::Change bootstrap_change(const std::string& tag) {
@@ -518,7 +511,7 @@ TEST_CASE("postgres: open_repository(\"postgres:CONNINFO\") and postgresql:// UR
   const int fd = ::mkstemp(path);
   REQUIRE(fd >= 0);
   ::close(fd);
-  std::ofstream(path) << hex(key.span()) << "\n";
+  std::ofstream(path) << hex_encode(key.span()) << "\n";
   ::setenv("IAM_KEY_ENCRYPTION_KEY_FILE", path, 1);
   {
     auto repo = iam::open_repository("postgres:" + db.conninfo());
@@ -542,18 +535,18 @@ TEST_CASE("postgres: private keys encrypted at rest; the key must fit the databa
   {
     auto repo = open_ok(db, &key);
     REQUIRE(detail(apply(*repo, m::InsertSigningKey{sk.copy()})) == "ok");
-    CHECK(hex(repo->list_signing_keys()->at(0).secret_key.span()) == hex(sk.secret_key.span()));
+    CHECK(hex_encode(repo->list_signing_keys()->at(0).secret_key.span()) == hex_encode(sk.secret_key.span()));
   }
   const auto stored = pgtest::query_value(db.name(), "SELECT encode(secret_key, 'hex') FROM iam_signing_keys");
   CHECK_FALSE(stored.empty());
-  CHECK_FALSE(contains(stored, hex(sk.secret_key.span()).substr(0, 32)));  // the seed is not there
+  CHECK_FALSE(contains(stored, hex_encode(sk.secret_key.span()).substr(0, 32)));  // the seed is not there
 
   auto e = open_error(options_for(db));
   CHECK(e.code == iam::ErrorCode::invalid_argument);
   const auto other = random_key();
   e = open_error(options_for(db, &other));
   CHECK(e.code == iam::ErrorCode::invalid_argument);
-  CHECK(hex(open_ok(db, &key)->list_signing_keys()->at(0).secret_key.span()) == hex(sk.secret_key.span()));
+  CHECK(hex_encode(open_ok(db, &key)->list_signing_keys()->at(0).secret_key.span()) == hex_encode(sk.secret_key.span()));
 }
 
 TEST_CASE("postgres: plaintext keys are encrypted in place by the first open with a key") {
@@ -562,12 +555,12 @@ TEST_CASE("postgres: plaintext keys are encrypted in place by the first open wit
   auto plain = open_ok(db);
   REQUIRE(detail(apply(*plain, m::InsertSigningKey{sk.copy()})) == "ok");
   CHECK(pgtest::query_value(db.name(), "SELECT encode(secret_key, 'hex') FROM iam_signing_keys") ==
-        hex(sk.secret_key.span()));
+        hex_encode(sk.secret_key.span()));
 
   const auto key = random_key();
   auto encrypted = open_ok(db, &key);
   CHECK(pgtest::query_value(db.name(), "SELECT secret_encrypted FROM iam_signing_keys") == "t");
-  CHECK(hex(encrypted->list_signing_keys()->at(0).secret_key.span()) == hex(sk.secret_key.span()));
+  CHECK(hex_encode(encrypted->list_signing_keys()->at(0).secret_key.span()) == hex_encode(sk.secret_key.span()));
 
   // The repository opened before, without the key, may not add a plaintext key now, nor
   // read the encrypted ones.

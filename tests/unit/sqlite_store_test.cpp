@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "crypto/crypto.h"
 #include "iam/postgres_store.h"
 #include "iam/repository.h"
 #include "iam/sqlite_store.h"
@@ -130,15 +131,7 @@ iam::SigningKey signing_key(const std::string& kid, std::uint8_t seed_byte, std:
   return std::move(k).value();
 }
 
-std::string hex(std::span<const std::uint8_t> bytes) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  for (const auto b : bytes) {
-    out += digits[b >> 4];
-    out += digits[b & 0x0f];
-  }
-  return out;
-}
+using iam::crypto::hex_encode;  // the library's own (libsodium)
 
 std::string read_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -322,7 +315,7 @@ TEST_CASE("sqlite: everything persists across a reopen") {
   const auto keys = repo->list_signing_keys();
   REQUIRE(keys.ok());
   REQUIRE(keys->size() == 1);
-  CHECK(hex(keys->at(0).secret_key.span()) == hex(sk.secret_key.span()));
+  CHECK(hex_encode(keys->at(0).secret_key.span()) == hex_encode(sk.secret_key.span()));
   CHECK(keys->at(0).public_key == sk.public_key);
   // the schema's constraints stand behind the repository's checks
   CHECK(apply(*repo, m::InsertUser{user("u9", "acme", "user1")}).error().code == iam::ErrorCode::duplicate);
@@ -392,7 +385,7 @@ TEST_CASE("sqlite: a database of an older schema version is migrated, its data k
     const auto keys = repo->list_signing_keys();
     REQUIRE(keys.ok());
     REQUIRE(keys->size() == 1);
-    CHECK(hex(keys->at(0).secret_key.span()) == hex(sk.secret_key.span()));
+    CHECK(hex_encode(keys->at(0).secret_key.span()) == hex_encode(sk.secret_key.span()));
     // what version 2 added works: a second active key is refused, by the repository and
     // by the schema itself
     CHECK(apply(*repo, m::InsertSigningKey{signing_key("kid-2", 4, 1'800'000'001)}).error().code ==
@@ -411,12 +404,12 @@ TEST_CASE("sqlite: a database of an older schema version is migrated, its data k
       const auto keys = repo->list_signing_keys();
       REQUIRE(keys.ok());
       REQUIRE(keys->size() == 1);
-      CHECK(hex(keys->at(0).secret_key.span()) == hex(sk.secret_key.span()));
+      CHECK(hex_encode(keys->at(0).secret_key.span()) == hex_encode(sk.secret_key.span()));
     }
     CHECK_FALSE(file_holds(path, sk.secret_key.span()));
     CHECK_FALSE(file_holds(path, sk.secret_key.span().first(iam::ed25519_seed_bytes)));
     CHECK(open_error(path).code == iam::ErrorCode::invalid_argument);
-    CHECK(hex(open_ok(path, &key)->list_signing_keys()->at(0).secret_key.span()) == hex(sk.secret_key.span()));
+    CHECK(hex_encode(open_ok(path, &key)->list_signing_keys()->at(0).secret_key.span()) == hex_encode(sk.secret_key.span()));
   }
 }
 
@@ -452,7 +445,7 @@ TEST_CASE("sqlite: private keys encrypted at rest") {
     CHECK(keys->at(0).kid == "kid-1");
     CHECK(keys->at(0).secret_key.empty());
     CHECK(keys->at(1).kid == "kid-2");
-    CHECK(hex(keys->at(1).secret_key.span()) == hex(k2.secret_key.span()));
+    CHECK(hex_encode(keys->at(1).secret_key.span()) == hex_encode(k2.secret_key.span()));
     CHECK_FALSE(keys->at(1).retired.has_value());
   }
   SUBCASE("no key is refused") {
@@ -486,7 +479,7 @@ TEST_CASE("sqlite: a plaintext database gets encrypted when opened with a key, a
   REQUIRE(file_holds(path, k1.secret_key.span()));  // plaintext, as documented
 
   auto encrypted = open_ok(path, &key);
-  CHECK(hex(encrypted->list_signing_keys()->at(0).secret_key.span()) == hex(k1.secret_key.span()));
+  CHECK(hex_encode(encrypted->list_signing_keys()->at(0).secret_key.span()) == hex_encode(k1.secret_key.span()));
 
   // the handle without the key may no longer write or read private keys
   const auto written = apply(*plain, m::RetireSigningKeys{iam::from_unix_seconds(1'800'000'001)},
@@ -503,7 +496,7 @@ TEST_CASE("sqlite: a plaintext database gets encrypted when opened with a key, a
   CHECK_FALSE(file_holds(path, k1.secret_key.span().first(iam::ed25519_seed_bytes)));
   CHECK(open_error(path).code == iam::ErrorCode::invalid_argument);
   auto again = open_ok(path, &key);
-  CHECK(hex(again->list_signing_keys()->at(0).secret_key.span()) == hex(k1.secret_key.span()));
+  CHECK(hex_encode(again->list_signing_keys()->at(0).secret_key.span()) == hex_encode(k1.secret_key.span()));
   CHECK(again->find_workspace("acme").ok());
 }
 
@@ -542,11 +535,11 @@ TEST_CASE("sqlite: load_key_file takes 32 raw bytes or 64 hex characters") {
 
   auto from_raw = iam::load_key_file(write("raw.key", raw));
   REQUIRE(from_raw.ok());
-  CHECK(hex(from_raw->span()) == hex(key.span()));
-  auto from_hex = iam::load_key_file(write("hex.key", hex(key.span()) + "\n"));
+  CHECK(hex_encode(from_raw->span()) == hex_encode(key.span()));
+  auto from_hex = iam::load_key_file(write("hex.key", hex_encode(key.span()) + "\n"));
   REQUIRE(from_hex.ok());
-  CHECK(hex(from_hex->span()) == hex(key.span()));
-  std::string upper = hex(key.span());
+  CHECK(hex_encode(from_hex->span()) == hex_encode(key.span()));
+  std::string upper = hex_encode(key.span());
   std::transform(upper.begin(), upper.end(), upper.begin(), [](char c) { return static_cast<char>(std::toupper(c)); });
   CHECK(iam::load_key_file(write("upper.key", "  " + upper + "\r\n")).ok());
 
@@ -582,7 +575,7 @@ TEST_CASE("sqlite: open_repository(\"sqlite:PATH\"), with the key file from the 
 
   const auto key = random_key();
   const auto key_path = dir.file("iam.key");
-  std::ofstream(key_path) << hex(key.span()) << "\n";
+  std::ofstream(key_path) << hex_encode(key.span()) << "\n";
   ::setenv(iam::sqlite_key_file_env, key_path.c_str(), 1);
   auto sk = signing_key("kid-1", 9, 1'800'000'000);
   {
@@ -591,7 +584,7 @@ TEST_CASE("sqlite: open_repository(\"sqlite:PATH\"), with the key file from the 
     REQUIRE(apply(**repo, m::InsertSigningKey{sk.copy()}).ok());
   }
   CHECK_FALSE(file_holds(path, sk.secret_key.span()));
-  CHECK(hex(open_ok(path, &key)->list_signing_keys()->at(0).secret_key.span()) == hex(sk.secret_key.span()));
+  CHECK(hex_encode(open_ok(path, &key)->list_signing_keys()->at(0).secret_key.span()) == hex_encode(sk.secret_key.span()));
 
   ::setenv(iam::sqlite_key_file_env, dir.file("missing.key").c_str(), 1);
   CHECK(iam::open_repository("sqlite:" + path).error().code == iam::ErrorCode::invalid_argument);
