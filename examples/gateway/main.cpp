@@ -38,6 +38,8 @@ struct Options {
   std::size_t auth_cache_entries = 10'000;
   std::size_t decision_cache_entries = 100'000;
   unsigned address_free_failures = 20;  // failed logins per client address before throttling
+  int idle_timeout = 30;
+  int read_timeout = 30;
 };
 
 int fail(int code, const std::string& message) {
@@ -79,12 +81,32 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-service-body", o.server.max_service_body, "largest forwarded request body in bytes")
       ->capture_default_str();
+  app.add_option("--max-socket-message", o.server.max_socket_message,
+                 "largest WebSocket message in bytes (the connection closes with 1009 above)")
+      ->capture_default_str();
+  app.add_option("--max-header-bytes", o.server.max_header_bytes, "largest request head in bytes (431 above)")
+      ->capture_default_str();
+  app.add_option("--max-headers", o.server.max_headers, "most header fields in a request (431 above)")
+      ->capture_default_str();
+  app.add_option("--max-request-line", o.server.max_request_line, "longest request line in bytes (414 above)")
+      ->capture_default_str();
+  app.add_option("--max-connections", o.server.max_connections, "open connections before new ones get 503")
+      ->capture_default_str();
+  app.add_option("--idle-timeout", o.idle_timeout, "seconds a connection may wait for a request")->capture_default_str();
+  app.add_option("--read-timeout", o.read_timeout, "seconds a request may take to arrive once begun")
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kExitUsage;
   }
   if (o.auth_ttl < 0) return fail(kExitUsage, "--auth-ttl must not be negative");
+  if (o.idle_timeout <= 0 || o.read_timeout <= 0) return fail(kExitUsage, "timeouts must be positive");
+  if (o.server.max_connections == 0 || o.server.max_headers == 0 || o.server.max_header_bytes == 0 ||
+      o.server.max_request_line == 0 || o.server.max_socket_message == 0)
+    return fail(kExitUsage, "limits must be positive");
+  o.server.idle_timeout = std::chrono::seconds(o.idle_timeout);
+  o.server.read_timeout = std::chrono::seconds(o.read_timeout);
 
   auto deployment = examples::open_deployment(o.deployment, std::nullopt, warnings_only());
   if (!deployment) return fail(exit_code_for(deployment.error()), deployment.error().message);

@@ -32,6 +32,12 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view too_large_body = R"({"error":"request body too large"})";
 constexpr std::string_view upgrade_required_body = R"({"error":"websocket upgrade required"})";
+constexpr std::string_view header_too_large_body = R"({"error":"request header too large"})";
+constexpr std::string_view line_too_long_body = R"({"error":"request line too long"})";
+constexpr std::string_view busy_body = R"({"error":"too many connections"})";
+// Connections past max_connections are answered 503 while this many more are open; beyond
+// that they are closed unanswered, so a connection flood cannot grow the refusals either.
+constexpr std::size_t refusal_headroom = 64;
 
 // One JSON line per request on stderr. Never a body, a header or a query string: those
 // are where credentials and passwords travel.
@@ -92,9 +98,22 @@ struct Shared {
   Tracker tracker;
   std::atomic<std::uint64_t> next_request_id{1};
   std::atomic<bool> stopping{false};
+  std::atomic<std::size_t> connections{0};  // open HTTP and WebSocket connections
 
   Shared(std::shared_ptr<const Handler> h, ServerOptions o)
       : handler(std::move(h)), options(std::move(o)), workers(std::max<std::size_t>(1, options.workers)) {}
+};
+
+// Counts a connection as open for as long as it lives.
+class ConnectionSlot {
+ public:
+  explicit ConnectionSlot(std::atomic<std::size_t>& count) : count_(count) { ++count_; }
+  ~ConnectionSlot() { --count_; }
+  ConnectionSlot(const ConnectionSlot&) = delete;
+  ConnectionSlot& operator=(const ConnectionSlot&) = delete;
+
+ private:
+  std::atomic<std::size_t>& count_;
 };
 
 double milliseconds_since(Clock::time_point start) {
@@ -118,6 +137,7 @@ class SocketConnection final : public Closable, public std::enable_shared_from_t
   SocketConnection(tcp::socket&& socket, std::shared_ptr<Shared> shared, std::optional<Forwarded> stream)
       : ws_(std::move(socket)),
         shared_(std::move(shared)),
+        slot_(shared_->connections),
         session_(shared_->handler->shared_enforcer()),
         stream_(std::move(stream)) {}
   ~SocketConnection() override { shared_->tracker.remove(this); }
@@ -128,7 +148,7 @@ class SocketConnection final : public Closable, public std::enable_shared_from_t
     ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "iam-gateway"); }));
-    ws_.read_message_max(shared_->options.max_service_body);
+    ws_.read_message_max(shared_->options.max_socket_message);  // Beast closes with 1009 above it
     ws_.async_accept(upgrade_, beast::bind_front_handler(&SocketConnection::on_accept, shared_from_this()));
   }
 
@@ -213,6 +233,7 @@ class SocketConnection final : public Closable, public std::enable_shared_from_t
 
   websocket::stream<beast::tcp_stream> ws_;
   std::shared_ptr<Shared> shared_;
+  ConnectionSlot slot_;
   iam::WebSocketSession session_;
   std::optional<Forwarded> stream_;
   http::request<http::string_body> upgrade_;
@@ -225,11 +246,18 @@ class SocketConnection final : public Closable, public std::enable_shared_from_t
 class HttpConnection final : public Closable, public std::enable_shared_from_this<HttpConnection> {
  public:
   HttpConnection(tcp::socket&& socket, std::shared_ptr<Shared> shared)
-      : stream_(std::move(socket)), shared_(std::move(shared)) {}
+      : stream_(std::move(socket)), shared_(std::move(shared)), slot_(shared_->connections) {}
   ~HttpConnection() override { shared_->tracker.remove(this); }
 
-  void start() {
+  // refuse: the server is at max_connections; answer 503 without reading a request.
+  void start(bool refuse) {
     shared_->tracker.add(shared_from_this());
+    if (refuse) {
+      return net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+        self->begin_request();
+        self->refuse(503, busy_body, "too many connections");
+      });
+    }
     net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpConnection::read_header, shared_from_this()));
   }
 
@@ -249,28 +277,73 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
     busy_ = false;
     if (close_after_response_ || shared_->stopping) return close_now();
     parser_.emplace();
-    parser_->header_limit(16 * 1024);
+    parser_->header_limit(static_cast<std::uint32_t>(
+        std::min<std::size_t>(shared_->options.max_header_bytes, std::numeric_limits<std::uint32_t>::max())));
     // No limit yet: on_header sets the route's limit and answers 413 above it (a limit here
     // would make async_read_header fail, and the connection close without an answer).
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
+    if (buffer_.size() > 0) return read_request();  // a pipelined request is already here
+    // Idle: wait for the first byte of the next request under the idle timeout.
     stream_.expires_after(shared_->options.idle_timeout);
+    stream_.async_read_some(buffer_.prepare(4096), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+      if (ec) return self->close_now();  // end of stream or idle timeout
+      self->buffer_.commit(n);
+      self->read_request();
+    });
+  }
+
+  // From a request's first byte, the whole of it (head and body) must arrive within
+  // read_timeout: a client trickling bytes holds no thread, and not its connection for long.
+  void read_request() {
+    stream_.expires_after(shared_->options.read_timeout);
     http::async_read_header(stream_, buffer_, *parser_,
                             beast::bind_front_handler(&HttpConnection::on_header, shared_from_this()));
   }
 
-  void on_header(beast::error_code ec, std::size_t) {
-    if (ec) return close_now();  // end of stream, timeout, oversized header: nothing to answer
+  void begin_request() {
     busy_ = true;
     started_ = Clock::now();
     request_id_ = shared_->next_request_id++;
+    method_.clear();
+    path_.clear();
+  }
+
+  // A refusal that ends the connection (the rest of the request is not read).
+  void refuse(int status, std::string_view body, const char* reason) {
+    keep_alive_ = false;
+    respond(Response{status, std::string(body), {}, {}, reason});
+  }
+
+  // The head overflowed max_header_bytes: 414 when it is the request line that is too long
+  // (the parser had not finished it, or finished one over max_request_line), else 431.
+  void head_too_large() {
+    begin_request();
+    const auto& partial = parser_->get();
+    if (partial.target().empty() || request_line_length(partial) > shared_->options.max_request_line)
+      return refuse(414, line_too_long_body, "request line too long");
+    refuse(431, header_too_large_body, "request header too large");
+  }
+
+  // "METHOD SP target SP HTTP/1.1"
+  static std::size_t request_line_length(const http::request<http::string_body>& request) {
+    return request.method_string().size() + request.target().size() + 10;
+  }
+
+  void on_header(beast::error_code ec, std::size_t) {
+    if (ec == http::error::header_limit) return head_too_large();
+    if (ec) return close_now();  // end of stream, timeout, malformed request: nothing to answer
+    begin_request();
     const auto& request = parser_->get();
+    version_ = request.version();
     method_ = std::string(request.method_string());
+    if (request_line_length(request) > shared_->options.max_request_line) return refuse(414, line_too_long_body, "request line too long");
+    if (static_cast<std::size_t>(std::distance(request.begin(), request.end())) > shared_->options.max_headers)
+      return refuse(431, header_too_large_body, "too many header fields");
     const std::string target(request.target());
     path_ = std::string(path_of(target));
     route_ = match_route(method_, target);
     const std::size_t limit = route_.iam_route ? shared_->options.max_iam_body : shared_->options.max_service_body;
     parser_->body_limit(limit);
-    version_ = request.version();
     keep_alive_ = request.keep_alive();
     if (auto length = parser_->content_length(); length && *length > limit) return too_large();
     if (request[http::field::expect] == "100-continue") {
@@ -399,6 +472,7 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
 
   beast::tcp_stream stream_;
   std::shared_ptr<Shared> shared_;
+  ConnectionSlot slot_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   RouteMatch route_;
@@ -433,7 +507,12 @@ struct Server::Impl {
   void accept() {
     acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
       if (!acceptor.is_open()) return;
-      if (!ec) std::make_shared<HttpConnection>(std::move(socket), shared)->start();
+      if (!ec) {
+        const std::size_t open = shared->connections.load();
+        if (open < shared->options.max_connections + refusal_headroom) {
+          std::make_shared<HttpConnection>(std::move(socket), shared)->start(open >= shared->options.max_connections);
+        }  // else the socket closes here, unanswered
+      }
       accept();
     });
   }

@@ -26,7 +26,16 @@ struct ServerOptions {
   std::size_t workers = 2;
   std::size_t max_iam_body = 1 << 20;       // /api/v1/iam and /api/v1/auth/*: 413 above this
   std::size_t max_service_body = 16 << 20;  // forwarded service routes and WebSocket messages
-  std::chrono::seconds idle_timeout{30};    // an idle keep-alive connection is closed after this
+  std::size_t max_socket_message = 16 << 20;  // largest WebSocket message (close 1009 above)
+  // Request heads: 431 when the head (request line + headers) exceeds max_header_bytes or
+  // holds more than max_headers fields; 414 when the request line exceeds max_request_line.
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_headers = 100;
+  std::size_t max_request_line = 8 * 1024;
+  // Connections beyond this are answered 503 and closed (WebSockets count too).
+  std::size_t max_connections = 10'000;
+  std::chrono::seconds idle_timeout{30};    // a connection waiting for a request closes after this
+  std::chrono::seconds read_timeout{30};    // a request, once begun, must arrive in full within this
   std::chrono::seconds shutdown_grace{5};   // in-flight requests get this long on SIGTERM
 };
 
