@@ -40,7 +40,10 @@ namespace iam {
 // ---------------------------------------------------------------- credentials
 
 // What a bearer credential looks like, told apart without touching storage (gateway.md):
-// a `tg_` prefix is an API key, exactly two dots a JWT, anything else malformed.
+// "tg_" then 17 to 253 characters without space or control characters is an API key (the
+// generated ones have 35 in all; an operator's bootstrap token may differ), three non-empty
+// base64url segments joined by two dots a JWT, anything else malformed (refused without a
+// storage lookup).
 enum class CredentialShape { api_key, jwt, malformed };
 CredentialShape credential_shape(std::string_view credential) noexcept;
 

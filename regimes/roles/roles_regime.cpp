@@ -422,8 +422,7 @@ Result<std::shared_ptr<RolesRegime>> create_regime(RolesConfig config, std::uint
     if (!config.bootstrap_token || config.bootstrap_token->empty())
       return Error{ErrorCode::invalid_argument, "token mode needs a bootstrap token (IAM_BOOTSTRAP_TOKEN)"};
     const auto token = config.bootstrap_token->view();
-    if (!token.starts_with(credentials::api_key_prefix) || token.size() < 20 || token.size() > 256 ||
-        has_control_characters(token) || token.find(' ') != std::string_view::npos)
+    if (!credentials::is_api_key_text(token))
       return Error{ErrorCode::invalid_argument,
                    "the bootstrap token must start with 'tg_', be 20 to 256 characters and have no spaces"};
   }

@@ -23,10 +23,39 @@ std::string api_key_display_prefix(std::string_view plaintext) {
   return std::string(plaintext.substr(0, api_key_display_length));
 }
 
+namespace {
+bool is_base64url_char(char c) noexcept {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+}  // namespace
+
+bool is_api_key_text(std::string_view text) noexcept {
+  if (!text.starts_with(api_key_prefix) || text.size() < api_key_min_length || text.size() > api_key_max_length)
+    return false;
+  return std::none_of(text.begin(), text.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte <= 0x20 || byte == 0x7f;  // controls and space
+  });
+}
+
+// Strict shapes, so that random or truncated strings are refused before any storage
+// lookup or signature check.
 CredentialShape credential_shape(std::string_view credential) noexcept {
-  if (credential.starts_with(api_key_prefix)) return CredentialShape::api_key;
-  if (std::count(credential.begin(), credential.end(), '.') == 2) return CredentialShape::jwt;
-  return CredentialShape::malformed;
+  if (credential.starts_with(api_key_prefix))
+    return is_api_key_text(credential) ? CredentialShape::api_key : CredentialShape::malformed;
+  std::size_t dots = 0;
+  std::size_t segment = 0;  // length of the current segment
+  for (const char c : credential) {
+    if (c == '.') {
+      if (segment == 0 || ++dots > 2) return CredentialShape::malformed;
+      segment = 0;
+    } else if (is_base64url_char(c)) {
+      ++segment;
+    } else {
+      return CredentialShape::malformed;
+    }
+  }
+  return dots == 2 && segment > 0 ? CredentialShape::jwt : CredentialShape::malformed;
 }
 
 }  // namespace iam::credentials

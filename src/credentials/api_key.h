@@ -22,7 +22,16 @@ std::string api_key_hash(std::string_view plaintext);
 // The recognisable, non-secret start of a key ("tg_" + 4 characters).
 std::string api_key_display_prefix(std::string_view plaintext);
 
-// The shape of a bearer credential, told apart without touching storage (gateway.md).
+// Bounds of any API key's text, generated (35 characters) or an operator's bootstrap token.
+inline constexpr std::size_t api_key_min_length = 20;
+inline constexpr std::size_t api_key_max_length = 256;
+
+// Could `text` be an API key: "tg_", 20 to 256 characters, no space or control character.
+bool is_api_key_text(std::string_view text) noexcept;
+
+// The shape of a bearer credential, told apart without touching storage (gateway.md):
+// api_key when is_api_key_text, jwt for three non-empty base64url segments joined by dots;
+// anything else (a truncated key, a stray space) is malformed.
 enum class CredentialShape { api_key, jwt, malformed };
 CredentialShape credential_shape(std::string_view credential) noexcept;
 

@@ -156,14 +156,14 @@ TEST_CASE("a flood of random credentials cannot grow the cache past its bound") 
     c.cache_shards = 4;
   });
   gw.regime->accept_any_api_key = true;
-  for (int i = 0; i < 5000; ++i) REQUIRE(gw.enforcer->authenticate("tg_flood_" + std::to_string(i)).ok());
+  for (int i = 0; i < 5000; ++i) REQUIRE(gw.enforcer->authenticate("tg_flood_flood_flood_" + std::to_string(i)).ok());
   CHECK(gw.enforcer->cached_identities() <= 64);
   CHECK(gw.enforcer->cached_identities() > 0);
 
   // Rejected credentials take no room at all.
   gw.regime->accept_any_api_key = false;
   gw.enforcer->clear_caches();
-  for (int i = 0; i < 1000; ++i) CHECK_FALSE(gw.enforcer->authenticate("tg_bad_" + std::to_string(i)).ok());
+  for (int i = 0; i < 1000; ++i) CHECK_FALSE(gw.enforcer->authenticate("tg_bad_bad_bad_bad_" + std::to_string(i)).ok());
   CHECK(gw.enforcer->cached_identities() == 0);
 }
 
@@ -173,14 +173,14 @@ TEST_CASE("least recently used identities go first") {
     c.cache_shards = 1;
   });
   gw.regime->accept_any_api_key = true;
-  REQUIRE(gw.enforcer->authenticate("tg_1").ok());
-  REQUIRE(gw.enforcer->authenticate("tg_2").ok());
-  REQUIRE(gw.enforcer->authenticate("tg_1").ok());  // hit: tg_1 is now the most recent
-  REQUIRE(gw.enforcer->authenticate("tg_3").ok());  // evicts tg_2
+  REQUIRE(gw.enforcer->authenticate("tg_key_number_1_padded").ok());
+  REQUIRE(gw.enforcer->authenticate("tg_key_number_2_padded").ok());
+  REQUIRE(gw.enforcer->authenticate("tg_key_number_1_padded").ok());  // hit: tg_1 is now the most recent
+  REQUIRE(gw.enforcer->authenticate("tg_key_number_3_padded").ok());  // evicts tg_2
   CHECK(gw.regime->authenticate_calls == 3);
-  REQUIRE(gw.enforcer->authenticate("tg_1").ok());
+  REQUIRE(gw.enforcer->authenticate("tg_key_number_1_padded").ok());
   CHECK(gw.regime->authenticate_calls == 3);
-  REQUIRE(gw.enforcer->authenticate("tg_2").ok());
+  REQUIRE(gw.enforcer->authenticate("tg_key_number_2_padded").ok());
   CHECK(gw.regime->authenticate_calls == 4);
 }
 
@@ -339,7 +339,7 @@ TEST_CASE("many threads share the caches safely") {
   for (int t = 0; t < 8; ++t) {
     threads.emplace_back([&, t] {
       for (int i = 0; i < 500; ++i) {
-        const std::string key = "tg_" + std::to_string((i * 7 + t) % 100);
+        const std::string key = "tg_concurrent_key_k" + std::to_string((i * 7 + t) % 100);
         auto r = gw.enforcer->authenticate(key);
         if (!r || r->handle != key) {
           ++failures;

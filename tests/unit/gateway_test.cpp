@@ -79,9 +79,10 @@ TEST_CASE("credential from a ?token= query parameter") {
 
 TEST_CASE("credential shapes are told apart without storage") {
   using iam::CredentialShape;
-  CHECK(iam::credential_shape("tg_abc") == CredentialShape::api_key);
+  CHECK(iam::credential_shape("tg_AAECAwQFBgcICQoLDA0ODxAREhMUFRYX") == CredentialShape::api_key);
+  CHECK(iam::credential_shape("tg_abc") == CredentialShape::malformed);  // too short for any key
   CHECK(iam::credential_shape("aaa.bbb.ccc") == CredentialShape::jwt);
-  CHECK(iam::credential_shape("..") == CredentialShape::jwt);
+  CHECK(iam::credential_shape("..") == CredentialShape::malformed);
   CHECK(iam::credential_shape("") == CredentialShape::malformed);
   CHECK(iam::credential_shape("a.b") == CredentialShape::malformed);
   CHECK(iam::credential_shape("a.b.c.d") == CredentialShape::malformed);
@@ -162,14 +163,14 @@ TEST_CASE("step 2: PUBLIC needs no credential and ignores any sent") {
 TEST_CASE("step 2: otherwise authenticate; a malformed or rejected credential is 401, never anonymous") {
   FakeGateway gw;
   gw.regime->anonymous = identity("anonymous", "default", iam::CredentialSource::anonymous);
-  for (std::string credential : {"garbage", "a.b", "tg_unknown"}) {
+  for (std::string credential : {"garbage", "a.b", "tg_short", "a..c", "tg_unknown_unknown_unknown"}) {
     const Outcome out = gw.iam_request(R"({"operation":"whoami"})", credential);
     CHECK(out.refusal == Refusal::auth_failure);
     CHECK(out.status == 401);
     CHECK(out.body == R"({"error":"auth failure"})");
   }
   CHECK(gw.regime->anonymous_calls == 0);
-  CHECK(gw.regime->authenticate_calls == 1);  // only tg_unknown had the shape to reach it
+  CHECK(gw.regime->authenticate_calls == 1);  // only tg_unknown_… had the shape to reach it
 
   // No credential: authenticate-anonymous decides (noauth-like here).
   const Outcome out = gw.iam_request(R"({"operation":"whoami"})");
