@@ -25,13 +25,15 @@ void add_deployment_options(CLI::App& app, DeploymentOptions& o, const std::stri
 
 iam::Result<Deployment> open_deployment(DeploymentOptions& o, std::optional<iam::BootstrapMode> fallback_mode,
                                         iam::Logger logger) {
-  auto repository = iam::open_repository(o.store);
-  if (!repository) return repository.error();
-  if (o.regime == "noauth") return Deployment{iam::make_noauth_regime(iam::NoauthConfig{}), nullptr};
+  auto opened = iam::open_repository(o.store);
+  if (!opened) return opened.error();
+  auto meter = std::make_shared<StoreMeter>();
+  std::shared_ptr<iam::Repository> repository = std::make_shared<MeteredRepository>(std::move(*opened), meter);
+  if (o.regime == "noauth") return Deployment{iam::make_noauth_regime(iam::NoauthConfig{}), nullptr, meter};
   if (o.regime != "roles") return iam::Error{iam::ErrorCode::invalid_argument, "--regime must be roles or noauth"};
 
   iam::RolesConfig config;
-  config.repository = std::move(*repository);
+  config.repository = std::move(repository);
   if (!o.bootstrap_mode.empty()) {
     config.bootstrap_mode = iam::parse_bootstrap_mode(o.bootstrap_mode);
     if (!config.bootstrap_mode)
@@ -50,7 +52,7 @@ iam::Result<Deployment> open_deployment(DeploymentOptions& o, std::optional<iam:
   if (logger) config.logger = std::move(logger);
   auto roles = iam::RolesRegime::create(std::move(config));
   if (!roles) return roles.error();
-  return Deployment{*roles, *roles};
+  return Deployment{*roles, *roles, meter};
 }
 
 }  // namespace examples

@@ -13,6 +13,7 @@
 #include "iam/regime.h"
 #include "iam/roles.h"
 #include "iam/status.h"
+#include "metered_repository.h"
 
 namespace examples {
 
@@ -32,6 +33,7 @@ void add_deployment_options(CLI::App& app, DeploymentOptions& options, const std
 struct Deployment {
   std::shared_ptr<iam::Regime> regime;
   std::shared_ptr<iam::RolesRegime> roles;  // null for noauth
+  std::shared_ptr<StoreMeter> store_meter;   // calls that reached the store
 };
 
 // Opens the store and makes the regime the options name. `fallback_mode` applies when

@@ -7,6 +7,8 @@
 //
 // Prints one JSON line per request on stderr, and on start a line
 // {"event":"listening","address":…,"port":…} (with --port 0 the port is chosen freely).
+// On SIGUSR1 and at exit a line {"event":"stats"|"stopped","store_reads":…,"store_writes":…,
+// "cached_identities":…,"connections":…,"rss_kib":…}.
 // Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 2 usage or configuration error,
 // 3 the store or the port could not be opened.
 #include <CLI/CLI.hpp>
@@ -14,6 +16,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -53,6 +56,15 @@ iam::Logger warnings_only() {
   return [log = iam::stderr_logger()](iam::LogLevel level, std::string_view message) {
     if (level == iam::LogLevel::warning || level == iam::LogLevel::error) log(level, message);
   };
+}
+
+// VmRSS from /proc/self/status; 0 where there is no procfs.
+std::uint64_t resident_kib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.starts_with("VmRSS:")) return std::strtoull(line.c_str() + 6, nullptr, 10);
+  return 0;
 }
 
 int exit_code_for(const iam::Error& error) {
@@ -127,6 +139,16 @@ int main(int argc, char** argv) {
   address_throttle.free_failures = o.address_free_failures;
   auto handler = std::make_shared<gateway::Handler>(regime, *enforcer, std::make_shared<gateway::EchoBackend>(),
                                                     address_throttle);
+  const std::shared_ptr<examples::StoreMeter> meter = deployment->store_meter;
+  auto counters = [meter, handler](std::string_view event, std::size_t connections) {
+    return nlohmann::json{{"event", event},
+                          {"store_reads", meter->reads.load()},
+                          {"store_writes", meter->writes.load()},
+                          {"cached_identities", handler->enforcer().cached_identities()},
+                          {"connections", connections},
+                          {"rss_kib", resident_kib()}};
+  };
+  o.server.on_report = [counters](std::size_t connections) { std::cerr << counters("stats", connections).dump() << std::endl; };
   gateway::Server server(handler, o.server);
   auto port = server.listen();
   if (!port) return fail(exit_code_for(port.error()), port.error().message);
@@ -138,6 +160,6 @@ int main(int argc, char** argv) {
                                     {"backend", "echo (example: forwarded routes are echoed, not served)"}};
   std::cerr << listening.dump() << std::endl;
   server.run();
-  std::cerr << R"({"event":"stopped"})" << std::endl;
+  std::cerr << counters("stopped", 0).dump() << std::endl;
   return 0;
 }

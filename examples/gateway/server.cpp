@@ -497,6 +497,7 @@ struct Server::Impl {
   net::io_context ioc;
   tcp::acceptor acceptor{ioc};
   net::signal_set signals{ioc, SIGINT, SIGTERM};
+  net::signal_set report_signal{ioc, SIGUSR1};
   net::steady_timer shutdown_timer{ioc};
   Clock::time_point shutdown_deadline;
 
@@ -517,11 +518,20 @@ struct Server::Impl {
     });
   }
 
+  void await_report_signal() {
+    report_signal.async_wait([this](beast::error_code ec, int) {
+      if (ec) return;
+      if (shared->options.on_report) shared->options.on_report(shared->connections.load());
+      await_report_signal();
+    });
+  }
+
   void begin_shutdown() {
     if (shared->stopping.exchange(true)) return;
     beast::error_code ignored;
     acceptor.close(ignored);
     signals.cancel(ignored);
+    report_signal.cancel(ignored);
     shared->tracker.close_all();
     shutdown_deadline = Clock::now() + shared->options.shutdown_grace;
     wait_for_connections();
@@ -559,6 +569,7 @@ iam::Result<unsigned short> Server::listen() {
 
 void Server::run() {
   impl_->accept();
+  impl_->await_report_signal();
   impl_->signals.async_wait([this](beast::error_code ec, int) {
     if (!ec) impl_->begin_shutdown();
   });

@@ -6,11 +6,13 @@
 // a burst of logins does not stall other requests.
 //
 // THREAD SAFETY: construct, listen() and run() from one thread; stop() from any thread
-// (signal handlers included: run() installs SIGINT/SIGTERM handlers that call it).
+// (signal handlers included: run() installs SIGINT/SIGTERM handlers that call it, and a
+// SIGUSR1 handler that calls options.on_report).
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -37,6 +39,9 @@ struct ServerOptions {
   std::chrono::seconds idle_timeout{30};    // a connection waiting for a request closes after this
   std::chrono::seconds read_timeout{30};    // a request, once begun, must arrive in full within this
   std::chrono::seconds shutdown_grace{5};   // in-flight requests get this long on SIGTERM
+  // Called on SIGUSR1 (on an I/O thread), e.g. to log counters; `connections` is the
+  // number open.
+  std::function<void(std::size_t connections)> on_report;
 };
 
 class Server {
