@@ -6,13 +6,22 @@
 // bytes (decoded once, outside the loop). After the run the program prints
 //
 //   jwt_verify_ratio <library/raw>
+//   RESULT jwt_verify_ratio <library/raw>
+//   RESULT jwt_verify_per_second <1 s / library CPU time per verify>
 //
 // from the measured CPU time per iteration of the two (the median over repetitions when
-// repetitions were asked for, the single measurement otherwise). The ratio is the cost of
-// everything verify does beyond the signature check: parsing, base64url, JSON with
-// duplicate detection, key lookup and claim rules. By default the program runs 10
-// interleaved repetitions so a busy machine disturbs both sides alike (command-line flags
-// override that).
+// repetitions were asked for, the single measurement otherwise; the RESULT lines are what
+// bench/run collects). The ratio is the cost of everything verify does beyond the
+// signature check: parsing, base64url, JSON with duplicate detection, key lookup and claim
+// rules. By default the program runs 10 interleaved repetitions so a busy machine disturbs
+// both sides alike (command-line flags override that).
+//
+// --token-out=FILE (consumed here, not passed to Google Benchmark) writes
+//   {"token":…, "public_key_b64url":…, "issuer":…, "now":…}
+// before any timing: the very token timed here, the raw 32-byte Ed25519 public key in
+// base64url (a JWK's "x"), the issuer and the bench clock's time in Unix seconds (a
+// ManualClock, so the token's iat/exp are not relative to real time). bench/peers verify
+// that same token with PyJWT and jose.
 #include <benchmark/benchmark.h>
 #include <sodium.h>
 #include <unistd.h>
@@ -20,8 +29,10 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -109,10 +120,16 @@ class RecordingReporter : public benchmark::ConsoleReporter {
     for (const auto& run : runs) {
       if (run.error_occurred) continue;
       const std::string name = run.run_name.function_name;
+      // Also in seconds (the adjusted time is in the run's unit) for per_second_of.
+      const double seconds = run.GetAdjustedCPUTime() / benchmark::GetTimeUnitMultiplier(run.time_unit);
       if (run.run_type == Run::RT_Aggregate) {
-        if (run.aggregate_name == "median") median_[name] = run.GetAdjustedCPUTime();
+        if (run.aggregate_name == "median") {
+          median_[name] = run.GetAdjustedCPUTime();
+          median_seconds_[name] = seconds;
+        }
       } else {
         single_[name] = run.GetAdjustedCPUTime();
+        single_seconds_[name] = seconds;
       }
     }
     ConsoleReporter::ReportRuns(runs);
@@ -124,10 +141,30 @@ class RecordingReporter : public benchmark::ConsoleReporter {
     return -1;
   }
 
+  // Iterations per CPU second, from the same measurement as time_of; negative when not measured.
+  double per_second_of(const std::string& name) const {
+    if (const auto it = median_seconds_.find(name); it != median_seconds_.end() && it->second > 0) return 1 / it->second;
+    if (const auto it = single_seconds_.find(name); it != single_seconds_.end() && it->second > 0) return 1 / it->second;
+    return -1;
+  }
+
  private:
   std::map<std::string, double> median_;
   std::map<std::string, double> single_;
+  std::map<std::string, double> median_seconds_;
+  std::map<std::string, double> single_seconds_;
 };
+
+bool write_token(const std::string& path) {
+  const Setup& s = setup();
+  const nlohmann::json out = {{"token", s.token},
+                              {"public_key_b64url", iam::crypto::base64url_encode(s.public_key)},
+                              {"issuer", s.keys.config().issuer},
+                              {"now", iam::unix_seconds(s.clock->now())}};
+  std::ofstream file(path, std::ios::trunc);
+  file << out.dump() << "\n";
+  return static_cast<bool>(file.flush());
+}
 
 }  // namespace
 
@@ -136,12 +173,24 @@ int main(int argc, char** argv) {
   std::string repetitions = "--benchmark_repetitions=10";
   std::string interleave = "--benchmark_enable_random_interleaving=true";
   std::vector<char*> args{argv[0], repetitions.data(), interleave.data()};
-  args.insert(args.end(), argv + 1, argv + argc);
+  std::string token_out;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg.starts_with("--token-out=")) {
+      token_out = arg.substr(std::string_view("--token-out=").size());
+    } else {
+      args.push_back(argv[i]);
+    }
+  }
   int count = static_cast<int>(args.size());
   args.push_back(nullptr);
   benchmark::Initialize(&count, args.data());
   if (benchmark::ReportUnrecognizedArguments(count, args.data())) return 1;
   setup();  // build the token before any timing
+  if (!token_out.empty() && !write_token(token_out)) {
+    std::fprintf(stderr, "bench-jwt: cannot write %s\n", token_out.c_str());
+    return 1;
+  }
 
   // Colours only on a terminal (a custom reporter does not see --benchmark_color).
   RecordingReporter reporter(isatty(STDOUT_FILENO) != 0 ? benchmark::ConsoleReporter::OO_Defaults
@@ -153,8 +202,12 @@ int main(int argc, char** argv) {
   const double raw = reporter.time_of(verify_raw);
   if (library > 0 && raw > 0) {
     std::printf("jwt_verify_ratio %.3f\n", library / raw);
+    std::printf("RESULT jwt_verify_ratio %.3f\n", library / raw);
   } else {
     std::printf("jwt_verify_ratio unavailable (run both %s and %s)\n", verify_library, verify_raw);
+  }
+  if (reporter.per_second_of(verify_library) > 0) {
+    std::printf("RESULT jwt_verify_per_second %.0f\n", reporter.per_second_of(verify_library));
   }
   return 0;
 }
