@@ -2,90 +2,109 @@
 
 #include <sodium.h>
 
+#include <array>
+#include <cstring>
+
 #include "crypto/crypto.h"
 
 namespace iam::gateway {
 
+CacheKey credential_key(std::string_view credential) noexcept {
+  crypto::ensure_initialised();
+  // Plain SHA-256, as the store keys an API key and an api_key invalidation names it.
+  std::array<unsigned char, crypto_hash_sha256_BYTES> digest{};
+  crypto_hash_sha256(digest.data(), reinterpret_cast<const unsigned char*>(credential.data()), credential.size());
+  CacheKey key{};
+  std::memcpy(key.data(), digest.data(), key.size());
+  return key;
+}
+
 namespace {
 
-// Incremental SHA-256, so a decision key is hashed without building a buffer first.
-class Hasher {
- public:
-  Hasher() noexcept { crypto_hash_sha256_init(&state_); }
-
-  void bytes(std::string_view data) noexcept {
-    crypto_hash_sha256_update(&state_, reinterpret_cast<const unsigned char*>(data.data()), data.size());
-  }
-  // A length prefix before every field keeps ("ab","c") and ("a","bc") apart.
-  void field(std::string_view data) noexcept {
-    number(data.size());
-    bytes(data);
-  }
-  void number(std::uint64_t value) noexcept {
-    unsigned char le[8];
-    for (int i = 0; i < 8; ++i) le[i] = static_cast<unsigned char>(value >> (8 * i));
-    crypto_hash_sha256_update(&state_, le, sizeof le);
-  }
-  CacheKey finish() noexcept {
-    CacheKey key{};
-    crypto_hash_sha256_final(&state_, key.data());
+// The SipHash key of this process: random, so bucket placement cannot be predicted.
+const unsigned char* exact_key_secret() noexcept {
+  static const auto secret = [] {
+    crypto::ensure_initialised();
+    std::array<unsigned char, crypto_shorthash_KEYBYTES> key{};
+    crypto_shorthash_keygen(key.data());
     return key;
-  }
+  }();
+  return secret.data();
+}
 
- private:
-  crypto_hash_sha256_state state_{};
-};
+// LEB128: short, and unambiguous wherever it ends.
+void append_number(std::string& out, std::size_t n) {
+  do {
+    const auto low = static_cast<unsigned char>(n & 0x7f);
+    n >>= 7;
+    out.push_back(static_cast<char>(n ? (low | 0x80) : low));
+  } while (n);
+}
+
+// A length prefix before every field keeps ("ab","c") and ("a","bc") apart.
+void append_field(std::string& out, std::string_view field) {
+  append_number(out, field.size());
+  out.append(field);
+}
+
+ExactKey finish(std::string bytes) {
+  ExactKey key{std::move(bytes), 0};
+  unsigned char digest[crypto_shorthash_BYTES];
+  crypto_shorthash(digest, reinterpret_cast<const unsigned char*>(key.bytes.data()), key.bytes.size(),
+                   exact_key_secret());
+  std::memcpy(&key.hash, digest, sizeof key.hash);
+  return key;
+}
 
 }  // namespace
 
-CacheKey credential_key(std::string_view credential) noexcept {
-  crypto::ensure_initialised();
-  Hasher h;
-  h.bytes(credential);  // plain SHA-256: equal to the hash an api_key invalidation names
-  return h.finish();
-}
-
-CacheKey decision_key(std::string_view handle, std::string_view capability, const Resource& resource,
-                      const Parameters& parameters) noexcept {
-  Hasher h;
-  h.field("iam-gateway-decision-v1");
-  h.field(handle);
-  h.field(capability);
-  // std::map iterates in key order: the serialisation is canonical.
-  h.number(resource.components().size());
+ExactKey decision_key(std::string_view handle, std::string_view capability, const Resource& resource,
+                      const Parameters& parameters) {
+  std::string bytes;
+  bytes.reserve(handle.size() + capability.size() + 64);
+  append_field(bytes, handle);
+  append_field(bytes, capability);
+  // std::map iterates in key order: the serialisation is canonical. The counts keep
+  // resource components and parameters apart.
+  append_number(bytes, resource.components().size());
   for (const auto& [name, value] : resource.components()) {
-    h.field(name);
-    h.field(value);
+    append_field(bytes, name);
+    append_field(bytes, value);
   }
-  h.number(parameters.size());
+  append_number(bytes, parameters.size());
   for (const auto& [name, value] : parameters) {
-    h.field(name);
-    h.field(value);
+    append_field(bytes, name);
+    append_field(bytes, value);
   }
-  return h.finish();
+  return finish(std::move(bytes));
 }
 
-CacheKey workspace_key(std::string_view workspace) noexcept {
-  Hasher h;
-  h.field("iam-gateway-workspace-v1");
-  h.field(workspace);
-  return h.finish();
+ExactKey workspace_key(std::string_view workspace) { return finish(std::string(workspace)); }
+
+CachedIdentity CachedIdentity::from(const Identity& identity) {
+  const bool same = identity.principal_id == identity.handle;
+  return CachedIdentity{identity.handle, identity.workspace, same ? std::string() : identity.principal_id, same,
+                        identity.source, identity.expires};
+}
+
+Identity CachedIdentity::to_identity() const {
+  return Identity{handle, workspace, principal_is_handle ? handle : distinct_principal_id, source, expires};
 }
 
 std::optional<CacheKey> key_from_hex(std::string_view hex) noexcept {
-  if (hex.size() != 64) return std::nullopt;
-  CacheKey key{};
+  if (hex.size() != 2 * crypto_hash_sha256_BYTES) return std::nullopt;
   auto nibble = [](char c) -> int {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
   };
-  for (std::size_t i = 0; i < key.size(); ++i) {
-    const int hi = nibble(hex[2 * i]);
-    const int lo = nibble(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    key[i] = static_cast<std::uint8_t>(hi * 16 + lo);
+  CacheKey key{};
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    const int hi = nibble(hex[i]);
+    const int lo = nibble(hex[i + 1]);
+    if (hi < 0 || lo < 0) return std::nullopt;  // the whole digest must be hex
+    if (i / 2 < key.size()) key[i / 2] = static_cast<std::uint8_t>(hi * 16 + lo);
   }
   return key;
 }
@@ -101,7 +120,7 @@ void GatewayCaches::apply(const Invalidation& event) {
         identities.clear();
       return;
     case Invalidation::Kind::user:
-      identities.erase_if([&](const Identity& identity) { return identity.handle == event.id; });
+      identities.erase_if([&](const CachedIdentity& identity) { return identity.handle == event.id; });
       decisions.erase_if([&](const CachedDecision& cached) { return cached.handle == event.id; });
       return;
     case Invalidation::Kind::workspace:
@@ -113,7 +132,7 @@ void GatewayCaches::apply(const Invalidation& event) {
       workspaces.erase(workspace_key(event.id));
       return;
     case Invalidation::Kind::signing_keys:
-      identities.erase_if([](const Identity& identity) { return identity.source == CredentialSource::jwt; });
+      identities.erase_if([](const CachedIdentity& identity) { return identity.source == CredentialSource::jwt; });
       return;
     case Invalidation::Kind::everything:
       clear();

@@ -1,11 +1,12 @@
 // Internal: the gateway kit's bounded, sharded TTL caches (gateway.md "Authenticating a
 // request" step 4 and "Then, per request" step 6).
 //
-// Keys are 32-byte SHA-256 digests, so a credential's plaintext never sits in a cache and
-// the shard and bucket can be taken straight from the (uniformly distributed) key bytes.
-// Each shard has its own mutex and LRU list: a hit locks one shard only, and a full shard
-// evicts its least recently used entry, so a flood of random credentials cannot grow
-// memory beyond the configured bound.
+// Identities are keyed by (a prefix of) the credential's SHA-256 digest, so a credential's plaintext
+// never sits in a cache and the shard and bucket can be taken straight from the
+// (uniformly distributed) key bytes. Decisions and workspaces are keyed by their exact
+// inputs (ExactKey). Each shard has its own mutex and LRU list: a hit locks one shard
+// only, and a full shard evicts its least recently used entry, so a flood of random
+// credentials cannot grow memory beyond the configured bound.
 //
 // Invalidation races: a request that asked the regime before a change was committed must
 // not store its (now stale) answer after the change's invalidation ran. Callers take
@@ -20,13 +21,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <list>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "iam/clock.h"
@@ -34,7 +35,10 @@
 
 namespace iam::gateway {
 
-using CacheKey = std::array<std::uint8_t, 32>;
+// The first 16 bytes of a SHA-256 digest. Finding another credential with the same
+// 128-bit prefix as a given one is a second-preimage problem (2^128 work); collisions among
+// an attacker's own credentials gain nothing. Half the bytes of the full digest per entry.
+using CacheKey = std::array<std::uint8_t, 16>;
 
 struct CacheKeyHash {
   std::size_t operator()(const CacheKey& key) const noexcept {
@@ -43,18 +47,44 @@ struct CacheKeyHash {
     return h;
   }
 };
+// Bytes 8..15 pick the shard: independent of the bytes the bucket hash uses.
+inline std::uint64_t shard_hash(const CacheKey& key) noexcept {
+  std::uint64_t h = 0;
+  std::memcpy(&h, key.data() + 8, sizeof h);
+  return h;
+}
 
-// SHA-256 of a credential (the same digest the roles regime stores an API key under).
+// An exact key: the canonical bytes themselves, compared in full on every hit (so two
+// different inputs can never share an entry), with a keyed SipHash-2-4 of them (random
+// key per process) for the buckets, so crafted inputs cannot pile up in one bucket.
+// Cheaper than a SHA-256 digest for the longer inputs of decisions.
+struct ExactKey {
+  std::string bytes;
+  std::uint64_t hash = 0;
+  friend bool operator==(const ExactKey& a, const ExactKey& b) noexcept {
+    return a.hash == b.hash && a.bytes == b.bytes;
+  }
+};
+struct ExactKeyHash {
+  std::size_t operator()(const ExactKey& key) const noexcept { return key.hash; }
+};
+inline std::uint64_t shard_hash(const ExactKey& key) noexcept { return (key.hash >> 32) | (key.hash << 32); }
+
+// SHA-256 of a credential (the digest the roles regime stores an API key under), cut to
+// CacheKey's 16 bytes.
 CacheKey credential_key(std::string_view credential) noexcept;
-// SHA-256 of a canonical, length-prefixed serialisation of the decision's inputs.
-CacheKey decision_key(std::string_view handle, std::string_view capability, const Resource& resource,
-                      const Parameters& parameters) noexcept;
-// SHA-256 of a workspace id.
-CacheKey workspace_key(std::string_view workspace) noexcept;
-// The key of a lowercase-hex SHA-256 (Invalidation::id of an api_key event).
+// The canonical, length-prefixed serialisation of the decision's inputs.
+ExactKey decision_key(std::string_view handle, std::string_view capability, const Resource& resource,
+                      const Parameters& parameters);
+ExactKey workspace_key(std::string_view workspace);
+// The key of a hex SHA-256 (Invalidation::id of an api_key event): all 64 digits must be
+// hex; the first 32 make the key.
 std::optional<CacheKey> key_from_hex(std::string_view hex) noexcept;
 
-template <class Value>
+// A bounded map from Key to Value with a TTL per entry, split into shards that each have
+// their own mutex, bound and least-recently-used order. One allocation per entry: the
+// LRU links live in the hash map's own node (whose address never changes).
+template <class Value, class Key = CacheKey, class Hash = CacheKeyHash>
 class ShardedLruCache {
  public:
   ShardedLruCache(std::size_t capacity, std::size_t shard_count) {
@@ -72,49 +102,56 @@ class ShardedLruCache {
 
   std::uint64_t generation() const noexcept { return generation_.load(std::memory_order_acquire); }
 
-  // The live value for `key`; an expired entry is dropped and counts as a miss.
-  std::optional<Value> get(const CacheKey& key, TimePoint now) {
+  // project(value) for the live entry of `key` (copying out only what the caller needs);
+  // an expired entry is dropped and counts as a miss.
+  template <class Project>
+  auto get(const Key& key, TimePoint now, Project project) -> std::optional<decltype(project(std::declval<const Value&>()))> {
     Shard& shard = shard_for(key);
     std::lock_guard lock(shard.mutex);
     auto found = shard.index.find(key);
     if (found == shard.index.end()) return std::nullopt;
-    auto entry = found->second;
-    if (entry->expires <= now) {
+    Slot& slot = found->second;
+    if (slot.expires <= now) {
+      shard.unlink(slot);
       shard.index.erase(found);
-      shard.lru.erase(entry);
       return std::nullopt;
     }
-    shard.lru.splice(shard.lru.begin(), shard.lru, entry);  // most recently used first
-    return entry->value;
+    shard.unlink(slot);
+    shard.push_front(slot);  // most recently used first
+    return project(slot.value);
+  }
+  std::optional<Value> get(const Key& key, TimePoint now) {
+    return get(key, now, [](const Value& value) { return value; });
   }
 
   // Stores `value` until `expires`, unless an invalidation ran since `generation` was read
   // or the entry would already be expired.
-  void put(const CacheKey& key, Value value, TimePoint expires, TimePoint now, std::uint64_t generation_seen) {
+  void put(const Key& key, Value value, TimePoint expires, TimePoint now, std::uint64_t generation_seen) {
     if (expires <= now) return;
     Shard& shard = shard_for(key);
     std::lock_guard lock(shard.mutex);
     if (generation() != generation_seen) return;
     if (auto found = shard.index.find(key); found != shard.index.end()) {
-      found->second->value = std::move(value);
-      found->second->expires = expires;
-      shard.lru.splice(shard.lru.begin(), shard.lru, found->second);
+      Slot& slot = found->second;
+      slot.value = std::move(value);
+      slot.expires = expires;
+      shard.unlink(slot);
+      shard.push_front(slot);
       return;
     }
-    while (shard.lru.size() >= shard.capacity) {
-      shard.index.erase(shard.lru.back().key);
-      shard.lru.pop_back();
-    }
-    shard.lru.push_front(Entry{key, std::move(value), expires});
-    shard.index.emplace(key, shard.lru.begin());
+    while (shard.index.size() >= shard.capacity && shard.oldest) shard.erase(*shard.oldest);
+    auto [inserted, ok] = shard.index.try_emplace(key, std::move(value), expires);
+    (void)ok;
+    inserted->second.key = &inserted->first;
+    shard.push_front(inserted->second);
   }
 
-  void erase(const CacheKey& key) {
+  void erase(const Key& key) {
     invalidate_generation();
     Shard& shard = shard_for(key);
     std::lock_guard lock(shard.mutex);
     if (auto found = shard.index.find(key); found != shard.index.end()) {
-      shard.lru.erase(found->second);
+      shard.unlink(found->second);
       shard.index.erase(found);
     }
   }
@@ -125,10 +162,10 @@ class ShardedLruCache {
     invalidate_generation();
     for (auto& shard : shards_) {
       std::lock_guard lock(shard->mutex);
-      for (auto entry = shard->lru.begin(); entry != shard->lru.end();) {
-        if (matches(entry->value)) {
-          shard->index.erase(entry->key);
-          entry = shard->lru.erase(entry);
+      for (auto entry = shard->index.begin(); entry != shard->index.end();) {
+        if (matches(std::as_const(entry->second.value))) {
+          shard->unlink(entry->second);
+          entry = shard->index.erase(entry);
         } else {
           ++entry;
         }
@@ -141,7 +178,7 @@ class ShardedLruCache {
     for (auto& shard : shards_) {
       std::lock_guard lock(shard->mutex);
       shard->index.clear();
-      shard->lru.clear();
+      shard->newest = shard->oldest = nullptr;
     }
   }
 
@@ -149,34 +186,63 @@ class ShardedLruCache {
     std::size_t total = 0;
     for (const auto& shard : shards_) {
       std::lock_guard lock(shard->mutex);
-      total += shard->lru.size();
+      total += shard->index.size();
     }
     return total;
   }
 
  private:
-  struct Entry {
-    CacheKey key;
+  struct Slot {
+    Slot(Value v, TimePoint e) : value(std::move(v)), expires(e) {}
     Value value;
     TimePoint expires;
+    Slot* newer = nullptr;
+    Slot* older = nullptr;
+    const Key* key = nullptr;  // the index node's own key, for eviction
   };
   struct Shard {
     mutable std::mutex mutex;
     std::size_t capacity = 1;
-    std::list<Entry> lru;
-    std::unordered_map<CacheKey, typename std::list<Entry>::iterator, CacheKeyHash> index;
+    std::unordered_map<Key, Slot, Hash> index;
+    Slot* newest = nullptr;
+    Slot* oldest = nullptr;
+
+    void unlink(Slot& slot) noexcept {
+      (slot.newer ? slot.newer->older : newest) = slot.older;
+      (slot.older ? slot.older->newer : oldest) = slot.newer;
+      slot.newer = slot.older = nullptr;
+    }
+    void push_front(Slot& slot) noexcept {
+      slot.older = newest;
+      slot.newer = nullptr;
+      (newest ? newest->newer : oldest) = &slot;
+      newest = &slot;
+    }
+    void erase(Slot& slot) {
+      unlink(slot);
+      index.erase(index.find(*slot.key));
+    }
   };
 
-  Shard& shard_for(const CacheKey& key) {
-    // Bytes 8..15: independent of the bytes the bucket hash uses.
-    std::uint64_t h = 0;
-    std::memcpy(&h, key.data() + 8, sizeof h);
-    return *shards_[h % shards_.size()];
-  }
+  Shard& shard_for(const Key& key) { return *shards_[shard_hash(key) % shards_.size()]; }
   void invalidate_generation() noexcept { generation_.fetch_add(1, std::memory_order_acq_rel); }
 
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<std::uint64_t> generation_{0};
+};
+
+// What the identity cache keeps: an Identity, without storing principal_id a second time
+// when it equals the handle (as it does for the roles regime), to keep entries small.
+struct CachedIdentity {
+  std::string handle;
+  std::string workspace;
+  std::string distinct_principal_id;  // empty when principal_id == handle
+  bool principal_is_handle = true;
+  CredentialSource source = CredentialSource::api_key;
+  std::optional<TimePoint> expires;
+
+  static CachedIdentity from(const Identity& identity);
+  Identity to_identity() const;
 };
 
 // A cached decision remembers whose it is, so a change to that user drops it.
@@ -193,9 +259,9 @@ struct GatewayCaches {
         decisions(decisions_capacity, shards),
         workspaces(workspaces_capacity, shards) {}
 
-  ShardedLruCache<Identity> identities;
-  ShardedLruCache<CachedDecision> decisions;
-  ShardedLruCache<bool> workspaces;  // only "exists" answers are cached
+  ShardedLruCache<CachedIdentity> identities;
+  ShardedLruCache<CachedDecision, ExactKey, ExactKeyHash> decisions;
+  ShardedLruCache<bool, ExactKey, ExactKeyHash> workspaces;  // only "exists" answers are cached
 
   void apply(const Invalidation& event);
   void clear();

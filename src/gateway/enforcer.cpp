@@ -129,7 +129,8 @@ struct Enforcer::Impl {
 
     const auto key = gateway::credential_key(*credential);
     const TimePoint now = clock->now();
-    if (auto hit = caches->identities.get(key, now)) return std::move(*hit);
+    if (auto hit = caches->identities.get(key, now, [](const gateway::CachedIdentity& cached) { return cached.to_identity(); }))
+      return std::move(*hit);
 
     const auto generation = caches->identities.generation();
     auto result = regime->authenticate(*credential);
@@ -138,7 +139,7 @@ struct Enforcer::Impl {
     // accept, but it is not cached.
     TimePoint expires = now + authentication_ttl;
     if (result->expires) expires = std::min(expires, *result->expires);  // never past a JWT's exp
-    caches->identities.put(key, *result, expires, now, generation);
+    caches->identities.put(key, gateway::CachedIdentity::from(*result), expires, now, generation);
     return result;
   }
 
@@ -146,7 +147,8 @@ struct Enforcer::Impl {
                      const Parameters& parameters) const {
     const auto key = gateway::decision_key(identity.handle, capability, resource, parameters);
     const TimePoint now = clock->now();
-    if (auto hit = caches->decisions.get(key, now)) return hit->decision;
+    if (auto hit = caches->decisions.get(key, now, [](const gateway::CachedDecision& cached) { return cached.decision; }))
+      return *hit;
 
     const auto generation = caches->decisions.generation();
     const Decision decision = regime->authorise(identity, capability, resource, parameters);

@@ -2,6 +2,7 @@
 // invalidation, with a ManualClock (gateway.md "Authenticating a request" step 4, step 6).
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "crypto/crypto.h"
@@ -58,12 +59,77 @@ TEST_CASE("ShardedLruCache: expiry, LRU eviction and an exact bound") {
   CHECK(big.size() >= 7);  // every shard is used
 }
 
+TEST_CASE("ShardedLruCache matches a reference LRU over a long random sequence of operations") {
+  // One shard, so the whole cache is one LRU list of `capacity` entries; the reference is
+  // a plain vector ordered most recent first.
+  using iam::gateway::ExactKey;
+  const iam::TimePoint t0{std::chrono::seconds(1000)};
+  constexpr std::size_t capacity = 8;
+  iam::gateway::ShardedLruCache<int, ExactKey, iam::gateway::ExactKeyHash> cache(capacity, 1);
+  struct Entry {
+    std::string key;
+    int value;
+    iam::TimePoint expires;
+  };
+  std::vector<Entry> model;
+  std::uint64_t state = 12345;
+  auto next = [&] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<unsigned>(state >> 33);
+  };
+  iam::TimePoint now = t0;
+  for (int step = 0; step < 20000; ++step) {
+    const std::string name = "k" + std::to_string(next() % 20);
+    const ExactKey key = iam::gateway::workspace_key(name);
+    auto found = std::find_if(model.begin(), model.end(), [&](const Entry& e) { return e.key == name; });
+    switch (next() % 5) {
+      case 0:
+      case 1: {  // get
+        auto got = cache.get(key, now);
+        if (found == model.end() || found->expires <= now) {
+          REQUIRE_FALSE(got.has_value());
+          if (found != model.end()) model.erase(found);
+        } else {
+          REQUIRE(got == found->value);
+          Entry e = *found;
+          model.erase(found);
+          model.insert(model.begin(), e);
+        }
+        break;
+      }
+      case 2: {  // put
+        const int value = static_cast<int>(next() % 1000);
+        const iam::TimePoint expires = now + std::chrono::seconds(1 + next() % 30);
+        cache.put(key, value, expires, now, cache.generation());
+        if (found != model.end()) model.erase(found);
+        else if (model.size() == capacity) model.pop_back();
+        model.insert(model.begin(), Entry{name, value, expires});
+        break;
+      }
+      case 3:  // erase, or erase_if on odd values
+        if (next() % 2) {
+          cache.erase(key);
+          if (found != model.end()) model.erase(found);
+        } else {
+          cache.erase_if([](int v) { return v % 2 == 1; });
+          std::erase_if(model, [](const Entry& e) { return e.value % 2 == 1; });
+        }
+        break;
+      default:
+        now += std::chrono::seconds(next() % 3);
+    }
+    REQUIRE(cache.size() == model.size());
+  }
+}
+
 TEST_CASE("cache keys: the credential's SHA-256, and a canonical decision key") {
   const auto key = iam::gateway::credential_key(key_a);
-  CHECK(iam::crypto::hex_encode(key) == iam::crypto::sha256_hex(key_a));
+  CHECK(iam::crypto::hex_encode(key) == iam::crypto::sha256_hex(key_a).substr(0, 32));  // a 128-bit prefix
   CHECK(iam::gateway::key_from_hex(iam::crypto::sha256_hex(key_a)) == key);
   CHECK_FALSE(iam::gateway::key_from_hex("abc").has_value());
   CHECK_FALSE(iam::gateway::key_from_hex(std::string(64, 'z')).has_value());
+  CHECK_FALSE(iam::gateway::key_from_hex(iam::crypto::sha256_hex(key_a).substr(0, 63) + "z").has_value());
+  CHECK_FALSE(iam::gateway::key_from_hex(iam::crypto::sha256_hex(key_a).substr(0, 32)).has_value());
 
   using iam::gateway::decision_key;
   const iam::Parameters none;
@@ -75,6 +141,20 @@ TEST_CASE("cache keys: the credential's SHA-256, and a canonical decision key") 
   CHECK(decision_key("u", "c", {}, p1) != decision_key("u", "c", ws("a"), none));  // resource vs parameter
   CHECK(decision_key("ab", "c", {}, none) != decision_key("a", "bc", {}, none));   // length-prefixed
   CHECK(decision_key("u", "c", iam::Resource::flow("a", "f"), none) != decision_key("u", "c", ws("a"), none));
+}
+
+TEST_CASE("a cached identity gives back exactly the identity stored") {
+  const iam::Identity same{"u-1", "default", "u-1", CredentialSource::api_key, std::nullopt};
+  const iam::Identity distinct{"h-1", "w", "p-1", CredentialSource::jwt, iam::TimePoint{std::chrono::seconds(5)}};
+  const iam::Identity empty_principal{"h-2", "w", "", CredentialSource::anonymous, std::nullopt};
+  for (const auto& identity : {same, distinct, empty_principal}) {
+    const iam::Identity back = iam::gateway::CachedIdentity::from(identity).to_identity();
+    CHECK(back.handle == identity.handle);
+    CHECK(back.workspace == identity.workspace);
+    CHECK(back.principal_id == identity.principal_id);
+    CHECK(back.source == identity.source);
+    CHECK(back.expires == identity.expires);
+  }
 }
 
 // ------------------------------------------------------------------ authentication cache
