@@ -54,6 +54,15 @@ ordered websocket_error_object(const Error& error) {
 
 std::optional<Error> dispatcher_error(std::string_view response_json) {
   const Error internal{ErrorCode::internal_error, "unreadable IAM answer"};
+  // Fast path for the common answer: text with no "error" key (nor a \u escape that could
+  // spell one) only needs validating as a JSON object, not building into a tree.
+  if (response_json.find("\"error\"") == std::string_view::npos && response_json.find("\\u") == std::string_view::npos) {
+    const auto start = response_json.find_first_not_of(" \t\r\n");
+    if (start == std::string_view::npos || response_json[start] != '{' ||
+        !nlohmann::json::accept(response_json.begin(), response_json.end()))
+      return internal;
+    return std::nullopt;
+  }
   const auto parsed =
       nlohmann::json::parse(response_json.begin(), response_json.end(), nullptr, /*allow_exceptions=*/false);
   if (parsed.is_discarded() || !parsed.is_object()) return internal;

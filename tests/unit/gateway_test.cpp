@@ -511,6 +511,14 @@ TEST_CASE("failure mapping of IAM responses, typed and as the dispatcher's JSON"
         HttpAnswer{401, R"({"error":"auth failure"})"});
   CHECK(iam::answer_for_dispatcher_json("x", R"({"error":{"type":"mystery"}})").status == 500);
   CHECK(iam::answer_for_dispatcher_json("x", "not json").status == 500);
+  // Answers without an "error" key are validated, not trusted: a broken or non-object
+  // answer is still an internal error, and an escaped key spelling "error" still counts.
+  CHECK(iam::answer_for_dispatcher_json("x", R"({"users":[)").status == 500);
+  CHECK(iam::answer_for_dispatcher_json("x", R"([1,2])").status == 500);
+  CHECK(iam::answer_for_dispatcher_json("x", "").status == 500);
+  CHECK(iam::answer_for_dispatcher_json("x", R"( {"user":{"name":"errors"}} )").status == 200);
+  CHECK(iam::answer_for_dispatcher_json("get-user", R"({"\u0065rror":{"message":"m","type":"not-found"}})").status ==
+        404);
 }
 
 // ------------------------------------------------------------------ with the roles regime
