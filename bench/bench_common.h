@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "iam/forwarding_repository.h"
 #include "iam/log.h"
 #include "iam/memory_store.h"
 #include "iam/repository.h"
@@ -145,42 +146,22 @@ inline bool initialise(int argc, char** argv, int repetitions) {
 // Forwards to a repository and counts the lookups a regime makes when a gateway cache
 // misses (key by hash for authenticate, user for authorise), so a benchmark can prove
 // that its timed loop was served by the cache alone.
-class CountingRepository final : public iam::Repository {
+class CountingRepository final : public iam::ForwardingRepository {
  public:
-  explicit CountingRepository(std::shared_ptr<iam::Repository> inner) : inner_(std::move(inner)) {}
+  using ForwardingRepository::ForwardingRepository;
   std::uint64_t key_lookups() const { return key_lookups_.load(std::memory_order_relaxed); }
   std::uint64_t user_lookups() const { return user_lookups_.load(std::memory_order_relaxed); }
 
-  iam::Result<iam::WorkspaceRecord> find_workspace(std::string_view id) override { return inner_->find_workspace(id); }
-  iam::Result<std::vector<iam::WorkspaceRecord>> list_workspaces() override { return inner_->list_workspaces(); }
   iam::Result<iam::StoredUser> find_user(std::string_view id) override {
     user_lookups_.fetch_add(1, std::memory_order_relaxed);
     return inner_->find_user(id);
   }
-  iam::Result<iam::StoredUser> find_user_by_username(std::string_view username) override {
-    return inner_->find_user_by_username(username);
-  }
-  iam::Result<std::vector<iam::StoredUser>> list_users(std::optional<std::string_view> workspace) override {
-    return inner_->list_users(workspace);
-  }
-  iam::Result<iam::StoredApiKey> find_api_key(std::string_view id) override { return inner_->find_api_key(id); }
   iam::Result<iam::StoredApiKey> find_api_key_by_hash(std::string_view key_hash) override {
     key_lookups_.fetch_add(1, std::memory_order_relaxed);
     return inner_->find_api_key_by_hash(key_hash);
   }
-  iam::Result<std::vector<iam::StoredApiKey>> list_api_keys(std::string_view user_id) override {
-    return inner_->list_api_keys(user_id);
-  }
-  iam::Result<std::vector<iam::SigningKey>> list_signing_keys() override { return inner_->list_signing_keys(); }
-  iam::Result<bool> is_empty() override { return inner_->is_empty(); }
-  iam::Status apply(std::span<const iam::Mutation> change) override { return inner_->apply(change); }
-  void publish(const iam::Invalidation& what) noexcept override { inner_->publish(what); }
-  void add_change_listener(iam::InvalidationListener listener) override {
-    inner_->add_change_listener(std::move(listener));
-  }
 
  private:
-  std::shared_ptr<iam::Repository> inner_;
   std::atomic<std::uint64_t> key_lookups_{0};
   std::atomic<std::uint64_t> user_lookups_{0};
 };

@@ -1,6 +1,6 @@
 // A Repository in front of another that counts the calls reaching storage, so an operator
-// (and the flood test) can see what requests cost the store. Everything is forwarded,
-// publish and change listeners included.
+// (and the flood test) can see what requests cost the store. Everything else is forwarded
+// by iam::ForwardingRepository, publish and change listeners included.
 //
 // THREAD SAFETY: as safe as the inner repository; the counters are atomics.
 #pragma once
@@ -10,7 +10,7 @@
 #include <memory>
 #include <utility>
 
-#include "iam/repository.h"
+#include "iam/forwarding_repository.h"
 
 namespace examples {
 
@@ -19,47 +19,42 @@ struct StoreMeter {
   std::atomic<std::uint64_t> writes{0};  // apply() calls, one per change
 };
 
-class MeteredRepository final : public iam::Repository {
+class MeteredRepository final : public iam::ForwardingRepository {
  public:
   MeteredRepository(std::shared_ptr<iam::Repository> inner, std::shared_ptr<StoreMeter> meter)
-      : inner_(std::move(inner)), meter_(std::move(meter)) {}
+      : ForwardingRepository(std::move(inner)), meter_(std::move(meter)) {}
 
   iam::Result<iam::WorkspaceRecord> find_workspace(std::string_view id) override {
-    return read().find_workspace(id);
+    return counted_read().find_workspace(id);
   }
-  iam::Result<std::vector<iam::WorkspaceRecord>> list_workspaces() override { return read().list_workspaces(); }
-  iam::Result<iam::StoredUser> find_user(std::string_view id) override { return read().find_user(id); }
+  iam::Result<std::vector<iam::WorkspaceRecord>> list_workspaces() override { return counted_read().list_workspaces(); }
+  iam::Result<iam::StoredUser> find_user(std::string_view id) override { return counted_read().find_user(id); }
   iam::Result<iam::StoredUser> find_user_by_username(std::string_view username) override {
-    return read().find_user_by_username(username);
+    return counted_read().find_user_by_username(username);
   }
   iam::Result<std::vector<iam::StoredUser>> list_users(std::optional<std::string_view> workspace) override {
-    return read().list_users(workspace);
+    return counted_read().list_users(workspace);
   }
-  iam::Result<iam::StoredApiKey> find_api_key(std::string_view id) override { return read().find_api_key(id); }
+  iam::Result<iam::StoredApiKey> find_api_key(std::string_view id) override { return counted_read().find_api_key(id); }
   iam::Result<iam::StoredApiKey> find_api_key_by_hash(std::string_view key_hash) override {
-    return read().find_api_key_by_hash(key_hash);
+    return counted_read().find_api_key_by_hash(key_hash);
   }
   iam::Result<std::vector<iam::StoredApiKey>> list_api_keys(std::string_view user_id) override {
-    return read().list_api_keys(user_id);
+    return counted_read().list_api_keys(user_id);
   }
-  iam::Result<std::vector<iam::SigningKey>> list_signing_keys() override { return read().list_signing_keys(); }
-  iam::Result<bool> is_empty() override { return read().is_empty(); }
+  iam::Result<std::vector<iam::SigningKey>> list_signing_keys() override { return counted_read().list_signing_keys(); }
+  iam::Result<bool> is_empty() override { return counted_read().is_empty(); }
   iam::Status apply(std::span<const iam::Mutation> change) override {
     meter_->writes.fetch_add(1, std::memory_order_relaxed);
     return inner_->apply(change);
   }
-  void publish(const iam::Invalidation& what) noexcept override { inner_->publish(what); }
-  void add_change_listener(iam::InvalidationListener listener) override {
-    inner_->add_change_listener(std::move(listener));
-  }
 
  private:
-  iam::Repository& read() {
+  iam::Repository& counted_read() {
     meter_->reads.fetch_add(1, std::memory_order_relaxed);
     return *inner_;
   }
 
-  std::shared_ptr<iam::Repository> inner_;
   std::shared_ptr<StoreMeter> meter_;
 };
 

@@ -5,6 +5,7 @@
 
 #include "iam/audit.h"
 #include "iam/clock.h"
+#include "iam/forwarding_repository.h"
 #include "iam/gateway.h"
 #include "iam/jwt.h"
 #include "iam/log.h"

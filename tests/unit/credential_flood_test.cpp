@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "../support/forwarding_repository.h"
 #include "iam/clock.h"
+#include "iam/forwarding_repository.h"
 #include "iam/gateway.h"
 #include "iam/memory_store.h"
 #include "iam/roles.h"
@@ -20,7 +20,7 @@
 namespace {
 
 // Counts the reads that reach storage; writes pass through uncounted.
-class ReadCountingRepository final : public test_support::ForwardingRepository {
+class ReadCountingRepository final : public iam::ForwardingRepository {
  public:
   using ForwardingRepository::ForwardingRepository;
   std::atomic<int> reads{0};
