@@ -599,7 +599,7 @@ class SqliteRepository final : public Repository {
   Status apply(std::span<const Mutation> change) override {
     if (change.empty()) return {};
     std::lock_guard lock(write_mutex_);
-    return with_retry(settings_.busy_timeout, "apply", [&]() -> Status {
+    Status status = with_retry(settings_.busy_timeout, "apply", [&]() -> Status {
       Connection& c = *writer_;
       Transaction tx(c);
       for (const auto& m : change) {
@@ -609,6 +609,18 @@ class SqliteRepository final : public Repository {
       tx.commit();
       return {};
     });
+    if (!status.ok()) return status;
+    for (const auto& m : change)
+      if (std::holds_alternative<mutation::RetireSigningKeys>(m) ||
+          std::holds_alternative<mutation::DeleteSigningKeysRetiredBefore>(m))
+        wal_wipe_pending_ = true;
+    // secure_delete zeroes what a retirement freed in the database file, but the WAL keeps
+    // the page images that held the private key until it is overwritten: empty it now. A
+    // reader of another process may hold the WAL; then this is tried again on later writes.
+    if (wal_wipe_pending_ && sqlite3_wal_checkpoint_v2(writer_->db(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr,
+                                                       nullptr) == SQLITE_OK)
+      wal_wipe_pending_ = false;
+    return status;
   }
 
  private:
@@ -858,6 +870,7 @@ class SqliteRepository final : public Repository {
   ConnectionSettings settings_;
   std::mutex write_mutex_;
   std::unique_ptr<Connection> writer_;  // only touched with write_mutex_ held
+  bool wal_wipe_pending_ = false;       // a retired private key may be in the WAL (write_mutex_)
   std::mutex pool_mutex_;
   std::vector<std::unique_ptr<Connection>> pool_;
   const std::optional<SecretBytes> key_;

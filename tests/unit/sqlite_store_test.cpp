@@ -468,6 +468,27 @@ TEST_CASE("sqlite: private keys encrypted at rest") {
   }
 }
 
+TEST_CASE("sqlite: a retired private key leaves no bytes in the database or its WAL") {
+  // Checked while the repository is open, as a copy of a running gateway's files would be.
+  TempDir dir;
+  const auto path = dir.file("iam.db");
+  auto k1 = signing_key("kid-1", 1, 1'800'000'000);
+  auto k2 = signing_key("kid-2", 2, 1'800'000'100);
+  auto repo = open_ok(path);  // no key: the plaintext is what a leftover page would show
+  seed(*repo);
+  REQUIRE(apply(*repo, m::InsertSigningKey{k1.copy()}).ok());
+  REQUIRE(file_holds(path, k1.secret_key.span().first(iam::ed25519_seed_bytes)));  // the test sees stored bytes
+  REQUIRE(apply(*repo, m::RetireSigningKeys{iam::from_unix_seconds(1'800'000'100)}, m::InsertSigningKey{k2.copy()})
+              .ok());
+  CHECK_FALSE(file_holds(path, k1.secret_key.span().first(iam::ed25519_seed_bytes)));
+  REQUIRE(apply(*repo, m::DeleteSigningKeysRetiredBefore{iam::from_unix_seconds(1'800'000'200)}).ok());
+  CHECK_FALSE(file_holds(path, k1.secret_key.span().first(iam::ed25519_seed_bytes)));
+  CHECK(file_holds(path, k2.secret_key.span().first(iam::ed25519_seed_bytes)));  // the active key is kept
+  // later writes reuse the WAL: still nothing of the retired key
+  REQUIRE(apply(*repo, m::InsertWorkspace{workspace("later")}).ok());
+  CHECK_FALSE(file_holds(path, k1.secret_key.span().first(iam::ed25519_seed_bytes)));
+}
+
 TEST_CASE("sqlite: a plaintext database gets encrypted when opened with a key, and stays so") {
   TempDir dir;
   const auto path = dir.file("iam.db");
