@@ -19,7 +19,7 @@
 // SecretBytes of the SigningKeys handed out.
 // ERRORS (open_sqlite_repository):
 //   invalid_argument — the options are wrong: an empty path, a key that is not 32 bytes, a
-//     negative busy_timeout; or the key does not fit the file: it holds encrypted private
+//     replacement_key without a key, a negative busy_timeout; or the key does not fit the file: it holds encrypted private
 //     keys and no key, or a different key, was supplied.
 //   not_supported — the database was written by a newer schema version than this build.
 //   internal_error — the store cannot be opened (as iam/store.h says): the directory does
@@ -32,9 +32,12 @@
 // ENCRYPTION AT REST: with `private_key_encryption_key` set, every private signing key is
 // stored as libsodium crypto_secretbox_easy(key, random nonce) and the database records
 // that it holds encrypted keys together with a check value, so opening it again without
-// the key, or with another key, is refused. A database that holds plaintext keys and is
+// the key, or with another key, is refused. After a signing key is retired the WAL is
+// emptied (secure_delete zeroes the freed bytes in the database file), so its private half
+// does not linger in either file. A database that holds plaintext keys and is
 // opened with a key has them encrypted in place (one transaction); there is no way back
-// to plaintext. Without a key, private keys are stored in the clear: protect the file. A
+// to plaintext (replacement_key moves it to another key). Without a key, private keys are
+// stored in the clear: protect the file. A
 // repository opened without a key on a file that another process has since encrypted
 // answers invalid_argument to list_signing_keys and to a change that inserts a private key.
 //
@@ -69,6 +72,12 @@ struct SqliteOptions {
   std::chrono::milliseconds busy_timeout{5000};
   // 32 bytes: encrypts private signing keys at rest (crypto_secretbox). See above.
   std::optional<SecretBytes> private_key_encryption_key;
+  // 32 bytes, with private_key_encryption_key: on open every private key and the check value
+  // are re-encrypted under this key in one transaction (rotation of the key-encryption
+  // key), and the repository uses it from then on. Another repository still holding the old
+  // key is refused (invalid_argument) when it next stores a private key, and reading one
+  // fails (internal_error): stop other processes before rotating.
+  std::optional<SecretBytes> replacement_key;
 };
 
 // Opens (creating or migrating as needed) the database at options.path.

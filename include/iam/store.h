@@ -8,12 +8,20 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string_view>
 
 #include "iam/repository.h"
+#include "iam/secret.h"
 
 namespace iam {
 
 Result<std::shared_ptr<Repository>> open_repository(std::string_view spec);
+
+// As above, with the key that encrypts private signing keys at rest (iam/sqlite_store.h)
+// given here instead of read from $IAM_KEY_ENCRYPTION_KEY_FILE: nullopt opens without a key.
+// "memory" ignores it.
+Result<std::shared_ptr<Repository>> open_repository(std::string_view spec,
+                                                    std::optional<SecretBytes> private_key_encryption_key);
 
 }  // namespace iam

@@ -8,15 +8,24 @@
 namespace iam {
 
 Result<std::shared_ptr<Repository>> open_repository(std::string_view spec) {
+  // The key that encrypts private signing keys at rest, if the environment names one. Not
+  // read for a postgres store in a build without it: that says so whatever the environment holds.
+  const bool keyed = spec.starts_with("sqlite:") || ((spec.starts_with("postgres:") || spec.starts_with("postgresql://")) &&
+                                                     postgres_store_available());
+  if (!keyed) return open_repository(spec, std::nullopt);
+  auto key = load_key_from_environment();
+  if (!key.ok()) return std::move(key).error();
+  return open_repository(spec, std::move(key).value());
+}
+
+Result<std::shared_ptr<Repository>> open_repository(std::string_view spec,
+                                                    std::optional<SecretBytes> private_key_encryption_key) {
   if (spec == "memory") return make_memory_repository();
   if (spec.starts_with("sqlite:")) {
     SqliteOptions options;
     options.path = std::string(spec.substr(7));
     if (options.path.empty()) return Error{ErrorCode::invalid_argument, "store 'sqlite:' needs a path: sqlite:PATH"};
-    // The key that encrypts private signing keys at rest, if the environment names one.
-    auto key = load_key_from_environment();
-    if (!key.ok()) return std::move(key).error();
-    options.private_key_encryption_key = std::move(key).value();
+    options.private_key_encryption_key = std::move(private_key_encryption_key);
     return open_sqlite_repository(std::move(options));
   }
   if (spec.starts_with("postgres:") || spec.starts_with("postgresql://")) {
@@ -27,9 +36,7 @@ Result<std::shared_ptr<Repository>> open_repository(std::string_view spec) {
     // CONNINFO takes everything from the PG* environment variables.
     const auto rest = spec.starts_with("postgresql://") ? spec : spec.substr(9);
     options.conninfo = std::string(rest.starts_with("//") ? spec : rest);
-    auto key = load_key_from_environment();
-    if (!key.ok()) return std::move(key).error();
-    options.private_key_encryption_key = std::move(key).value();
+    options.private_key_encryption_key = std::move(private_key_encryption_key);
     return open_postgres_repository(std::move(options));
   }
   // Only the kind is named: a mistyped specification may still hold a password

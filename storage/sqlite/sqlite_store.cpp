@@ -399,6 +399,14 @@ std::optional<SecretBytes> unseal(const SecretBytes& key, std::span<const std::u
   return plaintext;
 }
 
+std::optional<std::vector<std::uint8_t>> read_meta(Connection& c, const char* name) {
+  Stmt s(c, "SELECT value FROM meta WHERE name = ?1");
+  s.text(1, name);
+  if (!s.step()) return std::nullopt;
+  const auto v = s.blob(0);
+  return std::vector<std::uint8_t>(v.begin(), v.end());
+}
+
 // ---------------------------------------------------------------------------------------
 // Retries
 // ---------------------------------------------------------------------------------------
@@ -834,6 +842,15 @@ class SqliteRepository final : public Repository {
       return Error{ErrorCode::invalid_argument,
                    "sqlite store " + settings_.path +
                        ": the database now holds encrypted private keys; reopen it with the encryption key"};
+    // Another process may have replaced the key-encryption key: never seal under a stale one.
+    if (key_ && !k.secret_key.empty()) {
+      const auto check = read_meta(c, meta_key_check);
+      const auto plain = check ? unseal(*key_, *check) : std::nullopt;
+      if (!plain || crypto::as_text(plain->span()) != key_check_plaintext)
+        return Error{ErrorCode::invalid_argument,
+                     "sqlite store " + settings_.path +
+                         ": the database's encryption key was replaced; reopen it with the new key"};
+    }
     std::vector<std::uint8_t> sealed;  // declared first: bound without a copy, so it outlives `s`
     Stmt s(c,
            "INSERT INTO signing_keys (kid, public_key, secret_key, secret_encrypted, created, retired) "
@@ -972,14 +989,6 @@ void migrate(Connection& c, const std::string& path) {
   tx.commit();
 }
 
-std::optional<std::vector<std::uint8_t>> read_meta(Connection& c, const char* name) {
-  Stmt s(c, "SELECT value FROM meta WHERE name = ?1");
-  s.text(1, name);
-  if (!s.step()) return std::nullopt;
-  const auto v = s.blob(0);
-  return std::vector<std::uint8_t>(v.begin(), v.end());
-}
-
 // With a key: checks it against the database's check value, or (first use) records the
 // check value and encrypts every plaintext private key. Without one: refuses a database
 // that holds encrypted keys.
@@ -1032,12 +1041,48 @@ void setup_encryption(Connection& c, const std::string& path, const std::optiona
   sqlite3_wal_checkpoint_v2(c.db(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
 }
 
+// Re-encrypts every private key and the check value from `key` (already verified) to
+// `replacement`, in one transaction.
+void replace_encryption_key(Connection& c, const std::string& path, const SecretBytes& key,
+                            const SecretBytes& replacement) {
+  {
+    Transaction tx(c);
+    const auto check = read_meta(c, meta_key_check);
+    auto plain_check = check ? unseal(key, *check) : std::nullopt;
+    if (!plain_check || crypto::as_text(plain_check->span()) != key_check_plaintext)  // changed meanwhile
+      throw Refusal{refuse(ErrorCode::invalid_argument, path,
+                           "the private key encryption key is not the one this database was encrypted with")};
+    std::vector<std::pair<std::int64_t, std::vector<std::uint8_t>>> resealed;
+    {
+      Stmt s(c, "SELECT seq, secret_key FROM signing_keys WHERE secret_key IS NOT NULL AND secret_encrypted = 1");
+      while (s.step()) {
+        auto plain = unseal(key, s.blob(1));
+        if (!plain) corrupt("a private signing key does not decrypt with the current key");
+        resealed.emplace_back(s.integer(0), seal(replacement, plain->span()));
+      }
+    }
+    for (const auto& [seq, box] : resealed)
+      Stmt(c, "UPDATE signing_keys SET secret_key = ?2 WHERE seq = ?1").integer(1, seq).blob(2, box).run();
+    Stmt(c, "UPDATE meta SET value = ?2 WHERE name = ?1")
+        .text(1, meta_key_check)
+        .blob(2, seal(replacement, crypto::as_bytes(key_check_plaintext)))
+        .run();
+    tx.commit();
+  }
+  sqlite3_wal_checkpoint_v2(c.db(), nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);  // as above
+}
+
 Result<std::shared_ptr<Repository>> open_repository_at(SqliteOptions options) {
   const std::string path = options.path;
   if (path.empty()) return Error{ErrorCode::invalid_argument, "sqlite store: the database path is empty"};
   if (options.private_key_encryption_key && options.private_key_encryption_key->size() != sqlite_encryption_key_bytes)
     return refuse(ErrorCode::invalid_argument, path,
                   "the private key encryption key must be " + std::to_string(sqlite_encryption_key_bytes) + " bytes");
+  if (options.replacement_key &&
+      (!options.private_key_encryption_key || options.replacement_key->size() != sqlite_encryption_key_bytes))
+    return refuse(ErrorCode::invalid_argument, path,
+                  "a replacement key needs the current key, and must be " +
+                      std::to_string(sqlite_encryption_key_bytes) + " bytes");
   if (options.busy_timeout.count() < 0) return refuse(ErrorCode::invalid_argument, path, "busy_timeout is negative");
   crypto::ensure_initialised();
   if (auto s = prepare_file(path); !s.ok()) return std::move(s).error();
@@ -1060,6 +1105,8 @@ Result<std::shared_ptr<Repository>> open_repository_at(SqliteOptions options) {
       }
       migrate(*writer, path);
       setup_encryption(*writer, path, options.private_key_encryption_key);
+      if (options.replacement_key)
+        replace_encryption_key(*writer, path, *options.private_key_encryption_key, *options.replacement_key);
       return {};
     } catch (const SqlFailure& failure) {
       writer.reset();
@@ -1080,6 +1127,7 @@ Result<std::shared_ptr<Repository>> open_repository_at(SqliteOptions options) {
     }
   });
   if (!opened.ok()) return std::move(opened).error();
+  if (options.replacement_key) options.private_key_encryption_key = std::move(options.replacement_key);
   return std::shared_ptr<Repository>(std::make_shared<SqliteRepository>(
       std::move(settings), std::move(writer), std::move(options.private_key_encryption_key)));
 }

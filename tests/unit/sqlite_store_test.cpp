@@ -489,6 +489,38 @@ TEST_CASE("sqlite: a retired private key leaves no bytes in the database or its 
   CHECK_FALSE(file_holds(path, k1.secret_key.span().first(iam::ed25519_seed_bytes)));
 }
 
+TEST_CASE("sqlite: replacement_key re-encrypts the private keys under a new key") {
+  TempDir dir;
+  const auto path = dir.file("iam.db");
+  const auto old_key = random_key();
+  const auto new_key = random_key();
+  auto k1 = signing_key("kid-1", 1, 1'800'000'000);
+  auto stale = open_ok(path, &old_key);  // stays open, as a process not yet restarted would
+  REQUIRE(apply(*stale, m::InsertSigningKey{k1.copy()}).ok());
+
+  auto opts = options_for(path, &old_key);
+  opts.replacement_key = new_key.copy();
+  auto rekeyed = iam::open_sqlite_repository(std::move(opts));
+  REQUIRE(rekeyed.ok());
+  CHECK(hex_encode((*rekeyed)->list_signing_keys()->at(0).secret_key.span()) == hex_encode(k1.secret_key.span()));
+  rekeyed->reset();
+
+  CHECK(contains(open_error(path, &old_key).message, "not the one"));
+  CHECK(hex_encode(open_ok(path, &new_key)->list_signing_keys()->at(0).secret_key.span()) ==
+        hex_encode(k1.secret_key.span()));
+  CHECK_FALSE(file_holds(path, k1.secret_key.span().first(iam::ed25519_seed_bytes)));
+  // the repository still holding the old key may not seal a new key with it
+  const auto written = apply(*stale, m::RetireSigningKeys{iam::from_unix_seconds(1'800'000'001)},
+                             m::InsertSigningKey{signing_key("kid-2", 2, 1'800'000'001)});
+  REQUIRE_FALSE(written.ok());
+  CHECK(written.error().code == iam::ErrorCode::invalid_argument);
+  CHECK_FALSE(stale->list_signing_keys().ok());
+
+  auto no_current = options_for(path);
+  no_current.replacement_key = new_key.copy();
+  CHECK(iam::open_sqlite_repository(std::move(no_current)).error().code == iam::ErrorCode::invalid_argument);
+}
+
 TEST_CASE("sqlite: a plaintext database gets encrypted when opened with a key, and stays so") {
   TempDir dir;
   const auto path = dir.file("iam.db");
