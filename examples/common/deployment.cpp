@@ -1,14 +1,178 @@
 #include "deployment.h"
 
+#include <fcntl.h>
 #include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <utility>
 
 #include "iam/noauth.h"
+#include "iam/sqlite_store.h"
 #include "iam/store.h"
 
 namespace examples {
+namespace {
+
+bool is_postgres(std::string_view spec) { return spec.starts_with("postgres:") || spec.starts_with("postgresql://"); }
+
+iam::Error key_file_error(const std::string& path, const std::string& problem) {
+  return iam::Error{iam::ErrorCode::invalid_argument, "key-encryption key file " + path + ": " + problem};
+}
+
+std::string errno_text() { return std::strerror(errno); }
+
+// Makes a rename or link into `path`'s directory survive a crash.
+void sync_directory_of(const std::string& path) {
+  const auto dir = std::filesystem::path(path).parent_path();
+  const int fd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return;
+  ::fsync(fd);
+  ::close(fd);
+}
+
+struct KeyFile {
+  iam::SecretBytes key;
+  bool created = false;  // false: another process had written it first
+};
+
+// Writes a new random key to `path` unless a file is there. It is written to a temporary
+// file (mode 0600) and linked into place, so no process ever reads half a key and of two
+// processes starting at once one key wins.
+iam::Result<KeyFile> create_key_file(const std::string& path) {
+  std::string temporary = path + ".tmp-XXXXXX";
+  const int fd = ::mkstemp(temporary.data());
+  if (fd < 0) return key_file_error(path, "cannot be created: " + errno_text());
+  iam::SecretBytes key(iam::sqlite_encryption_key_bytes);
+  randombytes_buf(key.data(), key.size());
+  iam::SecretBytes text(2 * key.size() + 1);  // hex, then a newline where bin2hex puts its NUL
+  sodium_bin2hex(reinterpret_cast<char*>(text.data()), text.size(), key.data(), key.size());
+  text.data()[text.size() - 1] = '\n';
+  bool written = ::fchmod(fd, 0600) == 0;
+  for (std::size_t done = 0; written && done < text.size();) {
+    const auto n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    written = n > 0;
+    if (written) done += static_cast<std::size_t>(n);
+  }
+  written = written && ::fsync(fd) == 0;
+  const std::string problem = written ? "" : errno_text();
+  ::close(fd);
+  if (!written) {
+    ::unlink(temporary.c_str());
+    return key_file_error(path, "cannot be written: " + problem);
+  }
+  const bool linked = ::link(temporary.c_str(), path.c_str()) == 0;
+  const int link_errno = errno;
+  ::unlink(temporary.c_str());
+  if (!linked && link_errno == EEXIST) {
+    auto existing = iam::load_key_file(path);
+    if (!existing.ok()) return std::move(existing).error();
+    return KeyFile{std::move(existing).value(), false};
+  }
+  if (!linked) return key_file_error(path, "cannot be created: " + std::string(std::strerror(link_errno)));
+  sync_directory_of(path);
+  return KeyFile{std::move(key), true};
+}
+
+struct OpenedStore {
+  std::shared_ptr<iam::Repository> repository;
+  std::string created_key_file;
+};
+
+// Opens the store with its key file, creating the file on first use (see deployment.h).
+iam::Result<OpenedStore> open_store(const DeploymentOptions& o) {
+  auto path = key_file_path(o);
+  if (!path.ok()) return std::move(path).error();
+  if (path->empty()) {
+    auto opened = iam::open_repository(o.store, std::nullopt);
+    if (!opened.ok()) return std::move(opened).error();
+    return OpenedStore{std::move(opened).value(), {}};
+  }
+  struct stat st {};
+  if (::stat(path->c_str(), &st) == 0) {
+    auto key = iam::load_key_file(*path);
+    if (!key.ok()) return std::move(key).error();
+    auto opened = iam::open_repository(o.store, std::move(key).value());
+    if (!opened.ok()) {
+      auto error = std::move(opened).error();
+      if (error.code == iam::ErrorCode::invalid_argument) error.message += " (key file " + *path + ")";
+      return error;
+    }
+    return OpenedStore{std::move(opened).value(), {}};
+  }
+  if (errno != ENOENT) return key_file_error(*path, "cannot be read: " + errno_text());
+  // No key file: only a store holding no encrypted keys may have one made for it. A store
+  // refuses to open without a key exactly when it holds encrypted keys (invalid_argument).
+  {
+    auto probe = iam::open_repository(o.store, std::nullopt);
+    if (!probe.ok()) {
+      auto error = std::move(probe).error();
+      if (error.code != iam::ErrorCode::invalid_argument) return error;
+      return key_file_error(*path, "missing, and the store holds signing keys encrypted with it: restore the file "
+                                   "from its backup, or name it with --key-file (" + error.message + ")");
+    }
+  }
+  auto created = create_key_file(*path);
+  if (!created.ok()) return std::move(created).error();
+  auto opened = iam::open_repository(o.store, std::move(created->key));
+  if (!opened.ok()) return std::move(opened).error();
+  return OpenedStore{std::move(opened).value(), created->created ? *path : std::string()};
+}
+
+}  // namespace
+
+iam::Result<std::string> key_file_path(const DeploymentOptions& o) {
+  if (o.store == "memory") return std::string();  // nothing is stored
+  if (!o.key_file.empty()) return o.key_file;
+  if (const char* from_env = std::getenv(iam::sqlite_key_file_env); from_env && *from_env) return std::string(from_env);
+  if (o.store.starts_with("sqlite:")) {
+    const std::filesystem::path store = o.store.substr(7);
+    if (store.empty()) return std::string();  // open_repository says what is wrong
+    auto key = store;
+    key.replace_extension(".key");
+    if (key == store) key += ".key";
+    return key.string();
+  }
+  if (is_postgres(o.store))
+    return iam::Error{iam::ErrorCode::invalid_argument,
+                      "a postgres store needs its key-encryption key file named: --key-file PATH or $" +
+                          std::string(iam::sqlite_key_file_env) +
+                          " (the same file for every process using the database; created there on first use)"};
+  return std::string();  // an unknown kind: open_repository says so
+}
+
+iam::Result<std::string> rotate_key_encryption_key(const DeploymentOptions& o) {
+  auto path = key_file_path(o);
+  if (!path.ok()) return std::move(path).error();
+  if (path->empty())
+    return iam::Error{iam::ErrorCode::invalid_argument, "the store " + o.store + " has no key-encryption key"};
+  auto current = iam::load_key_file(*path);
+  if (!current.ok()) return std::move(current).error();
+  const std::string next_path = *path + ".new";
+  auto next = create_key_file(next_path);
+  if (!next.ok()) return std::move(next).error();
+  if (!next->created)
+    return key_file_error(next_path, "exists: an earlier rotation was interrupted. If the store opens with it (--key-file " +
+                                         next_path + "), rename it to " + *path + "; otherwise delete it");
+  auto rekeyed = iam::open_repository(o.store, current->copy(), std::move(next->key));
+  if (!rekeyed.ok()) {
+    // Unchanged (it still opens with the current key): the new key is not needed.
+    if (iam::open_repository(o.store, std::move(current).value()).ok()) ::unlink(next_path.c_str());
+    return std::move(rekeyed).error();
+  }
+  rekeyed->reset();
+  if (::rename(next_path.c_str(), path->c_str()) != 0)
+    return key_file_error(next_path, "the store was re-encrypted under this key, but it cannot be renamed to " +
+                                         *path + " (" + errno_text() + "): rename it by hand");
+  sync_directory_of(*path);
+  return std::move(path).value();
+}
 
 void add_deployment_options(CLI::App& app, DeploymentOptions& o, const std::string& store_note) {
   app.add_option("--store", o.store, "memory | sqlite:PATH | postgres:CONNINFO" + store_note)->capture_default_str();
@@ -21,15 +185,19 @@ void add_deployment_options(CLI::App& app, DeploymentOptions& o, const std::stri
   app.add_option("--key-grace", o.key_grace, "seconds a retired signing key keeps verifying (min lifetime+60)");
   app.add_option("--password-iterations", o.password_iterations, "PBKDF2 iterations for new hashes (>= 600000)")
       ->capture_default_str();
+  app.add_option("--key-file", o.key_file,
+                 "key-encryption key file sealing the signing keys, created (0600) on first use (default: "
+                 "$IAM_KEY_ENCRYPTION_KEY_FILE, else for sqlite:PATH the PATH with extension .key)");
 }
 
 iam::Result<Deployment> open_deployment(DeploymentOptions& o, std::optional<iam::BootstrapMode> fallback_mode,
                                         iam::Logger logger) {
-  auto opened = iam::open_repository(o.store);
+  auto opened = open_store(o);
   if (!opened) return opened.error();
   auto meter = std::make_shared<StoreMeter>();
-  std::shared_ptr<iam::Repository> repository = std::make_shared<MeteredRepository>(std::move(*opened), meter);
-  if (o.regime == "noauth") return Deployment{iam::make_noauth_regime(iam::NoauthConfig{}), nullptr, meter};
+  std::shared_ptr<iam::Repository> repository = std::make_shared<MeteredRepository>(std::move(opened->repository), meter);
+  if (o.regime == "noauth")
+    return Deployment{iam::make_noauth_regime(iam::NoauthConfig{}), nullptr, meter, opened->created_key_file};
   if (o.regime != "roles") return iam::Error{iam::ErrorCode::invalid_argument, "--regime must be roles or noauth"};
 
   iam::RolesConfig config;
@@ -52,7 +220,7 @@ iam::Result<Deployment> open_deployment(DeploymentOptions& o, std::optional<iam:
   if (logger) config.logger = std::move(logger);
   auto roles = iam::RolesRegime::create(std::move(config));
   if (!roles) return roles.error();
-  return Deployment{*roles, *roles, meter};
+  return Deployment{*roles, *roles, meter, opened->created_key_file};
 }
 
 }  // namespace examples

@@ -122,6 +122,13 @@ int main(int argc, char** argv) {
 
   auto deployment = examples::open_deployment(o.deployment, std::nullopt, warnings_only());
   if (!deployment) return fail(exit_code_for(deployment.error()), deployment.error().message);
+  if (!deployment->created_key_file.empty())  // said once: later starts reuse the file
+    std::cerr << nlohmann::json{{"event", "key_file_created"},
+                                {"path", deployment->created_key_file},
+                                {"note", "the signing keys are sealed with this key: back it up apart from the "
+                                         "database; without it they cannot be read"}}
+                     .dump()
+              << std::endl;
   const std::shared_ptr<iam::Regime> regime = deployment->regime;
 
   iam::GatewayConfig config;

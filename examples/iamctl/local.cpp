@@ -24,6 +24,9 @@ LocalBackend::LocalBackend(StoreOptions& o, bool admin_default) {
     if (deployment.error().code == iam::ErrorCode::internal_error) throw std::runtime_error(deployment.error().message);
     throw UsageError{deployment.error().message};
   }
+  if (!deployment->created_key_file.empty())
+    std::cerr << "iamctl: created the key-encryption key file " << deployment->created_key_file
+              << " (mode 0600): the signing keys are sealed with it; back it up apart from the database\n";
   roles_ = deployment->roles;
   dispatcher_ = std::make_unique<iam::JsonDispatcher>(std::move(deployment->regime));
 }

@@ -64,7 +64,7 @@ struct Options {
 // The options that only mean something for a store opened in this process.
 const std::vector<std::string> kLocalOnlyOptions = {"--store",       "--regime",    "--bootstrap-mode",
                                                     "--bootstrap-token", "--jwt-lifetime", "--key-grace",
-                                                    "--password-iterations"};
+                                                    "--password-iterations", "--key-file"};
 
 void add_store_options(CLI::App& cmd, iamctl::StoreOptions& o) {
   examples::add_deployment_options(cmd, o, " (local store only)");
@@ -465,6 +465,13 @@ int main(int argc, char** argv) {
   commands.back().request = simple("rotate-signing-key");
   commands.back().print = done_out("rotated");
 
+  // Local only: it is about the files of a store, not an IAM operation.
+  auto* rotate_kek = app.add_subcommand(
+      "rotate-key-encryption-key",
+      "Re-encrypt the store's signing keys under a new key-encryption key and replace the key file (local store "
+      "only; stop every gateway on the store first)");
+  add_store_options(*rotate_kek, o.store);
+
   add("jwks", "Print the JWKS document of every signing key still verifying");
   commands.back().request = [](Backend& b) { return b.jwks(); };
   commands.back().print = [](const json& r) { std::cout << r.dump(2) << "\n"; };
@@ -483,6 +490,16 @@ int main(int argc, char** argv) {
         throw UsageError{"stdio serves a local store only; it cannot be combined with a gateway URL (" +
                          url->source + ")"};
       return iamctl::serve_stdio(o.store);
+    }
+    if (rotate_kek->parsed()) {
+      auto rotated = examples::rotate_key_encryption_key(o.store);
+      if (!rotated.ok()) {
+        if (rotated.error().code == iam::ErrorCode::internal_error) throw std::runtime_error(rotated.error().message);
+        throw UsageError{rotated.error().message};
+      }
+      std::cerr << "iamctl: the signing keys are now sealed with the new key in " << *rotated
+                << "; back it up. Database backups taken before still need the previous key.\n";
+      return 0;
     }
     for (auto& command : commands) {
       if (!command.app->parsed()) continue;

@@ -52,8 +52,9 @@
 //
 // ERRORS (open_postgres_repository):
 //   invalid_argument — the options are wrong (pool_size 0, a key that is not 32 bytes, a
-//     negative retry_timeout, a conninfo libpq cannot parse), or the key does not fit the
-//     database: it holds encrypted private keys and no key, or a different key, was given.
+//     replacement_key without a key, a negative retry_timeout, a conninfo libpq cannot
+//     parse), or the key does not fit the database: it holds encrypted private keys and no
+//     key, or a different key, was given.
 //   not_supported — the database was written by a newer schema version than this build,
 //     or this build has no PostgreSQL store (configured without -Dpostgres=enabled).
 //   internal_error — the server cannot be reached or refuses the connection (wrong
@@ -95,6 +96,9 @@ struct PostgresOptions {
   std::chrono::milliseconds retry_timeout{5000};
   // 32 bytes: encrypts private signing keys at rest (crypto_secretbox). See above.
   std::optional<SecretBytes> private_key_encryption_key;
+  // With private_key_encryption_key: re-encrypts the private keys under this key on open,
+  // as SqliteOptions::replacement_key does (rotation of the key-encryption key).
+  std::optional<SecretBytes> replacement_key;
 };
 
 // True when this build has the PostgreSQL store (meson -Dpostgres=enabled).

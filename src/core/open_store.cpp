@@ -19,13 +19,15 @@ Result<std::shared_ptr<Repository>> open_repository(std::string_view spec) {
 }
 
 Result<std::shared_ptr<Repository>> open_repository(std::string_view spec,
-                                                    std::optional<SecretBytes> private_key_encryption_key) {
+                                                    std::optional<SecretBytes> private_key_encryption_key,
+                                                    std::optional<SecretBytes> replacement_key) {
   if (spec == "memory") return make_memory_repository();
   if (spec.starts_with("sqlite:")) {
     SqliteOptions options;
     options.path = std::string(spec.substr(7));
     if (options.path.empty()) return Error{ErrorCode::invalid_argument, "store 'sqlite:' needs a path: sqlite:PATH"};
     options.private_key_encryption_key = std::move(private_key_encryption_key);
+    options.replacement_key = std::move(replacement_key);
     return open_sqlite_repository(std::move(options));
   }
   if (spec.starts_with("postgres:") || spec.starts_with("postgresql://")) {
@@ -37,6 +39,7 @@ Result<std::shared_ptr<Repository>> open_repository(std::string_view spec,
     const auto rest = spec.starts_with("postgresql://") ? spec : spec.substr(9);
     options.conninfo = std::string(rest.starts_with("//") ? spec : rest);
     options.private_key_encryption_key = std::move(private_key_encryption_key);
+    options.replacement_key = std::move(replacement_key);
     return open_postgres_repository(std::move(options));
   }
   // Only the kind is named: a mistyped specification may still hold a password

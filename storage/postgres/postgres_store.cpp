@@ -767,6 +767,21 @@ std::optional<SecretBytes> unseal(const SecretBytes& key, std::span<const std::u
   return plaintext;
 }
 
+std::optional<std::vector<std::uint8_t>> read_meta(Connection& c, const char* name) {
+  const auto r = c.run("SELECT encode(value, 'hex') FROM iam_meta WHERE name = $1", Params().text(name));
+  if (r.empty()) return std::nullopt;
+  auto bytes = crypto::hex_decode(r.view(0, 0));
+  if (!bytes) corrupt("iam_meta." + std::string(name) + " does not decode");
+  return bytes;
+}
+
+// True when `key` opens the database's check value (it is the key the database is under).
+bool key_fits(Connection& c, const SecretBytes& key) {
+  const auto check = read_meta(c, meta_key_check);
+  const auto plain = check ? unseal(key, *check) : std::nullopt;
+  return plain && crypto::as_text(plain->span()) == key_check_plaintext;
+}
+
 // ---------------------------------------------------------------------------------------
 // Row readers
 // ---------------------------------------------------------------------------------------
@@ -1194,6 +1209,10 @@ class PostgresRepository final : public Repository {
       throw Refusal{Error{ErrorCode::invalid_argument,
                           "postgres store: the database now holds encrypted private keys; reopen it with the "
                           "encryption key"}};
+    // Likewise another process may have replaced the key-encryption key (replacement_key).
+    if (key_ && !k.secret_key.empty() && !key_fits(c, *key_))
+      throw Refusal{Error{ErrorCode::invalid_argument,
+                          "postgres store: the database's encryption key was replaced; reopen it with the new key"}};
     return {};
   }
 
@@ -1271,14 +1290,6 @@ void migrate(Connection& c) {
   c.exec(schema_unlock);
 }
 
-std::optional<std::vector<std::uint8_t>> read_meta(Connection& c, const char* name) {
-  const auto r = c.run("SELECT encode(value, 'hex') FROM iam_meta WHERE name = $1", Params().text(name));
-  if (r.empty()) return std::nullopt;
-  auto bytes = crypto::hex_decode(r.view(0, 0));
-  if (!bytes) corrupt("iam_meta." + std::string(name) + " does not decode");
-  return bytes;
-}
-
 // With a key: checks it against the database's check value, or (first use) records the
 // check value and encrypts every plaintext private key. Without one: refuses a database
 // that holds encrypted keys.
@@ -1328,6 +1339,32 @@ void setup_encryption(Connection& c, const std::optional<SecretBytes>& key) {
   c.commit();
 }
 
+// Re-encrypts every private key and the check value from `key` (already verified) to
+// `replacement`, in one transaction that holds off inserts of signing keys meanwhile.
+void replace_encryption_key(Connection& c, const SecretBytes& key, const SecretBytes& replacement) {
+  c.begin();
+  c.exec("LOCK TABLE iam_signing_keys IN SHARE ROW EXCLUSIVE MODE");
+  if (!key_fits(c, key))  // replaced meanwhile
+    throw Refusal{refuse(ErrorCode::invalid_argument,
+                         "the private key encryption key is not the one this database was encrypted with")};
+  std::vector<std::pair<std::int64_t, std::vector<std::uint8_t>>> resealed;
+  {
+    const auto r = c.run(
+        "SELECT seq, encode(secret_key, 'hex') FROM iam_signing_keys WHERE secret_key IS NOT NULL AND "
+        "secret_encrypted");
+    for (int i = 0; i < r.size(); ++i) {
+      auto plain = unseal(key, r.secret_hex(i, 1).span());
+      if (!plain) corrupt("a private signing key does not decrypt with the current key");
+      resealed.emplace_back(r.integer(i, 0), seal(replacement, plain->span()));
+    }
+  }
+  for (const auto& [seq, box] : resealed)
+    c.run("UPDATE iam_signing_keys SET secret_key = $2 WHERE seq = $1", Params().integer(seq).bytes(box));
+  c.run("UPDATE iam_meta SET value = $2 WHERE name = $1",
+        Params().text(meta_key_check).bytes(seal(replacement, crypto::as_bytes(key_check_plaintext))));
+  c.commit();
+}
+
 }  // namespace
 
 bool postgres_store_available() noexcept { return true; }
@@ -1338,6 +1375,10 @@ Result<std::shared_ptr<Repository>> open_postgres_repository(PostgresOptions opt
   if (options.private_key_encryption_key &&
       options.private_key_encryption_key->size() != postgres_encryption_key_bytes)
     return refuse(ErrorCode::invalid_argument, "the private key encryption key must be " +
+                                                   std::to_string(postgres_encryption_key_bytes) + " bytes");
+  if (options.replacement_key &&
+      (!options.private_key_encryption_key || options.replacement_key->size() != postgres_encryption_key_bytes))
+    return refuse(ErrorCode::invalid_argument, "a replacement key needs the current key, and must be " +
                                                    std::to_string(postgres_encryption_key_bytes) + " bytes");
   if (!options.conninfo.empty()) {
     // libpq's own message may quote the string (and a password in it): not repeated.
@@ -1357,6 +1398,10 @@ Result<std::shared_ptr<Repository>> open_postgres_repository(PostgresOptions opt
     try {
       migrate(*connection);
       setup_encryption(*connection, options.private_key_encryption_key);
+      if (options.replacement_key) {
+        replace_encryption_key(*connection, *options.private_key_encryption_key, *options.replacement_key);
+        options.private_key_encryption_key = std::move(options.replacement_key);
+      }
     } catch (...) {
       connection->rollback();
       throw;
