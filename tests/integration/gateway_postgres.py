@@ -6,7 +6,10 @@ Run under tests/postgres/with_postgres.py (which starts the server and sets PG*)
     with_postgres.py -- /usr/bin/python3 gateway_postgres.py IAM_GATEWAY"""
 import base64
 import json
+import os
+import subprocess
 import sys
+import tempfile
 import time
 
 from gateway_process import Checks, Gateway
@@ -41,6 +44,16 @@ def login(gw, username, password):
     checks.equal(status, 200, f"login {username} on :{gw.port}")
     return json.loads(text).get("jwt", "") if status == 200 else ""
 
+
+# A postgres store has no "beside": without a named key file the gateway refuses to start.
+os.environ.pop("IAM_KEY_ENCRYPTION_KEY_FILE", None)
+refused = subprocess.run([EXE, "--port", "0", "--store", STORE, "--bootstrap-mode", "bootstrap"],
+                         capture_output=True, text=True, timeout=60)
+checks.check(refused.returncode == 2 and "--key-file" in refused.stderr,
+             f"no key file named for postgres: refused ({refused.returncode}: {refused.stderr.strip()})")
+# One key file for the three processes: the first creates it, the others read it.
+key_dir = tempfile.TemporaryDirectory(prefix="iam-pg-key-")
+os.environ["IAM_KEY_ENCRYPTION_KEY_FILE"] = os.path.join(key_dir.name, "iam.key")
 
 gateways = [Gateway(EXE, "--bootstrap-mode", "bootstrap", "--auth-ttl", TTL, "--key-grace", "600", store=STORE)
             for _ in range(3)]

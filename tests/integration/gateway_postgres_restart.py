@@ -11,6 +11,7 @@ import os
 import shlex
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -25,6 +26,8 @@ def control(action):
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+key_dir = tempfile.TemporaryDirectory(prefix="iam-pg-key-")  # a postgres store needs its key file named
+os.environ["IAM_KEY_ENCRYPTION_KEY_FILE"] = os.path.join(key_dir.name, "iam.key")
 # --auth-ttl 0: every request reaches the store, so the outage is visible to all of them.
 gw = Gateway(EXE, "--bootstrap-mode", "bootstrap", "--auth-ttl", "0", store="postgres:dbname=postgres")
 gw.start()

@@ -570,6 +570,36 @@ TEST_CASE("postgres: plaintext keys are encrypted in place by the first open wit
   CHECK(encrypted->list_signing_keys()->size() == 1);
 }
 
+TEST_CASE("postgres: replacement_key re-encrypts the private keys under a new key") {
+  pgtest::TempDatabase db;
+  const auto old_key = random_key();
+  const auto new_key = random_key();
+  const auto sk = signing_key("kid-1", 11, t0);
+  auto stale = open_ok(db, &old_key);  // stays open, as a process not yet restarted would
+  REQUIRE(detail(apply(*stale, m::InsertSigningKey{sk.copy()})) == "ok");
+  const auto sealed_before = pgtest::query_value(db.name(), "SELECT encode(secret_key, 'hex') FROM iam_signing_keys");
+
+  auto opts = options_for(db, &old_key);
+  opts.replacement_key = new_key.copy();
+  {
+    auto rekeyed = iam::open_postgres_repository(std::move(opts));
+    REQUIRE(detail(rekeyed) == "ok");
+    CHECK(hex_encode((*rekeyed)->list_signing_keys()->at(0).secret_key.span()) == hex_encode(sk.secret_key.span()));
+  }
+  CHECK(pgtest::query_value(db.name(), "SELECT encode(secret_key, 'hex') FROM iam_signing_keys") != sealed_before);
+  CHECK(contains(open_error(options_for(db, &old_key)).message, "not the one"));
+  CHECK(hex_encode(open_ok(db, &new_key)->list_signing_keys()->at(0).secret_key.span()) ==
+        hex_encode(sk.secret_key.span()));
+  // the repository still holding the old key may not seal a new key with it, nor read one
+  CHECK(outcome(apply(*stale, m::RetireSigningKeys{at(t0 + 1)}, m::InsertSigningKey{signing_key("kid-2", 12, t0 + 1)})) ==
+        "invalid-argument");
+  CHECK_FALSE(stale->list_signing_keys().ok());
+
+  auto no_current = options_for(db);
+  no_current.replacement_key = new_key.copy();
+  CHECK(open_error(std::move(no_current)).code == iam::ErrorCode::invalid_argument);
+}
+
 // =====================================================================================
 // Strings PostgreSQL cannot hold
 // =====================================================================================
