@@ -94,8 +94,7 @@ iam::Result<OpenedStore> open_store(const DeploymentOptions& o) {
     if (!opened.ok()) return std::move(opened).error();
     return OpenedStore{std::move(opened).value(), {}};
   }
-  struct stat st {};
-  if (::stat(path->c_str(), &st) == 0) {
+  auto open_with_file = [&]() -> iam::Result<OpenedStore> {
     auto key = iam::load_key_file(*path);
     if (!key.ok()) return std::move(key).error();
     auto opened = iam::open_repository(o.store, std::move(key).value());
@@ -105,7 +104,9 @@ iam::Result<OpenedStore> open_store(const DeploymentOptions& o) {
       return error;
     }
     return OpenedStore{std::move(opened).value(), {}};
-  }
+  };
+  struct stat st {};
+  if (::stat(path->c_str(), &st) == 0) return open_with_file();
   if (errno != ENOENT) return key_file_error(*path, "cannot be read: " + errno_text());
   // No key file: only a store holding no encrypted keys may have one made for it. A store
   // refuses to open without a key exactly when it holds encrypted keys (invalid_argument).
@@ -114,6 +115,8 @@ iam::Result<OpenedStore> open_store(const DeploymentOptions& o) {
     if (!probe.ok()) {
       auto error = std::move(probe).error();
       if (error.code != iam::ErrorCode::invalid_argument) return error;
+      // Another process starting at the same time may have made the file and sealed the store since.
+      if (::stat(path->c_str(), &st) == 0) return open_with_file();
       return key_file_error(*path, "missing, and the store holds signing keys encrypted with it: restore the file "
                                    "from its backup, or name it with --key-file (" + error.message + ")");
     }

@@ -5,6 +5,8 @@
 //   iam-gateway --bootstrap-mode bootstrap                 # ./iam.db, http://127.0.0.1:8088
 //   iam-gateway --store memory --regime noauth             # development only
 //
+// The private signing keys are sealed with the key file beside the store (./iam.key, or
+// --key-file); the first start creates it and prints {"event":"key_file_created","path":…}.
 // Prints one JSON line per request on stderr, and on start a line
 // {"event":"listening","address":…,"port":…} (with --port 0 the port is chosen freely).
 // On SIGUSR1 and at exit a line {"event":"stats"|"stopped","store_reads":…,"store_writes":…,

@@ -159,6 +159,18 @@ checks.check(os.path.exists(other_key) and stat.S_IMODE(os.stat(other_key).st_mo
 checks.check(not os.path.exists(os.path.join(tmp.name, "other.key")), "no key file beside the store with --key-file")
 code, err = gateway_refusal(store=f"sqlite:{other_db}")
 checks.check(code != 0 and "missing" in err, "without --key-file the default path is missing: refused")
+done = subprocess.run([IAMCTL, "list-users", "--store", f"sqlite:{other_db}"], capture_output=True, text=True,
+                      timeout=120, env=dict(os.environ, IAM_KEY_ENCRYPTION_KEY_FILE=other_key))
+checks.check(done.returncode == 0 and "created" not in done.stderr, f"$IAM_KEY_ENCRYPTION_KEY_FILE names the file: "
+             f"{done.returncode} {done.stderr.strip()}")
+
+# ---- an interrupted rotation (its .new file left behind) is refused, and changes nothing
+with open(KEY_FILE + ".new", "w") as f:
+    f.write("00" * 32 + "\n")
+code, out, err = iamctl("rotate-key-encryption-key")
+checks.check(code == 2 and "interrupted" in err, f"a leftover .new file is refused: {code} {err.strip()}")
+checks.equal(load_key(KEY_FILE), key, "the refused rotation left the key file as it was")
+os.unlink(KEY_FILE + ".new")
 
 # ---- rotating the key-encryption key: the store re-encrypted under a new key file
 code, out, err = iamctl("rotate-key-encryption-key")
@@ -166,6 +178,7 @@ checks.equal(code, 0, f"iamctl rotate-key-encryption-key ({err.strip()})")
 new_key = load_key(KEY_FILE)
 checks.check(new_key != key, "the key file now holds a new key")
 checks.equal(stat.S_IMODE(os.stat(KEY_FILE).st_mode), 0o600, "the new key file's mode")
+checks.check(not os.path.exists(KEY_FILE + ".new"), "the rotation leaves no .new file")
 rows = signing_rows()
 sealed = [r for r in rows if r[2] is not None]
 checks.check(sealed and all(unseal(new_key, r[2]) is not None and unseal(key, r[2]) is None for r in sealed),
