@@ -11,7 +11,9 @@
 // terminal). Against a local store, commands are trusted administrator actions (no
 // actor); whoami, change-password and list-my-workspaces act on the user whose --token
 // is given. Against a gateway (a URL from --url, $IAM_URL or $TRUSTGRAPH_URL), every
-// command is made by the token's user and the gateway authorises it.
+// command is made by the token's user and the gateway authorises it. A local store's
+// signing keys are sealed with the key file the gateway uses (./iam.key beside ./iam.db,
+// or --key-file); rotate-key-encryption-key replaces that key.
 //
 // Exit codes: 0 success, 1 refused operation, 2 usage or configuration error, 3 internal
 // failure (also: gateway unreachable, 5xx, or an answer that is not JSON).
