@@ -61,13 +61,14 @@ struct Pending {
   iam::Outcome outcome;
   bool to_backend = false;  // a service call for the Backend; otherwise an IAM operation
   bool slow = false;
-  std::string client;       // the caller's address, for login throttling
+  std::string client;       // the caller's address, for the address throttle
 };
 
 class Handler {
  public:
-  // `address_throttle` limits failed logins per client address (on top of the roles
-  // regime's per-username throttle); a refusal is the ordinary 401 auth failure.
+  // `address_throttle` limits failed password guesses (login, change-password; HTTP and
+  // WebSocket alike) per client address, on top of the roles regime's per-account
+  // throttle; a refusal is the ordinary auth failure, and no success resets an address.
   Handler(std::shared_ptr<iam::Regime> regime, std::shared_ptr<const iam::Enforcer> enforcer,
           std::shared_ptr<Backend> backend, iam::ThrottleConfig address_throttle = {});
 
@@ -81,8 +82,9 @@ class Handler {
   // GET /api/v1/auth/jwks: every key still in grace ({"keys":[]} for a regime without keys).
   Response jwks() const;
 
-  // WebSocket frames forwarded by iam::WebSocketSession: the answer frame.
-  std::string socket_answer(const iam::WebSocketSession::Forward& forward) const;
+  // WebSocket frames forwarded by iam::WebSocketSession: the answer frame. `client` is the
+  // socket's peer address: its password guesses share the HTTP routes' address throttle.
+  std::string socket_answer(const iam::WebSocketSession::Forward& forward, std::string_view client) const;
   static bool is_slow_operation(std::string_view operation);
 
   const iam::Enforcer& enforcer() const { return *enforcer_; }
