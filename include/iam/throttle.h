@@ -36,7 +36,7 @@ struct ThrottleConfig {
   std::chrono::seconds first_delay{1};          // after failure free_failures+1; doubles after each further one
   std::chrono::seconds max_delay{300};          // the cap
   std::size_t max_entries = 100'000;            // keys tracked at most
-  std::size_t max_bytes = 16 * 1024 * 1024;     // memory_bytes() at most (about 110 bytes a key)
+  std::size_t max_bytes = 16 * 1024 * 1024;     // memory_bytes() at most (about 100 bytes a key)
 };
 
 class Throttle {
