@@ -46,6 +46,11 @@ RouteMatch match_route(std::string_view method, std::string_view target);
 // must never reach a log).
 std::string_view path_of(std::string_view target);
 
+// The address throttle's key for a peer address: an IPv4 address as it is (also written
+// IPv4-mapped), an IPv6 address as its /64 prefix ("2001:db8:1:2::/64"), since one
+// subscriber commonly holds a whole /64 and could otherwise take a fresh address per guess.
+std::string address_throttle_key(std::string_view address);
+
 struct Response {
   int status = 200;
   std::string body;
@@ -61,7 +66,7 @@ struct Pending {
   iam::Outcome outcome;
   bool to_backend = false;  // a service call for the Backend; otherwise an IAM operation
   bool slow = false;
-  std::string client;       // the caller's address, for the address throttle
+  std::string client;       // the caller's address_throttle_key()
 };
 
 class Handler {

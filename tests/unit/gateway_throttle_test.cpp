@@ -133,3 +133,17 @@ TEST_CASE("a wrong current password in change-password counts against the addres
   f.iam.clock->advance(10s);
   CHECK(change("alice-password").status == 200);
 }
+
+TEST_CASE("IPv6 clients are throttled per /64, as one subscriber; IPv4-mapped ones as their IPv4 address") {
+  Fixture f;
+  // An attacker holding a /64 (one home connection) cannot take a fresh address per guess.
+  for (const char* address : {"2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff:ffff:ffff:ffff"})
+    CHECK(f.http_login("nobody", "wrong-password", address).status == 401);
+  CHECK(f.http_login("alice", "alice-password", "2001:db8:1:2:abcd::9").status == 401);
+  CHECK(f.socket_login("alice", "alice-password", "2001:DB8:1:2::77").contains("error"));
+  CHECK(f.http_login("alice", "alice-password", "2001:db8:1:3::1").status == 200);  // the next /64
+
+  for (int i = 0; i < 3; ++i) CHECK(f.http_login("nobody", "wrong-password", "203.0.113.5").status == 401);
+  CHECK(f.http_login("alice", "alice-password", "::ffff:203.0.113.5").status == 401);
+  CHECK(f.http_login("alice", "alice-password", "203.0.113.6").status == 200);
+}
