@@ -594,7 +594,7 @@ Result<LoginResult> RolesRegime::login(std::string_view username, std::string_vi
                                        std::optional<std::string_view> workspace) {
   std::string reason;
   std::string user_id;
-  std::string throttle_key;  // set once the login is well-formed and not throttled: it counts
+  std::optional<std::string> throttle_key;  // set once the login is well-formed and not throttled: it counts
   Result<LoginResult> result = [&]() -> Result<LoginResult> {
     // Sizes first: a malformed login is refused before anything of it is stored (it can
     // match no account, so it needs no throttling of its own).
@@ -661,9 +661,9 @@ Result<LoginResult> RolesRegime::login(std::string_view username, std::string_vi
     if (!token) return Error{ErrorCode::internal_error, "no signing key"};
     return LoginResult{SecretString(std::move(*token)), expires};
   }();
-  if (!throttle_key.empty()) {
-    if (result.ok()) impl_->login_throttle.succeeded(throttle_key);
-    else if (result.error().code == ErrorCode::auth_failed) impl_->login_throttle.failed(throttle_key);
+  if (throttle_key) {
+    if (result.ok()) impl_->login_throttle.succeeded(*throttle_key);
+    else if (result.error().code == ErrorCode::auth_failed) impl_->login_throttle.failed(*throttle_key);
   }
   impl_->audit_authenticate("login-password", result.ok(), user_id, reason);
   return result;
