@@ -1,8 +1,10 @@
 #include "handler.h"
 
+#include <arpa/inet.h>
 #include <sodium.h>
 
 #include <array>
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -56,7 +58,25 @@ void wipe(std::string& text) {
   text.clear();
 }
 
+// The operations that test a password: their failures count against the client address.
+bool guesses_password(std::string_view operation) { return operation == "login" || operation == "change-password"; }
+
 }  // namespace
+
+std::string address_throttle_key(std::string_view address) {
+  std::string text(address.substr(0, address.find('%')));  // an IPv6 zone ("%eth0") names no host
+  unsigned char bytes[16];
+  if (inet_pton(AF_INET6, text.c_str(), bytes) != 1) return std::string(address);  // IPv4, or as given
+  char out[INET6_ADDRSTRLEN];
+  static constexpr unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::memcmp(bytes, v4_mapped, sizeof v4_mapped) == 0) {
+    inet_ntop(AF_INET, bytes + 12, out, sizeof out);
+    return out;
+  }
+  std::memset(bytes + 8, 0, 8);  // one subscriber gets a /64 at least: it is one key
+  inet_ntop(AF_INET6, bytes, out, sizeof out);
+  return std::string(out) + "/64";
+}
 
 std::string_view path_of(std::string_view target) {
   return target.substr(0, target.find('?'));
@@ -147,11 +167,14 @@ std::variant<Response, Pending> Handler::begin(const RouteMatch& route, std::str
     return refused;
   }
   const bool iam_operation = route.request.route == iam::Route::iam || route.request.route == iam::Route::named;
-  if (iam_operation && outcome.operation == "login" && !address_throttle_.allowed(client)) {
+  std::string client_key = iam_operation ? address_throttle_key(client) : std::string();
+  if (iam_operation && guesses_password(outcome.operation) && !address_throttle_.allowed(client_key)) {
     wipe(outcome.body);
-    return Response{401, std::string(iam::masked::auth_failure), {}, "login", "throttled (client address)"};
+    Response refused{401, std::string(iam::masked::auth_failure), {}, outcome.operation, "throttled (client address)"};
+    if (outcome.identity) refused.principal = outcome.identity->handle;
+    return refused;
   }
-  Pending pending{std::move(outcome), !iam_operation, false, std::string(client)};
+  Pending pending{std::move(outcome), !iam_operation, false, std::move(client_key)};
   pending.slow = iam_operation && is_slow_operation(pending.outcome.operation);
   return pending;
 }
@@ -160,10 +183,9 @@ Response Handler::complete(const Pending& pending) const {
   const iam::Outcome& outcome = pending.outcome;
   if (!pending.to_backend) {
     Response response = dispatch_iam(outcome);
-    if (outcome.operation == "login") {
-      if (response.status == 200) address_throttle_.succeeded(pending.client);
-      if (response.status == 401) address_throttle_.failed(pending.client);
-    }
+    // A success never resets the address: an attacker's logins to their own account
+    // must not refund guesses at others'.
+    if (guesses_password(outcome.operation) && response.status == 401) address_throttle_.failed(pending.client);
     return response;
   }
   Forwarded forwarded{outcome.operation, outcome.workspace, outcome.flow, outcome.body,
@@ -214,9 +236,16 @@ Response Handler::jwks() const {
   return Response{200, R"({"keys":[]})", {}, "jwks", {}};
 }
 
-std::string Handler::socket_answer(const iam::WebSocketSession::Forward& forward) const {
+std::string Handler::socket_answer(const iam::WebSocketSession::Forward& forward, std::string_view client) const {
   if (forward.service == "iam") {
+    // The same per-address budget as the HTTP routes (begin / complete).
+    const bool counted = guesses_password(forward.operation);
+    const std::string client_key = counted ? address_throttle_key(client) : std::string();
+    if (counted && !address_throttle_.allowed(client_key))
+      return iam::WebSocketSession::error_frame(forward.id_json, iam::auth_failure());
     std::string answer_json = dispatcher_.handle(forward.request);
+    if (counted && iam::answer_for_dispatcher_json(forward.operation, answer_json).status == 401)
+      address_throttle_.failed(client_key);
     std::string frame = iam::WebSocketSession::iam_response_frame(forward.id_json, forward.operation, answer_json);
     wipe(answer_json);
     return frame;

@@ -46,6 +46,11 @@ RouteMatch match_route(std::string_view method, std::string_view target);
 // must never reach a log).
 std::string_view path_of(std::string_view target);
 
+// The address throttle's key for a peer address: an IPv4 address as it is (also written
+// IPv4-mapped), an IPv6 address as its /64 prefix ("2001:db8:1:2::/64"), since one
+// subscriber commonly holds a whole /64 and could otherwise take a fresh address per guess.
+std::string address_throttle_key(std::string_view address);
+
 struct Response {
   int status = 200;
   std::string body;
@@ -61,13 +66,14 @@ struct Pending {
   iam::Outcome outcome;
   bool to_backend = false;  // a service call for the Backend; otherwise an IAM operation
   bool slow = false;
-  std::string client;       // the caller's address, for login throttling
+  std::string client;       // the caller's address_throttle_key()
 };
 
 class Handler {
  public:
-  // `address_throttle` limits failed logins per client address (on top of the roles
-  // regime's per-username throttle); a refusal is the ordinary 401 auth failure.
+  // `address_throttle` limits failed password guesses (login, change-password; HTTP and
+  // WebSocket alike) per client address, on top of the roles regime's per-account
+  // throttle; a refusal is the ordinary auth failure, and no success resets an address.
   Handler(std::shared_ptr<iam::Regime> regime, std::shared_ptr<const iam::Enforcer> enforcer,
           std::shared_ptr<Backend> backend, iam::ThrottleConfig address_throttle = {});
 
@@ -81,8 +87,9 @@ class Handler {
   // GET /api/v1/auth/jwks: every key still in grace ({"keys":[]} for a regime without keys).
   Response jwks() const;
 
-  // WebSocket frames forwarded by iam::WebSocketSession: the answer frame.
-  std::string socket_answer(const iam::WebSocketSession::Forward& forward) const;
+  // WebSocket frames forwarded by iam::WebSocketSession: the answer frame. `client` is the
+  // socket's peer address: its password guesses share the HTTP routes' address throttle.
+  std::string socket_answer(const iam::WebSocketSession::Forward& forward, std::string_view client) const;
   static bool is_slow_operation(std::string_view operation);
 
   const iam::Enforcer& enforcer() const { return *enforcer_; }

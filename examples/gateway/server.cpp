@@ -134,12 +134,14 @@ json log_line(std::uint64_t request_id, std::string_view method, std::string_vie
 // once at the upgrade by its ?token=, frames handed to the backend).
 class SocketConnection final : public Closable, public std::enable_shared_from_this<SocketConnection> {
  public:
-  SocketConnection(tcp::socket&& socket, std::shared_ptr<Shared> shared, std::optional<Forwarded> stream)
+  SocketConnection(tcp::socket&& socket, std::shared_ptr<Shared> shared, std::optional<Forwarded> stream,
+                   std::string client)
       : ws_(std::move(socket)),
         shared_(std::move(shared)),
         slot_(shared_->connections),
         session_(shared_->handler->shared_enforcer()),
-        stream_(std::move(stream)) {}
+        stream_(std::move(stream)),
+        client_(std::move(client)) {}
   ~SocketConnection() override { shared_->tracker.remove(this); }
 
   void start(http::request<http::string_body> upgrade) {
@@ -201,14 +203,14 @@ class SocketConnection final : public Closable, public std::enable_shared_from_t
     if (reply.forward->service == "iam" && Handler::is_slow_operation(reply.forward->operation)) {
       net::post(shared_->workers, [self = shared_from_this(), forward = std::move(*reply.forward),
                                    line = std::move(line), started]() mutable {
-        std::string answer = self->shared_->handler->socket_answer(forward);
+        std::string answer = self->shared_->handler->socket_answer(forward, self->client_);
         line["latency_ms"] = milliseconds_since(started);
         self->shared_->log.write(line);
         net::post(self->ws_.get_executor(), [self, answer = std::move(answer)]() mutable { self->send(std::move(answer)); });
       });
       return;
     }
-    send(shared_->handler->socket_answer(*reply.forward));
+    send(shared_->handler->socket_answer(*reply.forward, client_));
     line["latency_ms"] = milliseconds_since(started);
     shared_->log.write(line);
   }
@@ -236,6 +238,7 @@ class SocketConnection final : public Closable, public std::enable_shared_from_t
   ConnectionSlot slot_;
   iam::WebSocketSession session_;
   std::optional<Forwarded> stream_;
+  std::string client_;  // the peer's address, for the login throttle
   http::request<http::string_body> upgrade_;
   beast::flat_buffer buffer_;
   std::deque<std::string> outbox_;
@@ -414,7 +417,10 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
     line["latency_ms"] = milliseconds_since(started_);
     shared_->log.write(line);
     stream_.expires_never();
-    auto connection = std::make_shared<SocketConnection>(stream_.release_socket(), shared_, std::move(stream));
+    beast::error_code ignored;
+    std::string client = stream_.socket().remote_endpoint(ignored).address().to_string();
+    auto connection =
+        std::make_shared<SocketConnection>(stream_.release_socket(), shared_, std::move(stream), std::move(client));
     connection->start(std::move(request));
   }
 

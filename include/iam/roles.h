@@ -66,9 +66,10 @@ struct RolesConfig {
   std::uint32_t password_iterations = minimum_password_iterations;  // may be raised, never lowered
   std::chrono::seconds decision_ttl{60};
   std::chrono::seconds last_used_interval{60};  // resolve-api-key coalesces last_used writes
-  // Login throttling per username (iam/throttle.h): after 5 consecutive failures, logins
-  // for that username are refused (auth-failed, as any failure) for 1 s, doubling per
-  // further failure up to 5 min. A success resets it. `enabled = false` turns it off.
+  // Password-guess throttling per account (iam/throttle.h), keyed on username_key() as the
+  // lookup is: after 5 consecutive failed logins or change-passwords, both are refused
+  // (auth-failed, as any failure) for 1 s, doubling per further failure up to 5 min. A
+  // success resets it. `enabled = false` turns it off.
   ThrottleConfig login_throttle;
   std::shared_ptr<Clock> clock;          // default: system clock
   std::shared_ptr<RandomSource> random;  // default: libsodium

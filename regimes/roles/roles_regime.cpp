@@ -594,20 +594,24 @@ Result<LoginResult> RolesRegime::login(std::string_view username, std::string_vi
                                        std::optional<std::string_view> workspace) {
   std::string reason;
   std::string user_id;
-  bool throttled = false;
+  std::optional<std::string> throttle_key;  // set once the login is well-formed and not throttled: it counts
   Result<LoginResult> result = [&]() -> Result<LoginResult> {
-    if (!impl_->login_throttle.allowed(username)) {
-      // Refused without a password check: the answer is the same auth failure, and an
-      // attacker's burst costs no PBKDF2 work.
-      throttled = true;
-      reason = "throttled";
-      return auth_failure();
-    }
+    // Sizes first: a malformed login is refused before anything of it is stored (it can
+    // match no account, so it needs no throttling of its own).
     if (username.empty() || username.size() > kMaxUsernameBytes || password.size() > impl_->policy.max_bytes) {
       credentials::dummy_password_work(password.substr(0, impl_->policy.max_bytes), impl_->iterations);
       reason = "malformed login";
       return auth_failure();
     }
+    // Keyed as the lookup is, so every spelling of a username shares one budget.
+    std::string key = username_key(username);
+    if (!impl_->login_throttle.allowed(key)) {
+      // Refused without a password check: the answer is the same auth failure, and an
+      // attacker's burst costs no PBKDF2 work.
+      reason = "throttled";
+      return auth_failure();
+    }
+    throttle_key = std::move(key);
     auto user = impl_->repo().find_user_by_username(username);
     if (!user) {
       if (user.error().code != ErrorCode::not_found) return storage_error(user.error());
@@ -657,10 +661,9 @@ Result<LoginResult> RolesRegime::login(std::string_view username, std::string_vi
     if (!token) return Error{ErrorCode::internal_error, "no signing key"};
     return LoginResult{SecretString(std::move(*token)), expires};
   }();
-  if (result.ok()) {
-    impl_->login_throttle.succeeded(username);
-  } else if (!throttled && result.error().code == ErrorCode::auth_failed) {
-    impl_->login_throttle.failed(username);
+  if (throttle_key) {
+    if (result.ok()) impl_->login_throttle.succeeded(*throttle_key);
+    else if (result.error().code == ErrorCode::auth_failed) impl_->login_throttle.failed(*throttle_key);
   }
   impl_->audit_authenticate("login-password", result.ok(), user_id, reason);
   return result;
@@ -718,8 +721,15 @@ Status RolesRegime::change_password(const Actor& actor, std::string_view user_id
       return auth_failure();
     }
     target.workspace = user->record.workspace;
-    if (!credentials::verify_password(password, user->password_hash) || !user->record.enabled)
+    // A guess at the current password, as a login is: the account's login budget applies
+    // (a stolen token must not buy unlimited guesses).
+    const std::string throttle_key = username_key(user->record.username);
+    if (!impl_->login_throttle.allowed(throttle_key)) return auth_failure();
+    if (!credentials::verify_password(password, user->password_hash) || !user->record.enabled) {
+      impl_->login_throttle.failed(throttle_key);
       return auth_failure();
+    }
+    impl_->login_throttle.succeeded(throttle_key);
     if (auto s = credentials::check_password_policy(impl_->policy, new_password, user->record.username); !s.ok())
       return s;
     StoredUser next = std::move(*user);

@@ -1,25 +1,55 @@
 #include "iam/throttle.h"
 
+#include <sodium.h>
+
 #include <algorithm>
+#include <array>
+#include <cstring>
 #include <list>
 #include <mutex>
-#include <string>
 #include <unordered_map>
+
+#include "crypto/crypto.h"
 
 namespace iam {
 
 struct Throttle::Impl {
+  // Keys are kept as a keyed digest, never as given: every entry costs the same whatever
+  // the caller sent, and nobody who lacks the per-table secret can aim keys at one bucket.
+  using Digest = std::array<unsigned char, 16>;
+  struct DigestHash {
+    std::size_t operator()(const Digest& d) const noexcept {
+      std::size_t h;
+      std::memcpy(&h, d.data(), sizeof h);  // already uniformly random
+      return h;
+    }
+  };
   struct Entry {
     unsigned failures = 0;
     TimePoint locked_until{};
-    std::list<std::string>::iterator recency;  // position in `order`
+    std::list<Digest>::iterator recency;  // position in `order`
   };
+  // What one tracked key costs: the map node (value, next pointer, cached hash), its bucket
+  // slot, and the list node (value, two pointers). An estimate, not malloc's exact count.
+  static constexpr std::size_t kEntryBytes =
+      sizeof(std::pair<const Digest, Entry>) + 3 * sizeof(void*) + sizeof(Digest) + 2 * sizeof(void*);
 
   ThrottleConfig config;
+  std::size_t capacity = 1;  // entries, from max_entries and max_bytes
   std::shared_ptr<Clock> clock;
+  std::array<unsigned char, crypto_generichash_KEYBYTES> secret{};
   mutable std::mutex mutex;
-  std::unordered_map<std::string, Entry> entries;
-  std::list<std::string> order;  // most recently failed first; the back is dropped when full
+  std::unordered_map<Digest, Entry, DigestHash> entries;
+  std::list<Digest> order;  // most recently failed first; the back is dropped when full
+
+  ~Impl() { sodium_memzero(secret.data(), secret.size()); }
+
+  Digest digest(std::string_view key) const {
+    Digest out;
+    crypto_generichash(out.data(), out.size(), reinterpret_cast<const unsigned char*>(key.data()), key.size(),
+                       secret.data(), secret.size());
+    return out;
+  }
 
   std::chrono::nanoseconds remaining(const Entry& entry) const {
     const TimePoint now = clock->now();
@@ -38,8 +68,12 @@ Throttle::Throttle(ThrottleConfig config, std::shared_ptr<Clock> clock) : impl_(
   config.first_delay = std::max(config.first_delay, std::chrono::seconds(0));
   config.max_delay = std::max(config.max_delay, std::chrono::seconds(0));
   config.max_entries = std::max<std::size_t>(config.max_entries, 1);
+  config.max_bytes = std::max(config.max_bytes, Impl::kEntryBytes);
   impl_->config = config;
+  impl_->capacity = std::min(config.max_entries, config.max_bytes / Impl::kEntryBytes);
   impl_->clock = clock ? std::move(clock) : system_clock();
+  crypto::ensure_initialised();
+  randombytes_buf(impl_->secret.data(), impl_->secret.size());
 }
 
 Throttle::~Throttle() = default;
@@ -48,23 +82,25 @@ bool Throttle::allowed(std::string_view key) { return locked_for(key) == std::ch
 
 std::chrono::nanoseconds Throttle::locked_for(std::string_view key) {
   if (!impl_->config.enabled) return std::chrono::nanoseconds(0);
+  const Impl::Digest digest = impl_->digest(key);
   const std::lock_guard lock(impl_->mutex);
-  const auto found = impl_->entries.find(std::string(key));
+  const auto found = impl_->entries.find(digest);
   return found == impl_->entries.end() ? std::chrono::nanoseconds(0) : impl_->remaining(found->second);
 }
 
 void Throttle::failed(std::string_view key) {
   if (!impl_->config.enabled) return;
+  const Impl::Digest digest = impl_->digest(key);
   const std::lock_guard lock(impl_->mutex);
   auto& entries = impl_->entries;
-  auto found = entries.find(std::string(key));
+  auto found = entries.find(digest);
   if (found == entries.end()) {
-    if (entries.size() >= impl_->config.max_entries) {
+    if (entries.size() >= impl_->capacity) {
       entries.erase(impl_->order.back());
       impl_->order.pop_back();
     }
-    impl_->order.emplace_front(key);
-    found = entries.emplace(std::string(key), Impl::Entry{0, {}, impl_->order.begin()}).first;
+    impl_->order.push_front(digest);
+    found = entries.emplace(digest, Impl::Entry{0, {}, impl_->order.begin()}).first;
   } else {
     impl_->order.splice(impl_->order.begin(), impl_->order, found->second.recency);
   }
@@ -80,8 +116,9 @@ void Throttle::failed(std::string_view key) {
 
 void Throttle::succeeded(std::string_view key) {
   if (!impl_->config.enabled) return;
+  const Impl::Digest digest = impl_->digest(key);
   const std::lock_guard lock(impl_->mutex);
-  const auto found = impl_->entries.find(std::string(key));
+  const auto found = impl_->entries.find(digest);
   if (found == impl_->entries.end()) return;
   impl_->order.erase(found->second.recency);
   impl_->entries.erase(found);
@@ -90,6 +127,11 @@ void Throttle::succeeded(std::string_view key) {
 std::size_t Throttle::tracked() const {
   const std::lock_guard lock(impl_->mutex);
   return impl_->entries.size();
+}
+
+std::size_t Throttle::memory_bytes() const {
+  const std::lock_guard lock(impl_->mutex);
+  return impl_->entries.size() * Impl::kEntryBytes;
 }
 
 }  // namespace iam
