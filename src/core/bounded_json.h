@@ -28,6 +28,11 @@ struct JsonLimits {
   std::size_t max_bytes = default_max_json_bytes;
 };
 
+// For answers read back from a backend, the JSON dispatcher or a gateway: an answer may
+// wrap a request at the limits above (an echo, a list of many records), so it gets twice
+// the depth and four times the size; still bounded, as a peer may be broken.
+inline constexpr JsonLimits answer_json_limits{2 * default_max_json_depth, 4 * default_max_json_bytes};
+
 // Exactly one JSON value (RFC 8259, the whole text, UTF-8 checked) within `limits`.
 // Errors (invalid_argument): "malformed JSON", "JSON text too large", "JSON nested too deeply".
 Result<nlohmann::json> parse_json_bounded(std::string_view text, const JsonLimits& limits = {});

@@ -6,10 +6,13 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "core/bounded_json.h"
+#include "crypto/crypto.h"
+#include "iam/jwt.h"
 #include "gateway/answers.h"
 #include "gateway_fakes.h"
 #include "iam/operation_registry.h"
@@ -95,10 +98,10 @@ TEST_CASE("enforcer: authenticated routes refuse a too-deep body alike") {
 
 TEST_CASE("enforcer: the depth bound is exactly the default, and the size bound is configurable") {
   const FakeGateway gw = alice_gateway();
-  // The body object itself is one level: 63 more fit, 64 more do not.
-  const auto deepest = gw.flow_service("f1", "agent", nested_objects(iam::default_max_json_depth - 1, "1"), alice_key);
+  // The body object itself is one level of the 64.
+  const auto deepest = gw.flow_service("f1", "agent", nested_objects(iam::default_max_json_depth), alice_key);
   CHECK(deepest.forward());
-  const auto over = gw.flow_service("f1", "agent", nested_objects(iam::default_max_json_depth, "1"), alice_key);
+  const auto over = gw.flow_service("f1", "agent", nested_objects(iam::default_max_json_depth + 1), alice_key);
   CHECK(over.status == 400);
   CHECK(over.body == invalid_json);
 
@@ -114,6 +117,10 @@ TEST_CASE("enforcer: the depth bound is exactly the default, and the size bound 
 }
 
 TEST_CASE("enforcer: a configuration without bounds is refused") {
+  // GatewayConfig spells the library's defaults out (public headers cannot include
+  // src/core/bounded_json.h): they must not drift apart.
+  CHECK(iam::GatewayConfig{}.max_body_bytes == iam::default_max_json_bytes);
+  CHECK(iam::GatewayConfig{}.max_json_depth == iam::default_max_json_depth);
   CHECK_THROWS(FakeGateway([](iam::GatewayConfig& config) { config.max_json_depth = 0; }));
   CHECK_THROWS(FakeGateway([](iam::GatewayConfig& config) { config.max_body_bytes = 0; }));
 }
@@ -142,7 +149,7 @@ TEST_CASE("websocket: only a string or number id of bounded length is echoed") {
     return reply.frames[0];
   };
   // Not a string or number: bad message, and the id is not repeated.
-  for (const std::string id : {"[1]", R"({"a":"b"})", "true", "false", "[]", "{}", nested(3)}) {
+  for (const std::string& id : std::vector<std::string>{"[1]", R"({"a":"b"})", "true", "false", "[]", "{}", nested(3)}) {
     INFO(id);
     CHECK(answer(id) == bad_message);
   }
@@ -261,4 +268,30 @@ TEST_CASE("parse_json_bounded: depth and size are refused at the bound, not befo
   CHECK_FALSE(iam::json_accepted_bounded(nested(65)));
   CHECK_FALSE(iam::json_accepted_bounded(R"("abcde")", JsonLimits{8, 6}));
   CHECK_FALSE(iam::parse_ordered_json_bounded(nested(attack_depth)));
+}
+
+// ------------------------------------------------------------------ JWT and JWK texts
+
+TEST_CASE("jwt: a JWK or token header nested too deeply is refused") {
+  const std::string x(43, 'A');  // 32 zero bytes, base64url
+  const std::string jwk = R"({"kty":"OKP","crv":"Ed25519","x":")" + x + R"(","extra":)";
+  CHECK(iam::public_key_from_jwk(jwk + "1}"));
+  const auto deep = iam::public_key_from_jwk(jwk + nested(attack_depth) + "}");
+  REQUIRE_FALSE(deep);
+  CHECK(deep.error().code == iam::ErrorCode::invalid_argument);
+  CHECK_FALSE(iam::public_key_from_jwk(jwk + nested(iam::default_max_json_depth) + "}"));
+
+  iam::KeySet keys(iam::JwtConfig{}, std::make_shared<iam::ManualClock>());
+  const auto token = [](const std::string& header) {
+    const std::string signature(64, '\0');
+    return iam::crypto::base64url_encode(iam::crypto::as_bytes(header)) + "." +
+           iam::crypto::base64url_encode(iam::crypto::as_bytes(std::string_view(R"({"sub":"a"})"))) + "." +
+           iam::crypto::base64url_encode(iam::crypto::as_bytes(signature));
+  };
+  std::string reason;
+  const std::string header = R"({"alg":"EdDSA","kid":"k","x":)";
+  CHECK_FALSE(keys.verify_with_reason(token(header + nested(iam::default_max_json_depth - 1) + "}"), &reason));
+  CHECK(reason == "unknown kid");  // within the bound: read, then refused for its kid
+  CHECK_FALSE(keys.verify_with_reason(token(header + nested(iam::default_max_json_depth) + "}"), &reason));
+  CHECK(reason == "header is not a JSON object without duplicate keys");
 }
