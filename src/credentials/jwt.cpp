@@ -42,9 +42,10 @@ struct Member {
 // with no duplicate key in any object at any depth (nlohmann would silently keep the last
 // one, and two parsers disagreeing about a claim is how confusions start), and captures the
 // top-level members named in `wanted`. Like every JSON reader here it refuses text over
-// the library's size and depth bounds (core/bounded_json.h). It builds no DOM, which keeps token verification
-// close to the cost of the signature check. nlohmann's parser still checks the whole
-// grammar (UTF-8, escapes, number range, nothing after the value) before reporting success.
+// the library's size and depth bounds (core/bounded_json.h). It builds no DOM, which keeps
+// token verification close to the cost of the signature check. nlohmann's parser still
+// checks the whole grammar (UTF-8, escapes, number range, nothing after the value) before
+// reporting success.
 class ObjectScanner {
  public:
   ObjectScanner(const std::string_view* wanted, std::size_t count, Member* members)
@@ -114,7 +115,8 @@ class ObjectScanner {
     return true;
   }
   bool start_array(std::size_t) {
-    if (depth_ == 0 || depth_ >= default_max_json_depth || !container()) return false;  // the root must be an object
+    // The root must be an object.
+    if (depth_ == 0 || depth_ >= default_max_json_depth || !container()) return false;
     ++depth_;
     return true;
   }
