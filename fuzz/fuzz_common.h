@@ -36,8 +36,12 @@ inline std::optional<std::size_t> json_depth(std::string_view text) {
     std::size_t depth = 0, deepest = 0;
     bool start_object(std::size_t) { return enter(); }
     bool start_array(std::size_t) { return enter(); }
-    bool end_object() { return --depth, true; }
-    bool end_array() { return --depth, true; }
+    bool end_object() { return leave(); }
+    bool end_array() { return leave(); }
+    bool leave() {
+      --depth;
+      return true;
+    }
     bool enter() {
       deepest = std::max(deepest, ++depth);
       return true;
