@@ -4,7 +4,9 @@
 //         strict decoders and verifier leave no second spelling of a signed token).
 //   odd:  the rest is "<header JSON>\n<payload JSON>", signed here with the active key, so
 //         the claim checks behind the signature are reached. Property: what verifies has a
-//         non-empty subject and workspace and the configured issuer.
+//         non-empty subject and workspace and the configured issuer; a header or payload
+//         nested deeper than the JSON depth bound never verifies (issue 14), and the
+//         bounded parser's own properties hold on both (fuzz_common.h).
 // Seeds: fuzz/corpus/jwt_verify (made by fuzz/make_corpus.py with the same key and clock).
 #include <cstddef>
 #include <cstdint>
@@ -98,7 +100,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto signature = iam::crypto::ed25519_sign(iam::crypto::as_bytes(token), f.active.secret_key);
     token += '.';
     token += iam::crypto::base64url_encode(signature);
-    check_claims(f.keys->verify(token), f);
+    const auto claims = f.keys->verify(token);
+    check_claims(claims, f);
+    for (const std::string_view part : {header, payload}) {
+      fuzz::check_bounded_parser(part);
+      if (const auto depth = fuzz::json_depth(part); depth && *depth > iam::default_max_json_depth)
+        fuzz::check(!claims, "a header or payload nested too deeply never verifies");
+    }
   }
   return 0;
 }

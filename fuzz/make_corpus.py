@@ -99,6 +99,11 @@ write("password_hash_parse", {
     "password": "correct horse battery staple",
 })
 
+# ---- issue 14: JSON nested just within and just beyond the 64-level bound
+def nested(depth):
+    return "[" * depth + "]" * depth
+
+
 # ---- json_dispatcher: requests of protocol.md (the fixture's admin exists; ids are guesses)
 REQUESTS = [
     {"operation": "bootstrap-status"},
@@ -135,6 +140,10 @@ REQUESTS = [
 ]
 dispatcher = {f"request-{i:02d}-{r['operation']}": compact(r) for i, r in enumerate(REQUESTS)}
 dispatcher.update({"not-object": "[1,2,3]", "wrong-type": '{"operation":7}', "unknown": '{"operation":"make-coffee"}'})
+dispatcher.update({"depth-64": '{"operation":"whoami","user":' + nested(63) + "}",
+                   "depth-65": '{"operation":"whoami","user":' + nested(64) + "}",
+                   "authorise-deep-resource": compact({"operation": "authorise", "user_id": "u", "capability": "users:read",
+                                                       "resource_json": nested(65)})})
 write("json_dispatcher", dispatcher)
 
 # ---- websocket_session: frames separated by '\n'; @KEY@ / @READER@ / @JWT@ are real credentials
@@ -153,6 +162,9 @@ write("websocket_session", {
     "anonymous-then-bad": frames({"type": "auth"}, "not json", {"no": "id"}, {"id": None}),
     "reauth-failure": frames(AUTH_KEY, {"type": "auth", "token": "tg_wrong"}, {"id": 1, "service": "iam", "request": {}}),
     "unknown-service": frames(AUTH_KEY, {"id": [1], "service": "nope", "request": {"operation": "x"}}, {"id": {}, "service": "", "request": {}}),
+    "deep-id": frames('{"id":' + nested(65) + "}", {"id": "r" * 257, "service": "iam", "request": {"operation": "whoami"}}),
+    "deep-request": frames(AUTH_KEY, '{"id":"d","service":"config","request":{"operation":"get","keys":' + nested(63) + "}}",
+                           '{"id":"e","service":"config","request":{"operation":"get","keys":' + nested(64) + "}}"),
 })
 
 # ---- registry_extractors: byte 0 < 0x40 → registry JSON; else route/identity byte + fields
@@ -182,6 +194,8 @@ write("registry_extractors", {
     "flow-thru": enforce("flow_service", True, name="thru/x", flow="f1", workspace="default", body=""),
     "flow-import": enforce("flow_import", True, name="triples", flow="f1", body="{}"),
     "flow-export-bad-json": enforce("flow_export", True, name="triples", flow="f1", body="{"),
+    "flow-deep-body": enforce("flow_service", True, name="agent", flow="f1", workspace="default", body='{"q":' + nested(64) + "}"),
+    "registry-deep": b"\x03" + ('{"operations":' + nested(64) + "}").encode(),
 })
 # ---- iam.dict: libFuzzer dictionary for the JSON targets (operation and field names)
 names = sorted({op["name"] for op in json.loads(operations_json)["operations"]})

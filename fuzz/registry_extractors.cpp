@@ -7,7 +7,10 @@
 //              Properties: the answer body is one JSON object; a forwarded body carries
 //              actor = the identity's handle, and for workspace/flow-level operations the
 //              authorised, non-empty workspace (a PUBLIC operation: no identity, no actor);
-//              a refusal has an error status.
+//              a refusal has an error status; a body nested deeper than the depth bound
+//              is 400 invalid json (issue 14).
+// Both: a registry document nested too deeply does not load, and the bounded parser's own
+// properties hold on the text (fuzz_common.h).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -28,7 +31,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size == 0) return 0;
   std::string_view rest = fuzz::as_view(data + 1, size - 1);
   if (data[0] < 0x40) {
+    fuzz::check_bounded_parser(rest);
     auto registry = iam::OperationRegistry::from_json(rest);
+    if (const auto depth = fuzz::json_depth(rest); depth && *depth > iam::default_max_json_depth)
+      fuzz::check(!registry, "a registry nested too deeply does not load");
     if (registry) {
       for (const auto* spec : registry->operations()) {
         const auto* found = registry->find(spec->name);
@@ -48,8 +54,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   request.flow = take_field(rest);
   request.workspace = take_field(rest);
   request.body = std::string(rest);
+  fuzz::check_bounded_parser(request.body);
   const iam::Outcome out = f.enforcer->enforce_as(identity, request);
   fuzz::check(fuzz::is_json_object(out.body), "the answer body is one JSON object");
+  if (const auto depth = fuzz::json_depth(request.body); depth && *depth > f.enforcer->max_json_depth())
+    fuzz::check(out.refusal == iam::Refusal::unknown_kind || (out.status == 400 && out.body == iam::masked::invalid_json),
+                "a body nested too deeply is 400 invalid json (unless its route is unknown)");
   if (out.forward()) {
     const auto body = nlohmann::json::parse(out.body);
     const auto* spec = f.enforcer->registry().find(out.operation);

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/bounded_json.h"  // the library's bounded parser (this example links the static library)
+
 namespace gateway {
 namespace {
 
@@ -21,7 +23,9 @@ json describe(const Forwarded& request) {
 
 iam::HttpAnswer EchoBackend::call(const Forwarded& request) {
   json out = describe(request);
-  out["request"] = json::parse(request.body, nullptr, false);
+  // The body the Enforcer forwards is already within the request bounds.
+  auto body = iam::parse_json_bounded(request.body);
+  out["request"] = body ? std::move(*body) : json(request.body);
   return iam::HttpAnswer{200, out.dump()};
 }
 
@@ -31,8 +35,9 @@ std::optional<std::string> EchoBackend::stream_opened(const Forwarded& stream) {
 
 std::optional<std::string> EchoBackend::stream_frame(const Forwarded& stream, const std::string& frame) {
   json out = describe(stream);
-  out["received"] = json::parse(frame, nullptr, false);
-  if (out["received"].is_discarded()) out["received"] = frame;
+  // A stream frame comes straight from the client: bounded like every request.
+  auto received = iam::parse_json_bounded(frame);
+  out["received"] = received ? std::move(*received) : json(frame);
   return out.dump();
 }
 

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "core/bounded_json.h"  // the library's bounded parser (this example links the static library)
 #include "iam/roles.h"
 
 namespace gateway {
@@ -204,8 +205,9 @@ Response Handler::dispatch_iam(const iam::Outcome& outcome) const {
   if (outcome.operation == "change-password" && outcome.identity) {
     // The HTTP route's body is {current_password, new_password}; the IAM operation takes
     // `password` and acts on the caller, never on a user named in the body.
-    json body = json::parse(request, nullptr, false);
-    if (body.is_object()) {
+    auto parsed = iam::parse_json_bounded(request);
+    if (parsed && parsed->is_object()) {
+      json& body = *parsed;
       if (body.contains("current_password")) {
         body["password"] = body["current_password"];
         body.erase("current_password");
@@ -223,9 +225,9 @@ Response Handler::dispatch_iam(const iam::Outcome& outcome) const {
   if (outcome.identity) response.principal = outcome.identity->handle;
   if (answer.status != 200) {
     // The caller sees the masked body; the log gets the error's type (never its values).
-    const json parsed = json::parse(answer_json, nullptr, false);
-    if (parsed.is_object() && parsed.contains("error") && parsed["error"].is_object())
-      response.reason = parsed["error"].value("type", "error");
+    const auto parsed = iam::parse_json_bounded(answer_json, iam::answer_json_limits);
+    if (parsed && parsed->is_object() && parsed->contains("error") && (*parsed)["error"].is_object())
+      response.reason = (*parsed)["error"].value("type", "error");
   }
   wipe(answer_json);
   return response;

@@ -14,6 +14,7 @@
 // Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 2 usage or configuration error,
 // 3 the store or the port could not be opened.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 
 #include <chrono>
 #include <cstdio>
@@ -140,6 +141,8 @@ int main(int argc, char** argv) {
   config.authentication_cache_entries = o.auth_cache_entries;
   config.decision_cache_entries = o.decision_cache_entries;
   config.logger = warnings_only();
+  // The enforcer parses whatever the server let in: its size bound follows the largest limit.
+  config.max_body_bytes = std::max({o.server.max_iam_body, o.server.max_service_body, o.server.max_socket_message});
   auto enforcer = iam::Enforcer::create(std::move(config));
   if (!enforcer) return fail(exit_code_for(enforcer.error()), enforcer.error().message);
 

@@ -5,6 +5,7 @@
 #include <iostream>
 #include <stdexcept>
 
+#include "core/bounded_json.h"  // the library's bounded parser (iamctl links the static library)
 #include "iam/noauth.h"
 #include "iam/store.h"
 
@@ -14,6 +15,14 @@ namespace {
 using nlohmann::json;
 
 constexpr std::size_t kMaxLineBytes = 1 << 20;
+
+// The dispatcher's and the key set's own output, read back through the bounded parser
+// like every JSON text.
+json parse_answer(const std::string& text) {
+  auto parsed = iam::parse_json_bounded(text, iam::answer_json_limits);
+  if (!parsed) throw std::runtime_error("unreadable answer: " + parsed.error().message);
+  return std::move(*parsed);
+}
 
 }  // namespace
 
@@ -43,7 +52,7 @@ Reply LocalBackend::call(const json& request) {
   if (actor_) sent["actor"] = *actor_;
   std::string text = sent.dump();
   Reply reply;
-  reply.body = json::parse(dispatcher_->handle(text));
+  reply.body = parse_answer(dispatcher_->handle(text));
   iam::wipe(text);  // it may have held a password
   if (reply.body.contains("error")) {
     const json& error = reply.body["error"];
@@ -56,7 +65,7 @@ Reply LocalBackend::call(const json& request) {
 Reply LocalBackend::jwks() {
   Reply reply;
   if (roles_) {
-    reply.body = json::parse(roles_->jwks());
+    reply.body = parse_answer(roles_->jwks());
   } else {
     reply.outcome = Outcome::refused;
     reply.body = {{"error", {{"type", "not-supported"}, {"message", "this regime has no signing keys"}}}};

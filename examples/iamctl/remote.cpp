@@ -12,6 +12,7 @@
 #include <string_view>
 #include <utility>
 
+#include "core/bounded_json.h"  // the library's bounded parser (iamctl links the static library)
 #include "iam/secret.h"
 
 namespace iamctl {
@@ -178,9 +179,11 @@ std::string string_field(const json& object, const char* key) {
 Reply interpret(const HttpAnswer& answer) {
   Reply reply;
   reply.http_status = answer.status;
-  reply.body = json::parse(answer.body, nullptr, false);
-  if (reply.body.is_discarded() || !reply.body.is_object())
+  // A server's answer is bounded in depth as well as size (kMaxAnswerBytes) before use.
+  auto parsed = iam::parse_json_bounded(answer.body, iam::answer_json_limits);
+  if (!parsed || !parsed->is_object())
     throw std::runtime_error("unparseable answer from the gateway (HTTP " + std::to_string(answer.status) + ")");
+  reply.body = std::move(*parsed);
   if (answer.status >= 200 && answer.status < 300) {
     if (reply.body.contains("error"))  // a 2xx carrying an IAM error: judge it like a local one
       reply.outcome = string_field(reply.body["error"], "type") == "internal-error" ? Outcome::internal : Outcome::refused;

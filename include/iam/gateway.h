@@ -167,6 +167,11 @@ struct GatewayConfig {
   // threads at once; an exception from it is a refusal (500).
   WorkspaceExists workspace_exists;
   Logger logger = stderr_logger();  // refusal reasons (never a credential)
+  // Request bodies (and WebSocket frames) longer than max_body_bytes, or nesting objects
+  // and arrays deeper than max_json_depth, are 400 invalid json, refused while parsing
+  // (a frame may be one level deeper: its envelope). Both must be at least 1.
+  std::size_t max_body_bytes = 16u << 20;
+  std::size_t max_json_depth = 64;
 };
 
 class Enforcer {
@@ -205,6 +210,8 @@ class Enforcer {
   const OperationRegistry& registry() const noexcept;
   const std::shared_ptr<Regime>& regime() const noexcept;
   const std::shared_ptr<Clock>& clock() const noexcept;
+  std::size_t max_body_bytes() const noexcept;
+  std::size_t max_json_depth() const noexcept;
 
   struct Impl;  // internal
   explicit Enforcer(std::unique_ptr<Impl> impl);

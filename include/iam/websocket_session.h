@@ -20,7 +20,9 @@
 //       → forward, or {"id":…,"error":{"message":…,"type":…},"complete":true} with type
 //         auth-required, unknown-service, workspace-not-found, access-denied, or the
 //         HTTP surface's typed error for invalid input and internal errors
-//   in  anything without an id that is not an auth frame
+//   in  anything without an id that is not an auth frame, or whose id is not a string of
+//       at most max_id_bytes or a number (such an id is never repeated), or a frame over
+//       the Enforcer's max_body_bytes or nested deeper than its max_json_depth + 1
 //       → {"error":{"message":"bad message","type":"error"},"complete":true}
 //   out responses {"id":…,"response":{…},"complete":bool}
 //
@@ -36,6 +38,7 @@
 // ERRORS: none thrown; every problem is an answer frame.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -52,6 +55,9 @@ namespace iam {
 class WebSocketSession {
  public:
   explicit WebSocketSession(std::shared_ptr<const Enforcer> enforcer);
+
+  // The longest string id a frame may carry (bytes); TrustGraph's ids are far shorter.
+  static constexpr std::size_t max_id_bytes = 256;
 
   // A request frame that passed authorisation, for a backend.
   struct Forward {
@@ -74,7 +80,8 @@ class WebSocketSession {
   bool authenticated() const noexcept { return state_ != State::unauthenticated; }
 
   // {"id":<id>,"response":<response>,"complete":<complete>}; a response text that is not
-  // a JSON object is sent as an internal error instead.
+  // a JSON object (or is over 64 MiB or nested over 128 deep) is sent as an internal
+  // error instead. An id_json that is not a valid id is left out.
   static std::string response_frame(std::string_view id_json, std::string_view response_json, bool complete);
   // {"id":<id>,"error":{…},"complete":true} for an error of the taxonomy, masked as
   // answer_for_error masks it (auth-failed → auth-failed "auth failure",

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/bounded_json.h"
 #include "crypto/crypto.h"
 
 namespace iam {
@@ -40,9 +41,11 @@ struct Member {
 // A SAX handler for nlohmann::json::sax_parse: accepts only text that is one JSON object
 // with no duplicate key in any object at any depth (nlohmann would silently keep the last
 // one, and two parsers disagreeing about a claim is how confusions start), and captures the
-// top-level members named in `wanted`. It builds no DOM, which keeps token verification
-// close to the cost of the signature check. nlohmann's parser still checks the whole
-// grammar (UTF-8, escapes, number range, nothing after the value) before reporting success.
+// top-level members named in `wanted`. Like every JSON reader here it refuses text over
+// the library's size and depth bounds (core/bounded_json.h). It builds no DOM, which keeps
+// token verification close to the cost of the signature check. nlohmann's parser still
+// checks the whole grammar (UTF-8, escapes, number range, nothing after the value) before
+// reporting success.
 class ObjectScanner {
  public:
   ObjectScanner(const std::string_view* wanted, std::size_t count, Member* members)
@@ -53,6 +56,7 @@ class ObjectScanner {
 
   // True when `text` is a JSON object without duplicate keys; members are filled in.
   bool scan(std::string_view text) {
+    if (text.size() > default_max_json_bytes) return false;
     return json::sax_parse(text.data(), text.data() + text.size(), this) && root_seen_ && depth_ == 0;
   }
 
@@ -77,6 +81,7 @@ class ObjectScanner {
   }
   bool binary(json::binary_t&) { return false; }  // not produced by JSON text
   bool start_object(std::size_t) {
+    if (depth_ >= default_max_json_depth) return false;
     if (depth_ == 0) {
       if (root_seen_) return false;
       root_seen_ = true;
@@ -110,7 +115,8 @@ class ObjectScanner {
     return true;
   }
   bool start_array(std::size_t) {
-    if (depth_ == 0 || !container()) return false;  // the root must be an object
+    // The root must be an object.
+    if (depth_ == 0 || depth_ >= default_max_json_depth || !container()) return false;
     ++depth_;
     return true;
   }
@@ -150,9 +156,9 @@ class ObjectScanner {
 std::optional<json> parse_object_strict(std::string_view text) {
   ObjectScanner check(nullptr, 0, nullptr);
   if (!check.scan(text)) return std::nullopt;
-  json value = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded() || !value.is_object()) return std::nullopt;
-  return value;
+  auto value = parse_json_bounded(text);
+  if (!value || !value->is_object()) return std::nullopt;
+  return std::move(*value);
 }
 
 // A NumericDate as whole seconds; nullopt when absent or not a number.
@@ -321,12 +327,16 @@ SigningKey SigningKey::copy() const {
   return k;
 }
 
-std::string public_key_to_jwk(const PublicKey& key, std::string_view kid) {
+namespace {
+json jwk_object(const PublicKey& key, std::string_view kid) {
   json jwk = {{"kty", "OKP"}, {"crv", "Ed25519"}, {"x", crypto::base64url_encode(key)},
               {"use", "sig"}, {"alg", "EdDSA"}};
   if (!kid.empty()) jwk["kid"] = std::string(kid);
-  return jwk.dump();
+  return jwk;
 }
+}  // namespace
+
+std::string public_key_to_jwk(const PublicKey& key, std::string_view kid) { return jwk_object(key, kid).dump(); }
 
 Result<PublicKey> public_key_from_jwk(std::string_view jwk_json) {
   const auto jwk = parse_object_strict(jwk_json);
@@ -562,7 +572,7 @@ std::string KeySet::jwks() const {
   json keys = json::array();
   for (const auto& k : snapshot->keys) {
     if (k.retired && *k.retired + config_.effective_grace() <= now) continue;
-    keys.push_back(json::parse(public_key_to_jwk(k.public_key, k.kid)));
+    keys.push_back(jwk_object(k.public_key, k.kid));
   }
   return json{{"keys", keys}}.dump();
 }

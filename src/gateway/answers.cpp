@@ -4,6 +4,7 @@
 
 #include <exception>
 
+#include "core/bounded_json.h"
 #include "iam/gateway.h"
 #include "protocol/json_protocol.h"
 
@@ -59,15 +60,14 @@ std::optional<Error> dispatcher_error(std::string_view response_json) {
   if (response_json.find("\"error\"") == std::string_view::npos && response_json.find("\\u") == std::string_view::npos) {
     const auto start = response_json.find_first_not_of(" \t\r\n");
     if (start == std::string_view::npos || response_json[start] != '{' ||
-        !nlohmann::json::accept(response_json.begin(), response_json.end()))
+        !json_accepted_bounded(response_json, answer_json_limits))
       return internal;
     return std::nullopt;
   }
-  const auto parsed =
-      nlohmann::json::parse(response_json.begin(), response_json.end(), nullptr, /*allow_exceptions=*/false);
-  if (parsed.is_discarded() || !parsed.is_object()) return internal;
-  const auto error = parsed.find("error");
-  if (error == parsed.end()) return std::nullopt;
+  const auto parsed = parse_json_bounded(response_json, answer_json_limits);
+  if (!parsed || !parsed->is_object()) return internal;
+  const auto error = parsed->find("error");
+  if (error == parsed->end()) return std::nullopt;
   if (!error->is_object()) return internal;
   const auto type = error->find("type");
   const auto message = error->find("message");

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/bounded_json.h"
 #include "gateway/answers.h"
 #include "gateway/caches.h"
 #include "iam/gateway.h"
@@ -74,6 +75,7 @@ struct Enforcer::Impl {
   WorkspaceExists workspace_exists;
   Logger logger;
   std::shared_ptr<gateway::GatewayCaches> caches;
+  JsonLimits body_limits;
 
   void log(LogLevel level, std::string_view message) const noexcept {
     try {
@@ -194,9 +196,11 @@ Outcome Enforcer::Impl::run(const Request& request, const Identity* preset) cons
   // 2. Body: a JSON object (empty text counts as {}).
   json body = json::object();
   if (request.body.find_first_not_of(" \t\r\n") != std::string::npos) {
-    body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-    if (body.is_discarded())
-      return refuse(Refusal::bad_request, key, "malformed JSON", 400, std::string(masked::invalid_json));
+    // Bounded while parsing: a tree nested deeper than the limit is never built, so the
+    // copies and serialisations below stay shallow.
+    auto parsed = parse_json_bounded(request.body, body_limits);
+    if (!parsed) return refuse(Refusal::bad_request, key, parsed.error().message, 400, std::string(masked::invalid_json));
+    body = std::move(*parsed);
     if (!body.is_object())
       return refuse(Refusal::bad_request, key, "body is not an object", 400, std::string(masked::not_an_object));
   }
@@ -361,6 +365,8 @@ Result<std::shared_ptr<Enforcer>> Enforcer::create(GatewayConfig config) {
       return Error{ErrorCode::invalid_argument, "cache sizes must be at least 1"};
     if (config.cache_shards == 0 || config.cache_shards > 256)
       return Error{ErrorCode::invalid_argument, "cache_shards must be 1 to 256"};
+    if (config.max_body_bytes == 0 || config.max_json_depth == 0)
+      return Error{ErrorCode::invalid_argument, "max_body_bytes and max_json_depth must be at least 1"};
     if (!config.registry) {
       auto defaults = OperationRegistry::with_defaults();
       if (!defaults) return std::move(defaults).error();
@@ -376,6 +382,7 @@ Result<std::shared_ptr<Enforcer>> Enforcer::create(GatewayConfig config) {
     impl->workspace_exists =
         config.workspace_exists ? std::move(config.workspace_exists) : workspace_exists_from_regime(config.regime);
     impl->logger = config.logger ? std::move(config.logger) : null_logger();
+    impl->body_limits = JsonLimits{config.max_json_depth, config.max_body_bytes};
     impl->caches = std::make_shared<gateway::GatewayCaches>(
         config.authentication_cache_entries, config.decision_cache_entries, config.workspace_cache_entries,
         config.cache_shards);
@@ -479,5 +486,7 @@ void Enforcer::clear_caches() noexcept {
 const OperationRegistry& Enforcer::registry() const noexcept { return *impl_->registry; }
 const std::shared_ptr<Regime>& Enforcer::regime() const noexcept { return impl_->regime; }
 const std::shared_ptr<Clock>& Enforcer::clock() const noexcept { return impl_->clock; }
+std::size_t Enforcer::max_body_bytes() const noexcept { return impl_->body_limits.max_bytes; }
+std::size_t Enforcer::max_json_depth() const noexcept { return impl_->body_limits.max_depth; }
 
 }  // namespace iam

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/bounded_json.h"
 #include "iam/regime.h"
 
 namespace iam {
@@ -140,8 +141,9 @@ Result<OperationRegistry> OperationRegistry::create(std::vector<OperationSpec> o
 
 Result<OperationRegistry> OperationRegistry::from_json(std::string_view json_text) {
   try {
-    const json document = json::parse(json_text.begin(), json_text.end(), nullptr, /*allow_exceptions=*/false);
-    if (document.is_discarded()) return invalid("the operation registry is not valid JSON");
+    auto parsed = parse_json_bounded(json_text);
+    if (!parsed) return invalid("the operation registry is not valid JSON: " + parsed.error().message);
+    const json& document = *parsed;
     if (!document.is_object()) return invalid("the operation registry must be a JSON object");
     const auto list = document.find("operations");
     if (list == document.end() || !list->is_array())

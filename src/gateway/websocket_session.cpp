@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/bounded_json.h"
 #include "gateway/answers.h"
 
 namespace iam {
@@ -14,6 +15,20 @@ namespace iam {
 namespace {
 
 using ordered = nlohmann::ordered_json;
+
+// The only part of a frame ever repeated before authentication: a string of at most
+// max_id_bytes or a number (whose text is short); anything else is not an id.
+bool is_echoable_id(const ordered& id) {
+  return (id.is_string() && id.get_ref<const std::string&>().size() <= WebSocketSession::max_id_bytes) || id.is_number();
+}
+
+// An id as JSON text (Forward::id_json), or nullopt. Depth 0: a scalar; every byte of the
+// string may be a six-byte escape.
+std::optional<ordered> id_from_json(std::string_view id_json) {
+  auto id = parse_ordered_json_bounded(id_json, JsonLimits{0, 6 * WebSocketSession::max_id_bytes + 2});
+  if (!id || !is_echoable_id(*id)) return std::nullopt;
+  return std::move(*id);
+}
 
 ordered error_object(std::string_view message, std::string_view type) {
   ordered error = ordered::object();
@@ -68,10 +83,10 @@ ordered refusal_error(const Outcome& outcome) {
     case Refusal::auth_failure: return error_object("auth failure", "auth-required");
     case Refusal::bad_request: {
       // The HTTP body is {"error":{"type","message"}} or {"error":"invalid json"}-like text.
-      const auto body = ordered::parse(outcome.body, nullptr, /*allow_exceptions=*/false);
-      if (!body.is_discarded() && body.is_object()) {
-        const auto error = body.find("error");
-        if (error != body.end() && error->is_object()) {
+      const auto body = parse_ordered_json_bounded(outcome.body);
+      if (body && body->is_object()) {
+        const auto error = body->find("error");
+        if (error != body->end() && error->is_object()) {
           auto message = string_member(*error, "message");
           auto type = string_member(*error, "type");
           if (message && type) return error_object(*message, *type);
@@ -110,11 +125,14 @@ WebSocketSession::Reply WebSocketSession::on_frame(std::string_view text) {
       reply.frames.push_back(error_frame_with(nullptr, error_object("internal error", "internal-error")));
       return reply;
     }
-    ordered frame = ordered::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-    if (frame.is_discarded() || !frame.is_object()) {
+    // The envelope is one level above a request the HTTP routes would accept.
+    auto parsed = parse_ordered_json_bounded(
+        text, JsonLimits{enforcer_->max_json_depth() + 1, enforcer_->max_body_bytes()});
+    if (!parsed || !parsed->is_object()) {
       reply.frames.push_back(bad_message());
       return reply;
     }
+    ordered& frame = *parsed;
 
     // Auth frame: authenticate (or re-authenticate) the socket. It stays open either way.
     if (const auto type = frame.find("type"); type != frame.end() && type->is_string() && *type == "auth") {
@@ -139,7 +157,7 @@ WebSocketSession::Reply WebSocketSession::on_frame(std::string_view text) {
     }
 
     const auto id_it = frame.find("id");
-    if (id_it == frame.end() || id_it->is_null()) {
+    if (id_it == frame.end() || !is_echoable_id(*id_it)) {
       reply.frames.push_back(bad_message());
       return reply;
     }
@@ -207,21 +225,21 @@ WebSocketSession::Reply WebSocketSession::on_frame(std::string_view text) {
 }
 
 std::string WebSocketSession::response_frame(std::string_view id_json, std::string_view response_json, bool complete) {
-  const auto id = ordered::parse(id_json.begin(), id_json.end(), nullptr, /*allow_exceptions=*/false);
-  const ordered* id_ptr = id.is_discarded() ? nullptr : &id;
-  auto response = ordered::parse(response_json.begin(), response_json.end(), nullptr, /*allow_exceptions=*/false);
-  if (response.is_discarded() || !response.is_object())
+  const auto id = id_from_json(id_json);
+  const ordered* id_ptr = id ? &*id : nullptr;
+  auto response = parse_ordered_json_bounded(response_json, answer_json_limits);
+  if (!response || !response->is_object())
     return error_frame_with(id_ptr, error_object("internal error", "internal-error"));
   ordered frame = ordered::object();
-  if (id_ptr != nullptr) frame["id"] = id;
-  frame["response"] = std::move(response);
+  if (id_ptr != nullptr) frame["id"] = *id;
+  frame["response"] = std::move(*response);
   frame["complete"] = complete;
   return gateway::to_text(frame);
 }
 
 std::string WebSocketSession::error_frame(std::string_view id_json, const Error& error) {
-  const auto id = ordered::parse(id_json.begin(), id_json.end(), nullptr, /*allow_exceptions=*/false);
-  return error_frame_with(id.is_discarded() ? nullptr : &id, gateway::websocket_error_object(error));
+  const auto id = id_from_json(id_json);
+  return error_frame_with(id ? &*id : nullptr, gateway::websocket_error_object(error));
 }
 
 std::string WebSocketSession::iam_response_frame(std::string_view id_json, std::string_view operation,

@@ -1,6 +1,7 @@
 #include <exception>
 #include <utility>
 
+#include "core/bounded_json.h"
 #include "iam/protocol.h"
 #include "protocol/json_protocol.h"
 
@@ -37,10 +38,11 @@ JsonDispatcher::JsonDispatcher(std::shared_ptr<Regime> regime) : regime_(std::mo
 
 std::string JsonDispatcher::handle(std::string_view request_json) const noexcept {
   try {
-    json request = json::parse(request_json.begin(), request_json.end(), nullptr, /*allow_exceptions=*/false);
-    // The parser's own messages quote the input around the fault, which may be a password:
-    // the client gets a fixed message instead.
-    if (request.is_discarded()) return protocol::to_text(protocol::error_to_json(invalid("malformed JSON")));
+    // Bounded while parsing (size and depth); its messages never quote the input, which
+    // may hold a password.
+    auto parsed_json = parse_json_bounded(request_json);
+    if (!parsed_json) return protocol::to_text(protocol::error_to_json(parsed_json.error()));
+    json& request = *parsed_json;
     if (!request.is_object())
       return protocol::to_text(protocol::error_to_json(invalid("request must be a JSON object")));
 

@@ -5,6 +5,8 @@
 #include <string>
 #include <utility>
 
+#include "core/bounded_json.h"
+
 namespace iam::protocol {
 
 using json = nlohmann::json;
@@ -290,28 +292,31 @@ void wipe_request_secrets(json& request) noexcept {
 
 Result<Resource> parse_resource_text(const std::optional<std::string>& text) {
   if (!text || text->empty()) return Resource::system();
-  const json doc = json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object()) return invalid("resource_json must be the text of a JSON object");
-  auto resource = resource_from_json(doc);
+  const auto doc = parse_json_bounded(*text);
+  if (!doc) return invalid("resource_json: " + doc.error().message);
+  if (!doc->is_object()) return invalid("resource_json must be the text of a JSON object");
+  auto resource = resource_from_json(*doc);
   if (!resource) return invalid("resource_json components must be strings");
   return std::move(*resource);
 }
 
 Result<Parameters> parse_parameters_text(const std::optional<std::string>& text) {
   if (!text || text->empty()) return Parameters{};
-  const json doc = json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_object()) return invalid("parameters_json must be the text of a JSON object");
-  return std::move(*parameters_from_json(doc));
+  const auto doc = parse_json_bounded(*text);
+  if (!doc) return invalid("parameters_json: " + doc.error().message);
+  if (!doc->is_object()) return invalid("parameters_json must be the text of a JSON object");
+  return std::move(*parameters_from_json(*doc));
 }
 
 Result<std::vector<std::optional<AuthorisationCheck>>> parse_authorise_checks(const std::optional<std::string>& text) {
   std::vector<std::optional<AuthorisationCheck>> checks;
   // Absent or empty is an empty batch, as TrustGraph's services read it.
   if (!text || text->empty()) return checks;
-  const json doc = json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded() || !doc.is_array()) return invalid("authorise_checks must be the text of a JSON array");
-  checks.reserve(doc.size());
-  for (const json& entry : doc) checks.push_back(check_from_json(entry));
+  const auto doc = parse_json_bounded(*text);
+  if (!doc) return invalid("authorise_checks: " + doc.error().message);
+  if (!doc->is_array()) return invalid("authorise_checks must be the text of a JSON array");
+  checks.reserve(doc->size());
+  for (const json& entry : *doc) checks.push_back(check_from_json(entry));
   return checks;
 }
 
