@@ -878,9 +878,10 @@ class PostgresRepository final : public Repository {
   }
 
   Result<StoredUser> find_user_by_username(std::string_view username) override {
-    const std::string key = username_key(username);
+    const auto key = username_key(username);
+    if (!key) return Error{ErrorCode::not_found, "user not found"};
     return run<StoredUser>("find_user_by_username", [&](Connection& c) -> Result<StoredUser> {
-      const auto r = c.run("SELECT " IAM_USER_COLUMNS " FROM iam_users WHERE username_key = $1", Params().text(key));
+      const auto r = c.run("SELECT " IAM_USER_COLUMNS " FROM iam_users WHERE username_key = $1", Params().text(*key));
       if (r.empty()) return Error{ErrorCode::not_found, "user not found"};
       return read_user(r, 0);
     });
@@ -1067,9 +1068,10 @@ class PostgresRepository final : public Repository {
 
   static Status apply_one(Connection& c, const mutation::InsertUser& m) {
     const auto& u = m.user;
-    const std::string key = username_key(u.record.username);
+    const auto key = username_key(u.record.username);
     if (c.exists("SELECT 1 FROM iam_users WHERE id = $1", u.record.id)) return Error{ErrorCode::duplicate, "user id exists"};
-    if (c.exists("SELECT 1 FROM iam_users WHERE username_key = $1", key))
+    if (!key) return Error{ErrorCode::invalid_argument, "the username has no key (not UTF-8, or empty)"};
+    if (c.exists("SELECT 1 FROM iam_users WHERE username_key = $1", *key))
       return Error{ErrorCode::duplicate, "username exists"};
     if (!c.exists("SELECT 1 FROM iam_workspaces WHERE id = $1", u.record.workspace))
       return Error{ErrorCode::not_found, "workspace not found"};
@@ -1079,7 +1081,7 @@ class PostgresRepository final : public Repository {
               .text(u.record.id)
               .text(u.record.workspace)
               .text(u.record.username)
-              .text(key)
+              .text(*key)
               .text(u.record.name)
               .text(u.record.email)
               .text_array(u.record.roles)

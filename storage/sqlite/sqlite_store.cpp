@@ -527,10 +527,11 @@ class SqliteRepository final : public Repository {
   }
 
   Result<StoredUser> find_user_by_username(std::string_view username) override {
-    const std::string key = username_key(username);
+    const auto key = username_key(username);
+    if (!key) return Error{ErrorCode::not_found, "user not found"};
     return read<StoredUser>("find_user_by_username", [&](Connection& c) -> Result<StoredUser> {
       Stmt s(c, "SELECT " IAM_USER_COLUMNS " FROM users WHERE username_key = ?1");
-      s.text(1, key);
+      s.text(1, *key);
       if (!s.step()) return Error{ErrorCode::not_found, "user not found"};
       return read_user(s);
     });
@@ -705,9 +706,10 @@ class SqliteRepository final : public Repository {
 
   Status apply_one(Connection& c, const mutation::InsertUser& m) {
     const auto& u = m.user;
-    const std::string key = username_key(u.record.username);
+    const auto key = username_key(u.record.username);
     if (exists(c, "SELECT 1 FROM users WHERE id = ?1", u.record.id)) return Error{ErrorCode::duplicate, "user id exists"};
-    if (exists(c, "SELECT 1 FROM users WHERE username_key = ?1", key))
+    if (!key) return Error{ErrorCode::invalid_argument, "the username has no key (not UTF-8, or empty)"};
+    if (exists(c, "SELECT 1 FROM users WHERE username_key = ?1", *key))
       return Error{ErrorCode::duplicate, "username exists"};
     if (!exists(c, "SELECT 1 FROM workspaces WHERE id = ?1", u.record.workspace))
       return Error{ErrorCode::not_found, "workspace not found"};
@@ -717,7 +719,7 @@ class SqliteRepository final : public Repository {
     s.text(1, u.record.id)
         .text(2, u.record.workspace)
         .text(3, u.record.username)
-        .text(4, key)
+        .text(4, *key)
         .text(5, u.record.name)
         .text(6, u.record.email)
         .text(7, encode_roles(u.record.roles))
