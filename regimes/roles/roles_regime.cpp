@@ -629,8 +629,13 @@ Result<LoginResult> RolesRegime::login(std::string_view username, std::string_vi
   std::string reason;
   std::string user_id;
   bool throttled = false;
+  // One throttle per account however its name is spelled ('ADMIN', full-width 'ａdmin'),
+  // and an over-long name tracked by a bounded prefix.
+  const std::string_view bounded = username.substr(0, kMaxUsernameBytes);
+  const std::string throttle_key =
+      username.size() <= kMaxUsernameBytes ? username_key(bounded).value_or(std::string(bounded)) : std::string(bounded);
   Result<LoginResult> result = [&]() -> Result<LoginResult> {
-    if (!impl_->login_throttle.allowed(username)) {
+    if (!impl_->login_throttle.allowed(throttle_key)) {
       // Refused without a password check: the answer is the same auth failure, and an
       // attacker's burst costs no PBKDF2 work.
       throttled = true;
@@ -692,9 +697,9 @@ Result<LoginResult> RolesRegime::login(std::string_view username, std::string_vi
     return LoginResult{SecretString(std::move(*token)), expires};
   }();
   if (result.ok()) {
-    impl_->login_throttle.succeeded(username);
+    impl_->login_throttle.succeeded(throttle_key);
   } else if (!throttled && result.error().code == ErrorCode::auth_failed) {
-    impl_->login_throttle.failed(username);
+    impl_->login_throttle.failed(throttle_key);
   }
   impl_->audit_authenticate("login-password", result.ok(), user_id, reason);
   return result;

@@ -261,3 +261,20 @@ TEST_CASE("roles regime: usernames refuse outer white space and are unique by us
   other.username = "b\xff" "b";
   CHECK(code_of(g.update_user(kTrusted, bob->record.id, other, std::nullopt)) == ErrorCode::invalid_argument);
 }
+
+TEST_CASE("roles regime: the login throttle counts every spelling of a username as one") {
+  iam::testing::TestIamOptions options;
+  options.login_throttle.free_failures = 2;
+  options.login_throttle.first_delay = std::chrono::seconds(60);
+  auto t = make_iam(options);
+  REQUIRE(t.create_user("alice", kPassword, {"reader"}).ok());
+  // three failures, each under another spelling: the account is locked for all of them
+  for (const char* spelling : {"alice", "ALICE", "\xef\xbd\x81lice"})
+    CHECK(is_auth_failure(t.regime->login(spelling, "wrong password", std::nullopt)));
+  for (const char* spelling : {"alice", "Alice", "\xef\xbc\xa1LICE", "al\xe2\x80\x8bice"}) {
+    INFO("spelling " << iam::text::escape_controls(spelling));
+    CHECK(is_auth_failure(t.regime->login(spelling, kPassword, std::nullopt)));
+  }
+  t.clock->advance(std::chrono::seconds(60));
+  CHECK(t.regime->login("ALICE", kPassword, std::nullopt).ok());
+}
