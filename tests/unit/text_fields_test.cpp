@@ -3,10 +3,15 @@
 // every text field it stores and white space around a username.
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
 #include <string>
 #include <vector>
 
 #include "core/text.h"
+#include "iam/log.h"
 #include "iam/repository.h"
 #include "iam/roles.h"
 #include "iam/testing.h"
@@ -277,4 +282,22 @@ TEST_CASE("roles regime: the login throttle counts every spelling of a username 
   }
   t.clock->advance(std::chrono::seconds(60));
   CHECK(t.regime->login("ALICE", kPassword, std::nullopt).ok());
+}
+
+TEST_CASE("stderr_logger: one line per message, control characters escaped") {
+  std::FILE* capture = std::tmpfile();
+  REQUIRE(capture);
+  std::fflush(stderr);
+  const int saved = ::dup(2);
+  REQUIRE(saved >= 0);
+  REQUIRE(::dup2(::fileno(capture), 2) == 2);
+  iam::stderr_logger()(iam::LogLevel::warning, "user u1 has unknown role 'x\niam error: forged\x1b[2J'");
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  std::string written(4096, '\0');
+  std::rewind(capture);
+  written.resize(std::fread(written.data(), 1, written.size(), capture));
+  std::fclose(capture);
+  CHECK(written == "iam warning: user u1 has unknown role 'x\\niam error: forged\\e[2J'\n");
 }
