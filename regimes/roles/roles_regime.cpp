@@ -4,9 +4,9 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "core/text.h"
 #include "credentials/api_key.h"
 #include "credentials/password.h"
-#include "core/text.h"
 #include "crypto/crypto.h"
 #include "iam/roles.h"
 #include "regimes/roles/internal.h"
