@@ -30,6 +30,8 @@
 #include <string>
 #include <vector>
 
+#include "core/text.h"
+
 #include "backend.h"
 #include "local.h"
 #if IAMCTL_REMOTE
@@ -119,8 +121,20 @@ std::string read_secret(const std::string& prompt) {
   return value;
 }
 
+// What the store or a gateway sent, fit for a terminal: control characters (an ESC that
+// would recolour the screen, a newline that would forge a line) are shown escaped.
+std::string shown(std::string_view text) { return iam::text::escape_controls(text); }
+std::string shown(const json& object, const char* field) {
+  const auto it = object.is_object() ? object.find(field) : object.end();
+  return it != object.end() && it->is_string() ? shown(it->get<std::string>()) : std::string();
+}
+// JSON for a terminal: ASCII only, so no control character, C1 included, goes out raw.
+std::string json_text(const json& value, int indent = -1) {
+  return value.dump(indent, ' ', /*ensure_ascii=*/true, json::error_handler_t::replace);
+}
+
 std::string text_of(const json& value) {
-  if (value.is_string()) return value.get<std::string>();
+  if (value.is_string()) return shown(value.get<std::string>());
   if (value.is_boolean()) return value.get<bool>() ? "yes" : "no";
   if (value.is_array()) {
     std::string out;
@@ -159,7 +173,7 @@ void print_record(const json& record) {
   std::size_t width = 0;
   for (const auto& [key, value] : record.items()) width = std::max(width, key.size());
   for (const auto& [key, value] : record.items())
-    std::cout << key << std::string(width - key.size() + 2, ' ') << text_of(value) << "\n";
+    std::cout << shown(key) << std::string(width - key.size() + 2, ' ') << text_of(value) << "\n";
 }
 
 const std::vector<std::pair<std::string, std::string>> kUserColumns = {
@@ -191,13 +205,13 @@ std::string string_field(const json& object, const char* key) {
 int report(const Reply& reply, const Options& o, const Printer& print) {
   if (reply.outcome == Outcome::ok) {
     if (o.json_output) {
-      std::cout << reply.body.dump() << "\n";
+      std::cout << json_text(reply.body) << "\n";
     } else {
       print(reply.body);
     }
     return 0;
   }
-  if (o.json_output) std::cout << reply.body.dump() << "\n";
+  if (o.json_output) std::cout << json_text(reply.body) << "\n";
   const bool refused = reply.outcome == Outcome::refused;
   // IAM errors are {type, message}; a gateway's masked ones are a bare string.
   const json error = reply.body.is_object() ? reply.body.value("error", json()) : json();
@@ -209,8 +223,8 @@ int report(const Reply& reply, const Options& o, const Printer& print) {
   } else if (reply.http_status && !refused) {
     message += " (HTTP " + std::to_string(reply.http_status) + ")";
   }
-  std::cerr << "iamctl: " << type << ": " << message << "\n";
-  if (!reply.hint.empty()) std::cerr << "iamctl: " << reply.hint << "\n";
+  std::cerr << "iamctl: " << shown(type) << ": " << shown(message) << "\n";
+  if (!reply.hint.empty()) std::cerr << "iamctl: " << shown(reply.hint) << "\n";
   return refused ? kExitRefused : kExitInternal;
 }
 
@@ -266,7 +280,7 @@ int main(int argc, char** argv) {
   auto secret_out = [](const char* field, const char* context) {
     return [field, context](const json& r) {
       std::cerr << context << "\n";
-      std::cout << r.value(field, "") << "\n";
+      std::cout << shown(r, field) << "\n";
     };
   };
   auto record_out = [](const char* field) { return [field](const json& r) { print_record(r.value(field, json::object())); }; };
@@ -276,8 +290,8 @@ int main(int argc, char** argv) {
   add("bootstrap", "Create the first administrator (bootstrap mode, empty store); prints its API key");
   commands.back().request = simple("bootstrap");
   commands.back().print = [](const json& r) {
-    std::cerr << "admin user id: " << r.value("bootstrap_admin_user_id", "") << "\n";
-    std::cout << r.value("bootstrap_admin_api_key", "") << "\n";
+    std::cerr << "admin user id: " << shown(r, "bootstrap_admin_user_id") << "\n";
+    std::cout << shown(r, "bootstrap_admin_api_key") << "\n";
   };
 
   add("bootstrap-status", "Say whether bootstrap is still available");
@@ -296,8 +310,8 @@ int main(int argc, char** argv) {
     return b.call(req);
   };
   commands.back().print = [](const json& r) {
-    std::cerr << "expires: " << r.value("jwt_expires", "") << "\n";
-    std::cout << r.value("jwt", "") << "\n";
+    std::cerr << "expires: " << shown(r, "jwt_expires") << "\n";
+    std::cout << shown(r, "jwt") << "\n";
   };
 
   // self-service
@@ -405,9 +419,9 @@ int main(int argc, char** argv) {
   };
   commands.back().print = [](const json& r) {
     const json key = r.value("api_key", json::object());
-    std::cerr << "API key " << key.value("id", "") << " (" << key.value("prefix", "") << "…) for user "
-              << key.value("user_id", "") << "; store it now, it is shown only once\n";
-    std::cout << r.value("api_key_plaintext", "") << "\n";
+    std::cerr << "API key " << shown(key, "id") << " (" << shown(key, "prefix") << "…) for user "
+              << shown(key, "user_id") << "; store it now, it is shown only once\n";
+    std::cout << shown(r, "api_key_plaintext") << "\n";
   };
 
   auto* revoke_key = add("revoke-api-key", "Revoke (delete) an API key");
@@ -476,7 +490,7 @@ int main(int argc, char** argv) {
 
   add("jwks", "Print the JWKS document of every signing key still verifying");
   commands.back().request = [](Backend& b) { return b.jwks(); };
-  commands.back().print = [](const json& r) { std::cout << r.dump(2) << "\n"; };
+  commands.back().print = [](const json& r) { std::cout << json_text(r, 2) << "\n"; };
 
   try {
     app.parse(argc, argv);
@@ -526,10 +540,10 @@ int main(int argc, char** argv) {
       break;
     }
   } catch (const UsageError& e) {
-    std::cerr << "iamctl: " << e.message << "\n";
+    std::cerr << "iamctl: " << shown(e.message) << "\n";
     code = kExitUsage;
   } catch (const std::exception& e) {
-    std::cerr << "iamctl: internal error: " << e.what() << "\n";
+    std::cerr << "iamctl: internal error: " << shown(e.what()) << "\n";
     code = kExitInternal;
   }
   iam::wipe(password);

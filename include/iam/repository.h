@@ -36,8 +36,13 @@ struct StoredApiKey {
   std::string key_hash;  // lowercase hex SHA-256 of the plaintext
 };
 
-// ASCII-lowercase form of a username: what uniqueness and lookup compare.
-std::string username_key(std::string_view username);
+// The form of a username that uniqueness and lookup compare: Unicode NFKC_Casefold, so
+// 'ADMIN', 'admin' and full-width 'ａdmin' share one key ("admin"), as do 'Straße' and
+// 'STRASSE'; default-ignorable code points (zero-width, bidi controls) are dropped. nullopt
+// when `username` is not valid UTF-8, holds an unassigned code point, or folds to nothing:
+// no user can have such a name (lookups answer not_found, inserts invalid_argument).
+// Thread-safe; allocates.
+std::optional<std::string> username_key(std::string_view username);
 
 // One step of an atomic change. A Change is applied whole or not at all.
 namespace mutation {
@@ -76,7 +81,7 @@ class Repository {
   virtual Result<std::vector<WorkspaceRecord>> list_workspaces() = 0;  // ordered by id
 
   virtual Result<StoredUser> find_user(std::string_view id) = 0;
-  // Without regard to ASCII case.
+  // By username_key(): without regard to case or compatibility forms.
   virtual Result<StoredUser> find_user_by_username(std::string_view username) = 0;
   // Every user, or those whose home workspace is `workspace`; ordered by username key.
   virtual Result<std::vector<StoredUser>> list_users(std::optional<std::string_view> workspace) = 0;

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <mutex>
 
+#include "core/text.h"
 #include "credentials/api_key.h"
 #include "credentials/password.h"
 #include "crypto/crypto.h"
@@ -16,6 +17,9 @@ namespace {
 constexpr std::string_view kDefaultWorkspace = "default";
 constexpr std::size_t kMaxCredentialBytes = 16 * 1024;
 constexpr std::size_t kMaxUsernameBytes = 256;
+constexpr std::size_t kMaxNameBytes = 256;    // a user's, a workspace's or an API key's display name
+constexpr std::size_t kMaxEmailBytes = 320;   // RFC 3696's 64 + 1 + 255
+constexpr std::size_t kMaxRoleBytes = 64;     // longer is never a configured role: not echoed
 
 // What a management operation needs of its actor (operations.json); re-checked in process.
 constexpr std::string_view kUsersRead = "users:read";
@@ -35,8 +39,34 @@ bool valid_workspace_id(std::string_view id) {
   return std::all_of(id.begin() + 1, id.end(), [&](char c) { return alnum(c) || c == '.' || c == '_' || c == '-'; });
 }
 
-bool has_control_characters(std::string_view text) {
-  return std::any_of(text.begin(), text.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
+// Free text a caller asks to store: bounded, UTF-8, no control characters (a name shown
+// by a terminal or written to a log must not carry escape sequences or line breaks).
+Status check_text(std::string_view field, std::string_view value, std::size_t max_bytes) {
+  if (value.size() > max_bytes || !text::is_plain(value))
+    return Error{ErrorCode::invalid_argument,
+                 std::string(field) + " is too long, not UTF-8, or has control characters"};
+  return {};
+}
+
+// A new username: plain text, no white space at either end, and a username key (so not
+// only ignorable characters); uniqueness is the store's, by that key.
+Status check_username(std::string_view username) {
+  if (username.empty()) return Error{ErrorCode::invalid_argument, "user.username is required"};
+  if (auto s = check_text("user.username", username, kMaxUsernameBytes); !s.ok()) return s;
+  if (text::has_outer_whitespace(username))
+    return Error{ErrorCode::invalid_argument, "user.username begins or ends with white space"};
+  if (!username_key(username))
+    return Error{ErrorCode::invalid_argument, "user.username is empty once normalised or has unassigned characters"};
+  return {};
+}
+
+// The optional free-text fields of a user: name and email.
+Status check_user_text(const UserInput& input) {
+  if (input.name)
+    if (auto s = check_text("user.name", *input.name, kMaxNameBytes); !s.ok()) return s;
+  if (input.email)
+    if (auto s = check_text("user.email", *input.email, kMaxEmailBytes); !s.ok()) return s;
+  return {};
 }
 
 // A lookup that distinguishes "absent" (not_found, passed on as given) from a store failure.
@@ -229,8 +259,12 @@ struct RolesRegime::Impl {
   }
 
   Status validate_roles(const std::vector<std::string>& roles) const {
-    for (const auto& r : roles)
-      if (!cfg.roles.count(r)) return Error{ErrorCode::invalid_argument, "unknown role '" + r + "'"};
+    for (const auto& r : roles) {
+      if (cfg.roles.count(r)) continue;
+      // Echoed only when short plain text: the message reaches terminals and logs.
+      if (r.size() > kMaxRoleBytes || !text::is_plain(r)) return Error{ErrorCode::invalid_argument, "unknown role"};
+      return Error{ErrorCode::invalid_argument, "unknown role '" + r + "'"};
+    }
     return {};
   }
 
@@ -603,8 +637,15 @@ Result<LoginResult> RolesRegime::login(std::string_view username, std::string_vi
       reason = "malformed login";
       return auth_failure();
     }
-    // Keyed as the lookup is, so every spelling of a username shares one budget.
-    std::string key = username_key(username);
+    // Keyed as the lookup is, so every spelling of a username shares one budget. A name
+    // with no key (invalid UTF-8, folds to nothing) can match no account: malformed.
+    std::optional<std::string> folded = username_key(username);
+    if (!folded) {
+      credentials::dummy_password_work(password.substr(0, impl_->policy.max_bytes), impl_->iterations);
+      reason = "malformed login";
+      return auth_failure();
+    }
+    std::string key = std::move(*folded);
     if (!impl_->login_throttle.allowed(key)) {
       // Refused without a password check: the answer is the same auth failure, and an
       // attacker's burst costs no PBKDF2 work.
@@ -723,7 +764,7 @@ Status RolesRegime::change_password(const Actor& actor, std::string_view user_id
     target.workspace = user->record.workspace;
     // A guess at the current password, as a login is: the account's login budget applies
     // (a stolen token must not buy unlimited guesses).
-    const std::string throttle_key = username_key(user->record.username);
+    const std::string throttle_key = username_key(user->record.username).value_or(user->record.username);
     if (!impl_->login_throttle.allowed(throttle_key)) return auth_failure();
     if (!credentials::verify_password(password, user->password_hash) || !user->record.enabled) {
       impl_->login_throttle.failed(throttle_key);
@@ -777,9 +818,8 @@ Result<UserRecord> RolesRegime::create_user(const Actor& actor, std::string_view
     target.workspace = home;
     if (auto s = impl_->check_actor(actor, kUsersAdmin, home); !s.ok()) return s.error();
     const std::string username = input.username.value_or("");
-    if (username.empty()) return Error{ErrorCode::invalid_argument, "user.username is required"};
-    if (username.size() > kMaxUsernameBytes || has_control_characters(username))
-      return Error{ErrorCode::invalid_argument, "user.username is too long or has control characters"};
+    if (auto s = check_username(username); !s.ok()) return s.error();
+    if (auto s = check_user_text(input); !s.ok()) return s.error();
     if (!input.password || input.password->empty())
       return Error{ErrorCode::invalid_argument, "user.password is required"};
     const std::vector<std::string> roles = input.roles.value_or(std::vector<std::string>{"reader"});
@@ -862,6 +902,7 @@ Result<UserRecord> RolesRegime::update_user(const Actor& actor, std::string_view
     if (input.username && !input.username->empty() &&
         username_key(*input.username) != username_key(user->record.username))
       return Error{ErrorCode::invalid_argument, "usernames cannot be changed"};
+    if (auto s = check_user_text(input); !s.ok()) return s.error();
     StoredUser next = *user;
     if (input.name && !input.name->empty()) next.record.name = *input.name;
     if (input.email && !input.email->empty()) next.record.email = *input.email;
@@ -938,6 +979,8 @@ Result<WorkspaceRecord> RolesRegime::create_workspace(const Actor& actor, const 
     if (id[0] == '_') return Error{ErrorCode::invalid_argument, "workspace ids starting with '_' are reserved"};
     if (!valid_workspace_id(id))
       return Error{ErrorCode::invalid_argument, "workspace id must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}"};
+    if (input.name)
+      if (auto s = check_text("workspace_record.name", *input.name, kMaxNameBytes); !s.ok()) return s.error();
     if (auto s = impl_->check_actor(actor, kWorkspacesAdmin, id); !s.ok()) return s.error();
     if (auto existing = impl_->repo().find_workspace(id); existing) return existing;  // idempotent
     WorkspaceRecord record{id, input.name.value_or(id), input.enabled.value_or(true),
@@ -999,6 +1042,8 @@ Result<WorkspaceRecord> RolesRegime::update_workspace(const Actor& actor, const 
     const std::string id = input.id.value_or("");
     target.workspace = id;
     if (id.empty()) return Error{ErrorCode::invalid_argument, "workspace_record.id is required"};
+    if (input.name)
+      if (auto s = check_text("workspace_record.name", *input.name, kMaxNameBytes); !s.ok()) return s.error();
     if (auto s = impl_->check_actor(actor, kWorkspacesAdmin, id); !s.ok()) return s.error();
     auto current = checked(impl_->repo().find_workspace(id), "workspace");
     if (!current) return current;
@@ -1040,8 +1085,7 @@ Result<CreatedApiKey> RolesRegime::create_api_key(const Actor& actor, const KeyI
   Impl::Target target;
   Result<CreatedApiKey> result = [&]() -> Result<CreatedApiKey> {
     if (!input.name || input.name->empty()) return Error{ErrorCode::invalid_argument, "key.name is required"};
-    if (input.name->size() > 256 || has_control_characters(*input.name))
-      return Error{ErrorCode::invalid_argument, "key.name is too long or has control characters"};
+    if (auto s = check_text("key.name", *input.name, kMaxNameBytes); !s.ok()) return s.error();
     auto user = impl_->load_target(actor, input.user_id.value_or(""), workspace, kKeysAdmin, target);
     if (!user) return std::move(user).error();
     if (!user->record.enabled) return Error{ErrorCode::disabled, "the user is disabled"};

@@ -1,6 +1,8 @@
 #include "iam/audit.h"
 #include "iam/log.h"
 
+#include "core/text.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -23,7 +25,7 @@ Logger stderr_logger() {
     std::string line = "iam ";
     line += log_level_name(level);
     line += ": ";
-    line += message;
+    line += text::escape_controls(message);  // messages quote stored names: no forged lines, no escapes
     line += '\n';
     std::fwrite(line.data(), 1, line.size(), stderr);  // one write per line keeps lines whole
   };

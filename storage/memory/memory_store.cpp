@@ -38,7 +38,8 @@ class MemoryRepository final : public Repository {
 
   Result<StoredUser> find_user_by_username(std::string_view username) override {
     std::shared_lock lock(mutex_);
-    const auto name = user_by_name_.find(username_key(username));
+    const auto key = username_key(username);
+    const auto name = key ? user_by_name_.find(*key) : user_by_name_.end();
     if (name == user_by_name_.end()) return Error{ErrorCode::not_found, "user not found"};
     return users_.at(name->second);
   }
@@ -165,16 +166,19 @@ class MemoryRepository final : public Repository {
 
   // ---- index maintenance (no journalling) ----
 
+  // Every stored user has a key: InsertUser refuses a username without one.
+  static std::string key_of(const StoredUser& u) { return username_key(u.record.username).value(); }
+
   void put_user_raw(const StoredUser& u) {
     if (const auto it = users_.find(u.record.id); it != users_.end())
-      user_by_name_.erase(username_key(it->second.record.username));
+      user_by_name_.erase(key_of(it->second));
     users_[u.record.id] = u;
-    user_by_name_[username_key(u.record.username)] = u.record.id;
+    user_by_name_[key_of(u)] = u.record.id;
   }
   void erase_user_raw(const std::string& id) {
     const auto it = users_.find(id);
     if (it == users_.end()) return;
-    user_by_name_.erase(username_key(it->second.record.username));
+    user_by_name_.erase(key_of(it->second));
     users_.erase(it);
   }
   void put_key_raw(const StoredApiKey& k) {
@@ -222,8 +226,9 @@ class MemoryRepository final : public Repository {
   }
   Status apply_one(const mutation::InsertUser& m) {
     if (users_.count(m.user.record.id)) return Error{ErrorCode::duplicate, "user id exists"};
-    if (user_by_name_.count(username_key(m.user.record.username)))
-      return Error{ErrorCode::duplicate, "username exists"};
+    const auto key = username_key(m.user.record.username);
+    if (!key) return Error{ErrorCode::invalid_argument, "the username has no key (not UTF-8, or empty)"};
+    if (user_by_name_.count(*key)) return Error{ErrorCode::duplicate, "username exists"};
     if (!workspaces_.count(m.user.record.workspace)) return Error{ErrorCode::not_found, "workspace not found"};
     put_user(m.user);
     return {};

@@ -44,6 +44,7 @@
 
 #include "crypto/crypto.h"
 #include "storage/postgres/postgres_schema.h"
+#include "storage/username_keys.h"
 
 namespace iam {
 namespace {
@@ -893,9 +894,10 @@ class PostgresRepository final : public Repository {
   }
 
   Result<StoredUser> find_user_by_username(std::string_view username) override {
-    const std::string key = username_key(username);
+    const auto key = username_key(username);
+    if (!key) return Error{ErrorCode::not_found, "user not found"};
     return run<StoredUser>("find_user_by_username", [&](Connection& c) -> Result<StoredUser> {
-      const auto r = c.run("SELECT " IAM_USER_COLUMNS " FROM iam_users WHERE username_key = $1", Params().text(key));
+      const auto r = c.run("SELECT " IAM_USER_COLUMNS " FROM iam_users WHERE username_key = $1", Params().text(*key));
       if (r.empty()) return Error{ErrorCode::not_found, "user not found"};
       return read_user(r, 0);
     });
@@ -1082,9 +1084,10 @@ class PostgresRepository final : public Repository {
 
   static Status apply_one(Connection& c, const mutation::InsertUser& m) {
     const auto& u = m.user;
-    const std::string key = username_key(u.record.username);
+    const auto key = username_key(u.record.username);
     if (c.exists("SELECT 1 FROM iam_users WHERE id = $1", u.record.id)) return Error{ErrorCode::duplicate, "user id exists"};
-    if (c.exists("SELECT 1 FROM iam_users WHERE username_key = $1", key))
+    if (!key) return Error{ErrorCode::invalid_argument, "the username has no key (not UTF-8, or empty)"};
+    if (c.exists("SELECT 1 FROM iam_users WHERE username_key = $1", *key))
       return Error{ErrorCode::duplicate, "username exists"};
     if (!c.exists("SELECT 1 FROM iam_workspaces WHERE id = $1", u.record.workspace))
       return Error{ErrorCode::not_found, "workspace not found"};
@@ -1094,7 +1097,7 @@ class PostgresRepository final : public Repository {
               .text(u.record.id)
               .text(u.record.workspace)
               .text(u.record.username)
-              .text(key)
+              .text(*key)
               .text(u.record.name)
               .text(u.record.email)
               .text_array(u.record.roles)
@@ -1290,6 +1293,43 @@ void migrate(Connection& c) {
   c.exec(schema_unlock);
 }
 
+// Rewrites every username key computed by an older username_key() (see
+// storage/username_keys.h), once: a code step rather than a schema version, as SQL cannot
+// compute NFKC. Refuses the open, changing nothing, when two users would share a key.
+// (The caller rolls back on a throw.)
+void rekey_usernames(Connection& c) {
+  using namespace storage_detail;
+  const std::string meta_name(username_keys_meta);
+  auto current = [&] {
+    const auto form = read_meta(c, meta_name.c_str());
+    return form && std::string_view(reinterpret_cast<const char*>(form->data()), form->size()) == username_keys_form;
+  };
+  if (current()) return;
+  c.begin();
+  c.exec(schema_xact_lock);
+  // Holds off inserts (by processes still on the old keys) until the new keys are in.
+  c.exec("LOCK TABLE iam_users IN SHARE ROW EXCLUSIVE MODE");
+  if (current()) {  // another process got here first
+    c.rollback();
+    return;
+  }
+  std::vector<StoredUsername> users;
+  {
+    const auto r = c.exec("SELECT id, username, username_key FROM iam_users ORDER BY created, id");
+    for (int i = 0; i < r.size(); ++i) users.push_back(StoredUsername{r.text(i, 0), r.text(i, 1), r.text(i, 2)});
+  }
+  auto plan = plan_username_rekey(users);
+  if (!plan) throw Refusal{refuse(plan.error().code, plan.error().message)};
+  // Through a placeholder no key can equal (keys never hold control characters), so no
+  // intermediate state trips the UNIQUE constraint.
+  for (const auto& r : *plan) c.run("UPDATE iam_users SET username_key = chr(1) || id WHERE id = $1", Params().text(r.id));
+  for (const auto& r : *plan)
+    c.run("UPDATE iam_users SET username_key = $2 WHERE id = $1", Params().text(r.id).text(r.key));
+  c.run("INSERT INTO iam_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+        Params().text(meta_name).bytes(crypto::as_bytes(username_keys_form)));
+  c.commit();
+}
+
 // With a key: checks it against the database's check value, or (first use) records the
 // check value and encrypts every plaintext private key. Without one: refuses a database
 // that holds encrypted keys.
@@ -1397,6 +1437,7 @@ Result<std::shared_ptr<Repository>> open_postgres_repository(PostgresOptions opt
     auto connection = connector.connect();
     try {
       migrate(*connection);
+      rekey_usernames(*connection);
       setup_encryption(*connection, options.private_key_encryption_key);
       if (options.replacement_key) {
         replace_encryption_key(*connection, *options.private_key_encryption_key, *options.replacement_key);

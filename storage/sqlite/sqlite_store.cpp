@@ -37,6 +37,7 @@
 
 #include "crypto/crypto.h"
 #include "storage/sqlite/sqlite_schema.h"
+#include "storage/username_keys.h"
 
 namespace iam {
 namespace {
@@ -535,10 +536,11 @@ class SqliteRepository final : public Repository {
   }
 
   Result<StoredUser> find_user_by_username(std::string_view username) override {
-    const std::string key = username_key(username);
+    const auto key = username_key(username);
+    if (!key) return Error{ErrorCode::not_found, "user not found"};
     return read<StoredUser>("find_user_by_username", [&](Connection& c) -> Result<StoredUser> {
       Stmt s(c, "SELECT " IAM_USER_COLUMNS " FROM users WHERE username_key = ?1");
-      s.text(1, key);
+      s.text(1, *key);
       if (!s.step()) return Error{ErrorCode::not_found, "user not found"};
       return read_user(s);
     });
@@ -725,9 +727,10 @@ class SqliteRepository final : public Repository {
 
   Status apply_one(Connection& c, const mutation::InsertUser& m) {
     const auto& u = m.user;
-    const std::string key = username_key(u.record.username);
+    const auto key = username_key(u.record.username);
     if (exists(c, "SELECT 1 FROM users WHERE id = ?1", u.record.id)) return Error{ErrorCode::duplicate, "user id exists"};
-    if (exists(c, "SELECT 1 FROM users WHERE username_key = ?1", key))
+    if (!key) return Error{ErrorCode::invalid_argument, "the username has no key (not UTF-8, or empty)"};
+    if (exists(c, "SELECT 1 FROM users WHERE username_key = ?1", *key))
       return Error{ErrorCode::duplicate, "username exists"};
     if (!exists(c, "SELECT 1 FROM workspaces WHERE id = ?1", u.record.workspace))
       return Error{ErrorCode::not_found, "workspace not found"};
@@ -737,7 +740,7 @@ class SqliteRepository final : public Repository {
     s.text(1, u.record.id)
         .text(2, u.record.workspace)
         .text(3, u.record.username)
-        .text(4, key)
+        .text(4, *key)
         .text(5, u.record.name)
         .text(6, u.record.email)
         .text(7, encode_roles(u.record.roles))
@@ -989,6 +992,38 @@ void migrate(Connection& c, const std::string& path) {
   tx.commit();
 }
 
+// Rewrites every username key computed by an older username_key() (see
+// storage/username_keys.h), once: a code step rather than a schema version, as SQL cannot
+// compute NFKC. Refuses the open, changing nothing, when two users would share a key.
+void rekey_usernames(Connection& c, const std::string& path) {
+  using namespace storage_detail;
+  const std::string meta_name(username_keys_meta);
+  auto current = [&] {
+    const auto form = read_meta(c, meta_name.c_str());
+    return form && std::string_view(reinterpret_cast<const char*>(form->data()), form->size()) == username_keys_form;
+  };
+  if (current()) return;
+  Transaction tx(c);
+  if (current()) return;  // another process got here first
+  std::vector<StoredUsername> users;
+  {
+    Stmt s(c, "SELECT id, username, username_key FROM users ORDER BY created, id");
+    while (s.step()) users.push_back(StoredUsername{s.text(0), s.text(1), s.text(2)});
+  }
+  auto plan = plan_username_rekey(users);
+  if (!plan) throw Refusal{refuse(plan.error().code, path, plan.error().message)};
+  // Through a placeholder no key can equal (keys never hold control characters), so no
+  // intermediate state trips the UNIQUE constraint.
+  for (const auto& r : *plan) Stmt(c, "UPDATE users SET username_key = char(1) || id WHERE id = ?1").text(1, r.id).run();
+  for (const auto& r : *plan)
+    Stmt(c, "UPDATE users SET username_key = ?2 WHERE id = ?1").text(1, r.id).text(2, r.key).run();
+  Stmt(c, "INSERT OR REPLACE INTO meta (name, value) VALUES (?1, ?2)")
+      .text(1, meta_name)
+      .blob(2, crypto::as_bytes(username_keys_form))
+      .run();
+  tx.commit();
+}
+
 // With a key: checks it against the database's check value, or (first use) records the
 // check value and encrypts every plaintext private key. Without one: refuses a database
 // that holds encrypted keys.
@@ -1104,6 +1139,7 @@ Result<std::shared_ptr<Repository>> open_repository_at(SqliteOptions options) {
           throw Refusal{refuse(ErrorCode::internal_error, path, "the database is damaged: " + s.text(0))};
       }
       migrate(*writer, path);
+      rekey_usernames(*writer, path);
       setup_encryption(*writer, path, options.private_key_encryption_key);
       if (options.replacement_key)
         replace_encryption_key(*writer, path, *options.private_key_encryption_key, *options.replacement_key);

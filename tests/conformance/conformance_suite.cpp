@@ -8,8 +8,9 @@
 //   or nanoseconds all pass; rounding to minutes or losing dates past 2038 does not).
 // - Strings are kept byte for byte (UTF-8, quotes, empty strings). Roles keep their order.
 // - Ids (workspace, user, key, kid) and key hashes compare exactly (case matters); only
-//   usernames compare by username_key(), which folds ASCII letters and nothing else
-//   ("Émile" and "émile" are two users).
+//   usernames compare by username_key() (NFKC + full case folding: "Émile", "ÉMILE" and
+//   "émile" are one user, as are "admin" and full-width "ａdmin"); a username without a
+//   key (not UTF-8) is refused with invalid-argument and found by no lookup.
 // - "Ordered by username key" and "ordered by id" mean byte-wise order (std::string's <),
 //   as a C collation gives; list_api_keys breaks ties in `created` by id.
 // - Failures: the error codes of repository.h (not-found, duplicate); a failed apply()
@@ -257,7 +258,7 @@ std::string dump(Repository& repo) {
     CHECK(render(must(repo.find_user(u.record.id))) == render(u));
     CHECK(render(must(repo.find_user_by_username(u.record.username))) == render(u));
     CHECK(render(must(repo.find_user_by_username(ascii_upper(u.record.username)))) == render(u));
-    CHECK(render(must(repo.find_user_by_username(iam::username_key(u.record.username)))) == render(u));
+    CHECK(render(must(repo.find_user_by_username(iam::username_key(u.record.username).value()))) == render(u));
     for (const auto& k : must(repo.list_api_keys(u.record.id))) {
       out << "  " << render(k) << "\n";
       CHECK(k.record.user_id == u.record.id);
@@ -625,7 +626,7 @@ TEST_CASE("users: delete removes the user, its username and all its keys") {
   dump(*repo);
 }
 
-TEST_CASE("usernames are unique without regard to ASCII case and stored as given") {
+TEST_CASE("usernames are unique without regard to case and stored as given") {
   auto repo = fresh();
   REQUIRE(detail(apply(*repo, m::InsertWorkspace{workspace("acme")})) == "ok");
   const auto alice = user("u1", "acme", "Alice");
@@ -654,20 +655,51 @@ TEST_CASE("usernames are unique without regard to ASCII case and stored as given
   CHECK(detail(apply(*repo, m::InsertUser{user("u4", "acme", "Bob")})) == "ok");
   CHECK(must(repo->find_user_by_username("BOB")).record.username == "Bob");
 
-  // only ASCII letters fold: these are two users
+  // letters beyond ASCII fold too: one user
   const auto e1 = user("e1", "acme", "Émile");
-  const auto e2 = user("e2", "acme", "émile");
   CHECK(detail(apply(*repo, m::InsertUser{e1})) == "ok");
-  CHECK(detail(apply(*repo, m::InsertUser{e2})) == "ok");
+  CHECK(outcome(apply(*repo, m::InsertUser{user("e2", "acme", "émile")})) == "duplicate");
   CHECK(must(repo->find_user_by_username("Émile")).record.id == "e1");
   CHECK(must(repo->find_user_by_username("ÉMILE")).record.id == "e1");
-  CHECK(must(repo->find_user_by_username("émile")).record.id == "e2");
-  CHECK(must(repo->find_user_by_username("éMILE")).record.id == "e2");
+  CHECK(must(repo->find_user_by_username("émile")).record.id == "e1");
+  CHECK(must(repo->find_user_by_username("E\xcc\x81mile")).record.id == "e1");  // E + combining acute
   CHECK(outcome(apply(*repo, m::InsertUser{user("e3", "acme", "ÉMILE")})) == "duplicate");
 
   // a near miss is another user
   CHECK(outcome(repo->find_user_by_username("alice ")) == "not-found");
   CHECK(outcome(repo->find_user_by_username("alic")) == "not-found");
+}
+
+TEST_CASE("usernames equal after NFKC and case folding are one: 'admin' and full-width 'ａdmin'") {
+  auto repo = fresh();
+  REQUIRE(detail(apply(*repo, m::InsertWorkspace{workspace("acme")})) == "ok");
+  const auto admin = user("u-admin", "acme", "admin");
+  CHECK(detail(apply(*repo, m::InsertUser{admin})) == "ok");
+  const auto before = dump(*repo);
+  for (const char* name : {"\xef\xbd\x81" "dmin",         // full-width a
+                           "\xef\xbc\xa1\xef\xbc\xa4\xef\xbc\xad\xef\xbc\xa9\xef\xbc\xae",  // ＡＤＭＩＮ
+                           "ad\xe2\x80\x8bmin",            // a zero-width space inside
+                           "\xe2\x80\xae" "admin"}) {      // a bidi override before
+    INFO("username " << name);
+    CHECK(outcome(apply(*repo, m::InsertUser{user("u-other", "acme", name)})) == "duplicate");
+    CHECK(render(must(repo->find_user_by_username(name))) == render(admin));
+  }
+  CHECK(dump(*repo) == before);
+
+  // full case folding: 'ß' folds to "ss"
+  const auto strasse = user("u-strasse", "acme", "Stra\xc3\x9f" "e");
+  CHECK(detail(apply(*repo, m::InsertUser{strasse})) == "ok");
+  CHECK(outcome(apply(*repo, m::InsertUser{user("u-upper", "acme", "STRASSE")})) == "duplicate");
+  CHECK(must(repo->find_user_by_username("strasse")).record.id == "u-strasse");
+
+  // no key, no user: invalid UTF-8 is refused and found by nothing
+  const auto before_invalid = dump(*repo);
+  CHECK(outcome(apply(*repo, m::InsertUser{user("u-bad", "acme", "adm\xffin")})) == "invalid-argument");
+  CHECK(outcome(apply(*repo, m::InsertUser{user("u-bad", "acme", "\xe2\x80\x8b")})) == "invalid-argument");
+  CHECK(outcome(repo->find_user_by_username("adm\xffin")) == "not-found");
+  CHECK(outcome(repo->find_user_by_username("\xc0\xa1" "dmin")) == "not-found");  // overlong 'a'
+  CHECK(outcome(repo->find_user("u-bad")) == "not-found");
+  CHECK(dump(*repo) == before_invalid);
 }
 
 TEST_CASE("InsertUser into an absent workspace is not-found and reserves nothing") {
@@ -1253,7 +1285,7 @@ TEST_CASE("concurrent inserts of one username: exactly one wins, the others get 
   run_threads(threads_n, [&](int t) {
     for (int round = 0; round < rounds; ++round) {
       std::string name = "Racer" + std::to_string(round);
-      if (t % 3 == 1) name = iam::username_key(name);
+      if (t % 3 == 1) name = iam::username_key(name).value();
       if (t % 3 == 2) name = ascii_upper(name);
       const auto c = change(m::InsertUser{
           user("u-" + std::to_string(round) + "-" + std::to_string(t), t % 2 ? "acme" : "beta", name)});

@@ -32,6 +32,7 @@
 #include "iam/repository.h"
 #include "iam/roles.h"
 #include "iam/store.h"
+#include "storage/postgres/postgres_schema.h"
 #include "tests/postgres/pg_test_support.h"
 
 namespace {
@@ -236,6 +237,52 @@ TEST_CASE("postgres: several instances opening one new database at once migrate 
   });
   for (const auto& r : results) CHECK(r == "ok");
   CHECK(pgtest::query_value(db.name(), "SELECT count(*) FROM iam_schema_version") == "1");
+}
+
+// A database as version 1 of the schema left it, by a library whose username_key()
+// lowered ASCII letters only: `users` rows as (id, username, old key).
+void write_version_1_database(const pgtest::TempDatabase& db, const std::vector<std::array<const char*, 3>>& users) {
+  REQUIRE(pgtest::exec(db.name(), iam::postgres_detail::migration_steps()[0]).empty());
+  REQUIRE(pgtest::exec(db.name(), "INSERT INTO iam_workspaces VALUES ('acme', 'Acme', true, 1800000000)").empty());
+  int created = 1800000001;
+  for (const auto& [id, username, key] : users)
+    REQUIRE(pgtest::exec(db.name(), std::string("INSERT INTO iam_users VALUES ('") + id + "', 'acme', '" + username +
+                                        "', '" + key + "', '', '', '{reader}', true, false, " +
+                                        std::to_string(created++) + ", 'pbkdf2-sha256$1$c2FsdA$x')")
+                .empty());
+}
+
+TEST_CASE("postgres: usernames keyed by an older username_key are re-keyed at open") {
+  pgtest::TempDatabase db;
+  write_version_1_database(db, {{"u-wide", "\xef\xbd\x81" "dmin", "\xef\xbd\x81" "dmin"},  // full-width a
+                                {"u-strasse", "Stra\xc3\x9f" "e", "stra\xc3\x9f" "e"},
+                                {"u-bob", "Bob", "bob"}});
+  {
+    auto repo = open_ok(db);
+    CHECK(repo->find_user_by_username("ADMIN")->record.id == "u-wide");
+    CHECK(repo->find_user_by_username("strasse")->record.id == "u-strasse");
+    CHECK(repo->find_user_by_username("BOB")->record.id == "u-bob");
+    CHECK(outcome(apply(*repo, m::InsertUser{user("u-admin", "acme", "admin")})) == "duplicate");
+  }
+  CHECK(pgtest::query_value(db.name(), "SELECT username_key FROM iam_users WHERE id = 'u-wide'") == "admin");
+  CHECK(pgtest::query_value(db.name(), "SELECT username_key FROM iam_users WHERE id = 'u-strasse'") == "strasse");
+  CHECK(pgtest::query_value(db.name(), "SELECT convert_from(value, 'UTF8') FROM iam_meta WHERE name = 'username_keys'") ==
+        "nfkc-casefold");
+  CHECK(open_ok(db)->list_users(std::nullopt)->size() == 3);
+}
+
+TEST_CASE("postgres: the re-keying refuses, changing nothing, when two users would share a key") {
+  pgtest::TempDatabase db;
+  write_version_1_database(db, {{"u-admin", "admin", "admin"}, {"u-wide", "\xef\xbd\x81" "dmin", "\xef\xbd\x81" "dmin"}});
+  const auto e = open_error(options_for(db));
+  CHECK(e.code == iam::ErrorCode::internal_error);
+  CHECK(contains(e.message, "u-admin ('admin')"));
+  CHECK(contains(e.message, "u-wide ('\xef\xbd\x81" "dmin')"));
+  CHECK(pgtest::query_value(db.name(), "SELECT username_key FROM iam_users WHERE id = 'u-wide'") == "\xef\xbd\x81" "dmin");
+  CHECK(pgtest::query_value(db.name(), "SELECT count(*) FROM iam_meta WHERE name = 'username_keys'") == "0");
+  CHECK(pgtest::query_value(db.name(), "SELECT count(*) FROM iam_users") == "2");
+  REQUIRE(pgtest::exec(db.name(), "DELETE FROM iam_users WHERE id = 'u-wide'").empty());
+  CHECK(open_ok(db)->find_user_by_username("\xef\xbc\xa1" "DMIN")->record.id == "u-admin");
 }
 
 // =====================================================================================

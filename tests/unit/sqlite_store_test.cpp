@@ -76,6 +76,12 @@ bool contains(const std::string& haystack, const std::string& needle) {
   return haystack.find(needle) != std::string::npos;
 }
 
+template <class T>
+T must(iam::Result<T> r) {
+  if (!r.ok()) FAIL("expected success, got " << r.error().message);
+  return std::move(r).value();
+}
+
 iam::SecretBytes random_key() {
   REQUIRE(sodium_init() >= 0);
   iam::SecretBytes key(iam::sqlite_encryption_key_bytes);
@@ -411,6 +417,90 @@ TEST_CASE("sqlite: a database of an older schema version is migrated, its data k
     CHECK(open_error(path).code == iam::ErrorCode::invalid_argument);
     CHECK(hex_encode(open_ok(path, &key)->list_signing_keys()->at(0).secret_key.span()) == hex_encode(sk.secret_key.span()));
   }
+}
+
+// What version 2 of the schema, written by a library whose username_key() lowered ASCII
+// letters only, looks like: `users` rows as (id, username, old key).
+void write_version_2_store(const std::string& path,
+                           const std::vector<std::array<const char*, 3>>& users) {
+  RawDb raw(path);
+  raw.exec("BEGIN");
+  raw.exec(iam::sqlite_detail::migration_steps()[0]);
+  raw.exec(iam::sqlite_detail::migration_steps()[1]);
+  raw.exec("COMMIT");
+  REQUIRE(raw.integer("SELECT version FROM schema_version") == 2);
+  raw.exec("INSERT INTO workspaces VALUES ('acme', 'Acme', 1, 1800000000)");
+  int created = 1800000001;
+  for (const auto& [id, username, key] : users)
+    raw.exec(std::string("INSERT INTO users VALUES ('") + id + "', 'acme', '" + username + "', '" + key +
+             "', '', '', '[\"reader\"]', 1, 0, " + std::to_string(created++) + ", 'pbkdf2-sha256$1$c2FsdA$x')");
+}
+
+std::string stored_key(const std::string& path, const std::string& id) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* s = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, "SELECT username_key FROM users WHERE id = ?1", -1, &s, nullptr) == SQLITE_OK);
+  sqlite3_bind_text(s, 1, id.c_str(), -1, SQLITE_TRANSIENT);
+  REQUIRE(sqlite3_step(s) == SQLITE_ROW);
+  std::string key(reinterpret_cast<const char*>(sqlite3_column_text(s, 0)), static_cast<std::size_t>(sqlite3_column_bytes(s, 0)));
+  sqlite3_finalize(s);
+  sqlite3_close_v2(db);
+  return key;
+}
+
+TEST_CASE("sqlite: usernames keyed by an older username_key are re-keyed at open") {
+  TempDir dir;
+  const auto path = dir.file("iam.db");
+  write_version_2_store(path, {{"u-wide", "\xef\xbd\x81" "dmin", "\xef\xbd\x81" "dmin"},   // full-width a
+                               {"u-strasse", "Stra\xc3\x9f" "e", "stra\xc3\x9f" "e"},
+                               {"u-emile", "\xc3\x89mile", "\xc3\x89mile"},
+                               {"u-bob", "Bob", "bob"}});
+  {
+    auto repo = open_ok(path);
+    CHECK(must(repo->find_user_by_username("admin")).record.id == "u-wide");
+    CHECK(must(repo->find_user_by_username("ADMIN")).record.id == "u-wide");
+    CHECK(must(repo->find_user_by_username("STRASSE")).record.id == "u-strasse");
+    CHECK(must(repo->find_user_by_username("\xc3\xa9mile")).record.id == "u-emile");
+    CHECK(must(repo->find_user_by_username("BOB")).record.id == "u-bob");
+    CHECK(must(repo->find_user("u-wide")).record.username == "\xef\xbd\x81" "dmin");  // the name itself is kept
+    // the look-alike is now taken
+    CHECK(apply(*repo, m::InsertUser{user("u-admin", "acme", "admin")}).error().code == iam::ErrorCode::duplicate);
+    CHECK(apply(*repo, m::InsertUser{user("u-ss", "acme", "strasse")}).error().code == iam::ErrorCode::duplicate);
+    CHECK(apply(*repo, m::InsertUser{user("u-new", "acme", "Carol")}).ok());
+  }
+  CHECK(stored_key(path, "u-wide") == "admin");
+  CHECK(stored_key(path, "u-strasse") == "strasse");
+  CHECK(stored_key(path, "u-new") == "carol");
+  CHECK(RawDb(path).integer("SELECT count(*) FROM meta WHERE name = 'username_keys' AND value = CAST('nfkc-casefold' AS BLOB)") == 1);
+  // a second open has nothing to do and keeps everything
+  CHECK(must(open_ok(path)->list_users(std::nullopt)).size() == 5);
+}
+
+TEST_CASE("sqlite: the re-keying refuses, changing nothing, when two users would share a key") {
+  TempDir dir;
+  const auto path = dir.file("iam.db");
+  write_version_2_store(path, {{"u-admin", "admin", "admin"},
+                               {"u-wide", "\xef\xbd\x81" "dmin", "\xef\xbd\x81" "dmin"},
+                               {"u-evil", "evil\x1b[2J", "evil\x1b[2j"},
+                               {"u-evil2", "\xef\xbd\x85" "vil\x1b[2J", "\xef\xbd\x85" "vil\x1b[2j"}});
+  const auto e = open_error(path);
+  CHECK(e.code == iam::ErrorCode::internal_error);
+  // both users of each pair are named, their names escaped
+  CHECK(contains(e.message, "u-admin ('admin')"));
+  CHECK(contains(e.message, "u-wide ('\xef\xbd\x81" "dmin')"));
+  CHECK(contains(e.message, "u-evil ('evil\\e[2J')"));
+  CHECK(contains(e.message, "u-evil2 ('\xef\xbd\x85" "vil\\e[2J')"));
+  CHECK_FALSE(contains(e.message, "\x1b"));
+  // nothing changed: the old keys, no meta entry, every user there
+  CHECK(stored_key(path, "u-wide") == "\xef\xbd\x81" "dmin");
+  CHECK(RawDb(path).integer("SELECT count(*) FROM meta WHERE name = 'username_keys'") == 0);
+  CHECK(RawDb(path).integer("SELECT count(*) FROM users") == 4);
+  // once an operator removes one of each pair, the open succeeds
+  RawDb(path).exec("DELETE FROM users WHERE id IN ('u-wide', 'u-evil2')");
+  auto repo = open_ok(path);
+  CHECK(must(repo->find_user_by_username("ADMIN")).record.id == "u-admin");
+  CHECK(must(repo->find_user_by_username("EVIL\x1b[2J")).record.id == "u-evil");
 }
 
 TEST_CASE("sqlite: private keys encrypted at rest") {
