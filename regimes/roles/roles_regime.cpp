@@ -493,7 +493,8 @@ Result<Identity> RolesRegime::authenticate(std::string_view credential) noexcept
         impl_->audit_authenticate("api-key", resolved.ok(), resolved.ok() ? resolved->first.record.id : "", reason);
         if (!resolved) return std::move(resolved).error();
         const auto& user = resolved->first.record;
-        return Identity{user.id, user.workspace, user.id, CredentialSource::api_key, std::nullopt};
+        // The key's own expiry, so that no cache keeps the identity past it.
+        return Identity{user.id, user.workspace, user.id, CredentialSource::api_key, resolved->second.record.expires};
       }
       case credentials::CredentialShape::jwt: {
         auto identity = impl_->authenticate_jwt(credential, reason);
