@@ -384,6 +384,12 @@ struct RolesRegime::Impl {
     if (!claims) return auth_failure();
     auto user = active_user(claims->subject, claims->workspace, reason);
     if (!user) return std::move(user).error();
+    // A password change or reset, or a disable, since the token was issued. Epochs, not
+    // times: a token from a login in the same second as the change is still good.
+    if (claims->credentials_epoch != user->credentials_epoch) {
+      reason = "token issued before a credentials change";
+      return auth_failure();
+    }
     return Identity{user->record.id, claims->workspace, user->record.id, CredentialSource::jwt, claims->expires_at};
   }
 };
@@ -654,7 +660,9 @@ Result<LoginResult> RolesRegime::login(std::string_view username, std::string_vi
     // Sign with the store's current key, not this process's memory of it: another process
     // sharing the store may have bootstrapped or rotated (a read, next to PBKDF2's cost).
     (void)impl_->reload_keys();
-    auto token = impl_->keys.sign(JwtClaims{impl_->cfg.jwt.issuer, user->record.id, bound, t, expires});
+    JwtClaims claims{impl_->cfg.jwt.issuer, user->record.id, bound, t, expires};
+    claims.credentials_epoch = active->credentials_epoch;  // as read after the password check
+    auto token = impl_->keys.sign(claims);
     if (!token) return Error{ErrorCode::internal_error, "no signing key"};
     return LoginResult{SecretString(std::move(*token)), expires};
   }();
@@ -726,8 +734,10 @@ Status RolesRegime::change_password(const Actor& actor, std::string_view user_id
     StoredUser next = std::move(*user);
     next.password_hash = credentials::hash_password(new_password, impl_->iterations, *impl_->cfg.random);
     next.record.must_change_password = false;
+    const std::string id = next.record.id;
     Change change;
     change.emplace_back(mutation::UpdateUser{std::move(next)});
+    change.emplace_back(mutation::AdvanceCredentialsEpoch{id});  // the user's JWTs end here
     return impl_->apply(change);
   }();
   if (result.ok()) impl_->invalidate(Invalidation::Kind::user, target.identity);
@@ -745,8 +755,10 @@ Result<SecretString> RolesRegime::reset_password(const Actor& actor, std::string
     StoredUser next = std::move(*user);
     next.password_hash = credentials::hash_password(temporary.view(), impl_->iterations, *impl_->cfg.random);
     next.record.must_change_password = true;
+    const std::string id = next.record.id;
     Change change;
     change.emplace_back(mutation::UpdateUser{std::move(next)});
+    change.emplace_back(mutation::AdvanceCredentialsEpoch{id});  // the user's JWTs end here
     if (auto s = impl_->apply(change); !s.ok()) return s.error();
     return temporary;
   }();
@@ -865,7 +877,10 @@ Result<UserRecord> RolesRegime::update_user(const Actor& actor, std::string_view
     if (input.enabled) next.record.enabled = *input.enabled;
     Change change;
     change.emplace_back(mutation::UpdateUser{next});
-    if (input.enabled && !*input.enabled) change.emplace_back(mutation::DeleteApiKeysOfUser{next.record.id});
+    if (input.enabled && !*input.enabled) {
+      change.emplace_back(mutation::DeleteApiKeysOfUser{next.record.id});
+      change.emplace_back(mutation::AdvanceCredentialsEpoch{next.record.id});  // JWTs stay dead after enable
+    }
     if (auto s = impl_->apply(change); !s.ok()) return s.error();
     return next.record;
   }();
@@ -886,7 +901,10 @@ Status set_user_enabled(RolesRegime::Impl& impl, const Actor& actor, std::string
     next.record.enabled = enabled;
     Change change;
     change.emplace_back(mutation::UpdateUser{next});
-    if (!enabled) change.emplace_back(mutation::DeleteApiKeysOfUser{next.record.id});
+    if (!enabled) {
+      change.emplace_back(mutation::DeleteApiKeysOfUser{next.record.id});
+      change.emplace_back(mutation::AdvanceCredentialsEpoch{next.record.id});  // JWTs stay dead after enable
+    }
     return impl.apply(change);
   }();
   if (result.ok()) impl.invalidate(Invalidation::Kind::user, target.identity);

@@ -381,6 +381,10 @@ TEST_CASE("sqlite: a database of an older schema version is migrated, its data k
     const auto alice = repo->find_user_by_username("ALICE");
     REQUIRE(alice.ok());
     CHECK(alice->record.roles == std::vector<std::string>{"admin"});
+    // what version 3 added: every existing user starts at credentials epoch 0
+    CHECK(alice->credentials_epoch == 0);
+    CHECK(apply(*repo, m::AdvanceCredentialsEpoch{"u1"}).ok());
+    CHECK(repo->find_user("u1")->credentials_epoch == 1);
     CHECK(repo->list_api_keys("u1")->size() == 1);
     const auto keys = repo->list_signing_keys();
     REQUIRE(keys.ok());
