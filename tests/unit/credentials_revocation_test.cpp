@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "crypto/crypto.h"
 #include "iam/gateway.h"
 #include "iam/jwt.h"
 #include "regimes/roles/internal.h"
@@ -34,6 +35,34 @@ std::shared_ptr<iam::Enforcer> enforcer_for(const iam::testing::TestIam& t) {
 }
 
 constexpr const char* kNewPassword = "a brand new passphrase";
+
+// A key set with one active key whose private half the test keeps, to craft tokens.
+struct Keys {
+  std::shared_ptr<iam::ManualClock> clock = std::make_shared<iam::ManualClock>();
+  iam::KeySet set{iam::JwtConfig{}, clock};
+  iam::SigningKey key;
+
+  Keys() {
+    std::vector<std::uint8_t> seed(iam::ed25519_seed_bytes, 7);
+    auto made = iam::SigningKey::from_seed("k1", seed, clock->now());
+    REQUIRE(made.ok());
+    key = std::move(*made);
+    std::vector<iam::SigningKey> keys;
+    keys.push_back(key.copy());
+    REQUIRE(set.load(std::move(keys)).ok());
+  }
+  json claims() const {
+    const auto now = iam::unix_seconds(clock->now());
+    return json{{"iss", "trustgraph-iam"}, {"sub", "user-1"}, {"workspace", "ws-a"}, {"iat", now}, {"exp", now + 600}};
+  }
+  std::string craft(const json& claims) const {
+    const json header = {{"alg", "EdDSA"}, {"typ", "JWT"}, {"kid", "k1"}};
+    std::string token = iam::crypto::base64url_encode(iam::crypto::as_bytes(header.dump())) + '.' +
+                        iam::crypto::base64url_encode(iam::crypto::as_bytes(claims.dump()));
+    const auto signature = iam::crypto::ed25519_sign(iam::crypto::as_bytes(token), key.secret_key);
+    return token + '.' + iam::crypto::base64url_encode(signature);
+  }
+};
 
 }  // namespace
 
@@ -73,6 +102,55 @@ TEST_CASE("gateway: an expired API key is refused even while its identity is cac
 }
 
 // ====================================================================== item 11: JWTs after a change
+
+TEST_CASE("jwt: the credentials_epoch claim round-trips, is absent at 0, and must be a non-negative integer") {
+  Keys k;
+  iam::JwtClaims claims{"trustgraph-iam", "user-1", "ws-a", k.clock->now(), k.clock->now() + 600s};
+  auto plain = k.set.sign(claims);
+  REQUIRE(plain.ok());
+  CHECK_FALSE(jwt_claims(*plain).contains("credentials_epoch"));  // tokens of epoch 0 are as before
+  CHECK(k.set.verify(*plain)->credentials_epoch == 0);
+  for (const std::uint64_t epoch : {std::uint64_t{1}, std::uint64_t{41}, std::uint64_t{1} << 62}) {
+    CAPTURE(epoch);
+    claims.credentials_epoch = epoch;
+    auto token = k.set.sign(claims);
+    REQUIRE(token.ok());
+    CHECK(jwt_claims(*token)["credentials_epoch"] == epoch);
+    auto verified = k.set.verify(*token);
+    REQUIRE(verified.ok());
+    CHECK(verified->credentials_epoch == epoch);
+  }
+  json c = k.claims();
+  c["credentials_epoch"] = 3;
+  CHECK(k.set.verify(k.craft(c))->credentials_epoch == 3);
+  c["credentials_epoch"] = 0;
+  CHECK(k.set.verify(k.craft(c))->credentials_epoch == 0);
+  for (const json& bad : {json(-1), json(1.5), json(2.0), json("3"), json(nullptr), json(true), json::array({3}),
+                          json::object({{"e", 3}})}) {
+    CAPTURE(bad.dump());
+    c["credentials_epoch"] = bad;
+    CHECK(is_auth_failure(k.set.verify(k.craft(c))));
+  }
+}
+
+TEST_CASE("authenticate: a JWT must carry the user's current credentials epoch exactly") {
+  auto t = make_iam();
+  const auto uid = created_user_id(t.create_user("alice", kPassword, {"reader"}, "ws-a"));
+  REQUIRE(t.regime->change_password(uid, uid, kPassword, kNewPassword).ok());
+  REQUIRE(stored_user(*t.repository, uid).credentials_epoch == 1);
+  const auto jwt = key_plaintext(t.login("alice", kNewPassword));
+  CHECK(jwt_claims(jwt)["credentials_epoch"] == 1);
+  CHECK(t.regime->authenticate(jwt).ok());
+  // Signed with the regime's own key but with another epoch (older or newer): refused.
+  for (const std::uint64_t epoch : {std::uint64_t{0}, std::uint64_t{2}}) {
+    CAPTURE(epoch);
+    iam::JwtClaims claims{"trustgraph-iam", uid, "ws-a", t.clock->now(), t.clock->now() + 600s};
+    claims.credentials_epoch = epoch;
+    auto token = t.regime->key_set().sign(claims);
+    REQUIRE(token.ok());
+    CHECK(is_auth_failure(t.regime->authenticate(*token)));
+  }
+}
 
 TEST_CASE("authenticate: change-password ends the user's JWTs; a login in the same second works") {
   auto t = make_iam();
