@@ -129,18 +129,29 @@ json log_line(std::uint64_t request_id, std::string_view method, std::string_vie
 
 // ------------------------------------------------------------------ WebSocket
 
+// A flow import/export stream as authorised at its upgrade: what goes to the backend, and
+// what is needed to authorise it again (the route and the ?token= credential).
+struct StreamGrant {
+  Forwarded forwarded;
+  RouteMatch route;
+  std::optional<iam::SecretString> credential;
+  std::string path;  // for the access log (never the query, which holds the credential)
+};
+
 // A WebSocket connection: /api/v1/socket (first-frame authentication, per-frame
 // authorisation through iam::WebSocketSession) or a flow import/export stream (authorised
-// once at the upgrade by its ?token=, frames handed to the backend).
+// at the upgrade by its ?token=, and again before every frame it forwards, through the
+// Enforcer's invalidated cache: a revoked key, a disabled user or an expired token closes
+// the stream with 1008 instead of forwarding the frame).
 class SocketConnection final : public Closable, public std::enable_shared_from_this<SocketConnection> {
  public:
-  SocketConnection(tcp::socket&& socket, std::shared_ptr<Shared> shared, std::optional<Forwarded> stream,
+  SocketConnection(tcp::socket&& socket, std::shared_ptr<Shared> shared, std::optional<StreamGrant> grant,
                    std::string client)
       : ws_(std::move(socket)),
         shared_(std::move(shared)),
         slot_(shared_->connections),
         session_(shared_->handler->shared_enforcer()),
-        stream_(std::move(stream)),
+        grant_(std::move(grant)),
         client_(std::move(client)) {}
   ~SocketConnection() override { shared_->tracker.remove(this); }
 
@@ -164,8 +175,8 @@ class SocketConnection final : public Closable, public std::enable_shared_from_t
  private:
   void on_accept(beast::error_code ec) {
     if (ec) return;
-    if (stream_) {
-      if (auto first = shared_->handler->backend().stream_opened(*stream_)) send(std::move(*first));
+    if (grant_) {
+      if (auto first = shared_->handler->backend().stream_opened(grant_->forwarded)) send(std::move(*first));
     }
     read();
   }
@@ -178,12 +189,31 @@ class SocketConnection final : public Closable, public std::enable_shared_from_t
     if (ec) return;  // closed by the peer, or a protocol error: the connection ends
     std::string text = beast::buffers_to_string(buffer_.data());
     buffer_.consume(buffer_.size());
-    if (stream_) {
-      if (auto reply = shared_->handler->backend().stream_frame(*stream_, text)) send(std::move(*reply));
+    if (grant_) {
+      if (!stream_still_authorised()) return;  // closing: nothing more is read or forwarded
+      if (auto reply = shared_->handler->backend().stream_frame(grant_->forwarded, text)) send(std::move(*reply));
     } else {
       on_socket_frame(text);
     }
     read();
+  }
+
+  // The stream's credential and operation, enforced again as at the upgrade (cheap: a
+  // cache hit unless an invalidation dropped it). A refusal closes the stream.
+  bool stream_still_authorised() {
+    std::optional<std::string> credential;
+    if (grant_->credential) credential = std::string(grant_->credential->view());
+    auto begun = shared_->handler->begin(grant_->route, {}, std::move(credential));
+    if (std::holds_alternative<Pending>(begun)) return true;
+    const Response& refused = std::get<Response>(begun);
+    json line = log_line(shared_->next_request_id++, "WS", grant_->path);
+    line["principal"] = grant_->forwarded.identity.handle;
+    line["outcome"] = "closed";
+    line["status"] = refused.status;
+    line["reason"] = refused.reason;
+    shared_->log.write(line);
+    ws_.async_close(websocket::close_code::policy_error, [self = shared_from_this()](beast::error_code) {});
+    return false;
   }
 
   void on_socket_frame(std::string_view text) {
@@ -237,7 +267,7 @@ class SocketConnection final : public Closable, public std::enable_shared_from_t
   std::shared_ptr<Shared> shared_;
   ConnectionSlot slot_;
   iam::WebSocketSession session_;
-  std::optional<Forwarded> stream_;
+  std::optional<StreamGrant> grant_;
   std::string client_;  // the peer's address, for the login throttle
   http::request<http::string_body> upgrade_;
   beast::flat_buffer buffer_;
@@ -398,19 +428,23 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
   }
 
   void upgrade(http::request<http::string_body> request, const std::string& target) {
-    std::optional<Forwarded> stream;
+    std::optional<StreamGrant> stream;
     json line = log_line(request_id_, method_, path_);
     if (route_.kind == RouteMatch::Kind::stream) {
       // Streaming endpoints take their credential from ?token= (browsers cannot set
-      // headers on a WebSocket), and are authorised once, here.
+      // headers on a WebSocket); authorised here, and again before every frame.
       const auto query_start = target.find('?');
       const std::string_view query = query_start == std::string::npos ? std::string_view() : std::string_view(target).substr(query_start);
-      auto begun = shared_->handler->begin(route_, {}, iam::credential_from_query(query));
+      std::optional<std::string> credential = iam::credential_from_query(query);
+      std::optional<iam::SecretString> kept;
+      if (credential) kept.emplace(std::string_view(*credential));
+      auto begun = shared_->handler->begin(route_, {}, std::move(credential));
       if (auto* refused = std::get_if<Response>(&begun)) return respond(std::move(*refused));
       const iam::Outcome& outcome = std::get<Pending>(begun).outcome;
-      stream = Forwarded{outcome.operation, outcome.workspace, outcome.flow, outcome.body,
-                         outcome.identity.value_or(iam::Identity{})};
-      line["principal"] = stream->identity.handle;
+      stream = StreamGrant{Forwarded{outcome.operation, outcome.workspace, outcome.flow, outcome.body,
+                                     outcome.identity.value_or(iam::Identity{})},
+                           route_, std::move(kept), path_};
+      line["principal"] = stream->forwarded.identity.handle;
       line["operation"] = outcome.operation;
     }
     line["status"] = 101;

@@ -77,6 +77,9 @@ struct JwtClaims {
   std::string workspace;  // written as both `workspace` and `default_workspace`
   TimePoint issued_at{};
   TimePoint expires_at{};
+  // The user's credentials epoch when the token was issued (StoredUser::credentials_epoch):
+  // the private claim `credentials_epoch`, written only when non-zero; absent reads as 0.
+  std::uint64_t credentials_epoch = 0;
 };
 
 class KeySet {

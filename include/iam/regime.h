@@ -43,7 +43,7 @@ struct Identity {
   std::string workspace;     // the credential's workspace (TrustGraph's default_workspace); a default only, never policy
   std::string principal_id;  // stable id for audit logs
   CredentialSource source = CredentialSource::anonymous;
-  std::optional<TimePoint> expires;  // a JWT's exp: caches must not keep the identity past it
+  std::optional<TimePoint> expires;  // a JWT's exp or an API key's expiry: caches must not keep the identity past it
 };
 
 // Component names of the resource vocabulary (contract.md "Resource").

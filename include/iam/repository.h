@@ -11,6 +11,7 @@
 // internal_error when the store itself failed. A failed apply() changed nothing.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
@@ -29,6 +30,10 @@ namespace iam {
 struct StoredUser {
   UserRecord record;
   std::string password_hash;  // pbkdf2-sha256$…; never leaves the regime
+  // Advanced by every change that must end the user's sessions (password changed or reset,
+  // user disabled); a JWT carries the value it was issued under and dies when it moves.
+  // Never decreases: only AdvanceCredentialsEpoch and DisableUsersInWorkspace change it.
+  std::uint64_t credentials_epoch = 0;
 };
 
 struct StoredApiKey {
@@ -50,9 +55,9 @@ struct RequireEmpty {};  // fails with duplicate unless there are no workspaces 
 struct InsertWorkspace { WorkspaceRecord workspace; };
 struct UpdateWorkspace { WorkspaceRecord workspace; };      // by id; name, enabled
 struct InsertUser { StoredUser user; };                      // workspace must exist (not_found)
-struct UpdateUser { StoredUser user; };                      // by id; every field but id, username, created
+struct UpdateUser { StoredUser user; };                      // by id; every field but id, username, created, credentials_epoch
 struct DeleteUser { std::string user_id; };                  // and all its API keys
-struct DisableUsersInWorkspace { std::string workspace_id; };
+struct DisableUsersInWorkspace { std::string workspace_id; };  // and advances their credentials epochs
 struct InsertApiKey { StoredApiKey key; };                   // user must exist (not_found)
 struct DeleteApiKey { std::string key_id; };
 struct DeleteApiKeysOfUser { std::string user_id; };
@@ -61,6 +66,7 @@ struct TouchApiKey { std::string key_id; TimePoint last_used; };  // absent key:
 struct InsertSigningKey { SigningKey key; };
 struct RetireSigningKeys { TimePoint at; };                  // every active key: retired = at, private half dropped
 struct DeleteSigningKeysRetiredBefore { TimePoint before; };
+struct AdvanceCredentialsEpoch { std::string user_id; };     // credentials_epoch + 1; absent user: not_found
 }  // namespace mutation
 
 using Mutation = std::variant<mutation::RequireEmpty, mutation::InsertWorkspace, mutation::UpdateWorkspace,
@@ -68,7 +74,7 @@ using Mutation = std::variant<mutation::RequireEmpty, mutation::InsertWorkspace,
                               mutation::DisableUsersInWorkspace, mutation::InsertApiKey, mutation::DeleteApiKey,
                               mutation::DeleteApiKeysOfUser, mutation::DeleteApiKeysInWorkspace,
                               mutation::TouchApiKey, mutation::InsertSigningKey, mutation::RetireSigningKeys,
-                              mutation::DeleteSigningKeysRetiredBefore>;
+                              mutation::DeleteSigningKeysRetiredBefore, mutation::AdvanceCredentialsEpoch>;
 
 // A list of mutations applied in order, atomically.
 using Change = std::vector<Mutation>;

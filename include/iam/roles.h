@@ -121,6 +121,9 @@ class RolesRegime final : public Regime {
   void add_invalidation_listener(InvalidationListener listener) override;
 
   // ---- operations (protocol.md "Operations"), one method each ----
+  // change_password, reset_password and disabling a user (disable_user, update_user with
+  // enabled:false, or its home workspace) end every JWT issued to the user before, for
+  // good (enable_user does not revive them); a login afterwards gets a working one.
   Result<BootstrapResult> bootstrap();
   bool bootstrap_available();
   Result<LoginResult> login(std::string_view username, std::string_view password,

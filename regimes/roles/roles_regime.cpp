@@ -418,6 +418,12 @@ struct RolesRegime::Impl {
     if (!claims) return auth_failure();
     auto user = active_user(claims->subject, claims->workspace, reason);
     if (!user) return std::move(user).error();
+    // A password change or reset, or a disable, since the token was issued. Epochs, not
+    // times: a token from a login in the same second as the change is still good.
+    if (claims->credentials_epoch != user->credentials_epoch) {
+      reason = "token issued before a credentials change";
+      return auth_failure();
+    }
     return Identity{user->record.id, claims->workspace, user->record.id, CredentialSource::jwt, claims->expires_at};
   }
 };
@@ -527,7 +533,8 @@ Result<Identity> RolesRegime::authenticate(std::string_view credential) noexcept
         impl_->audit_authenticate("api-key", resolved.ok(), resolved.ok() ? resolved->first.record.id : "", reason);
         if (!resolved) return std::move(resolved).error();
         const auto& user = resolved->first.record;
-        return Identity{user.id, user.workspace, user.id, CredentialSource::api_key, std::nullopt};
+        // The key's own expiry, so that no cache keeps the identity past it.
+        return Identity{user.id, user.workspace, user.id, CredentialSource::api_key, resolved->second.record.expires};
       }
       case credentials::CredentialShape::jwt: {
         auto identity = impl_->authenticate_jwt(credential, reason);
@@ -698,7 +705,9 @@ Result<LoginResult> RolesRegime::login(std::string_view username, std::string_vi
     // Sign with the store's current key, not this process's memory of it: another process
     // sharing the store may have bootstrapped or rotated (a read, next to PBKDF2's cost).
     (void)impl_->reload_keys();
-    auto token = impl_->keys.sign(JwtClaims{impl_->cfg.jwt.issuer, user->record.id, bound, t, expires});
+    JwtClaims claims{impl_->cfg.jwt.issuer, user->record.id, bound, t, expires};
+    claims.credentials_epoch = active->credentials_epoch;  // as read after the password check
+    auto token = impl_->keys.sign(claims);
     if (!token) return Error{ErrorCode::internal_error, "no signing key"};
     return LoginResult{SecretString(std::move(*token)), expires};
   }();
@@ -776,8 +785,10 @@ Status RolesRegime::change_password(const Actor& actor, std::string_view user_id
     StoredUser next = std::move(*user);
     next.password_hash = credentials::hash_password(new_password, impl_->iterations, *impl_->cfg.random);
     next.record.must_change_password = false;
+    const std::string id = next.record.id;
     Change change;
     change.emplace_back(mutation::UpdateUser{std::move(next)});
+    change.emplace_back(mutation::AdvanceCredentialsEpoch{id});  // the user's JWTs end here
     return impl_->apply(change);
   }();
   if (result.ok()) impl_->invalidate(Invalidation::Kind::user, target.identity);
@@ -795,8 +806,10 @@ Result<SecretString> RolesRegime::reset_password(const Actor& actor, std::string
     StoredUser next = std::move(*user);
     next.password_hash = credentials::hash_password(temporary.view(), impl_->iterations, *impl_->cfg.random);
     next.record.must_change_password = true;
+    const std::string id = next.record.id;
     Change change;
     change.emplace_back(mutation::UpdateUser{std::move(next)});
+    change.emplace_back(mutation::AdvanceCredentialsEpoch{id});  // the user's JWTs end here
     if (auto s = impl_->apply(change); !s.ok()) return s.error();
     return temporary;
   }();
@@ -915,7 +928,10 @@ Result<UserRecord> RolesRegime::update_user(const Actor& actor, std::string_view
     if (input.enabled) next.record.enabled = *input.enabled;
     Change change;
     change.emplace_back(mutation::UpdateUser{next});
-    if (input.enabled && !*input.enabled) change.emplace_back(mutation::DeleteApiKeysOfUser{next.record.id});
+    if (input.enabled && !*input.enabled) {
+      change.emplace_back(mutation::DeleteApiKeysOfUser{next.record.id});
+      change.emplace_back(mutation::AdvanceCredentialsEpoch{next.record.id});  // JWTs stay dead after enable
+    }
     if (auto s = impl_->apply(change); !s.ok()) return s.error();
     return next.record;
   }();
@@ -936,7 +952,10 @@ Status set_user_enabled(RolesRegime::Impl& impl, const Actor& actor, std::string
     next.record.enabled = enabled;
     Change change;
     change.emplace_back(mutation::UpdateUser{next});
-    if (!enabled) change.emplace_back(mutation::DeleteApiKeysOfUser{next.record.id});
+    if (!enabled) {
+      change.emplace_back(mutation::DeleteApiKeysOfUser{next.record.id});
+      change.emplace_back(mutation::AdvanceCredentialsEpoch{next.record.id});  // JWTs stay dead after enable
+    }
     return impl.apply(change);
   }();
   if (result.ok()) impl.invalidate(Invalidation::Kind::user, target.identity);

@@ -288,8 +288,11 @@ std::optional<std::size_t> decode_segment(std::string_view text, std::uint8_t* o
 // The header members verification reads, and the claims.
 constexpr std::string_view header_names[] = {"alg", "kid", "crit"};
 enum HeaderMember : std::size_t { h_alg, h_kid, h_crit, header_member_count };
-constexpr std::string_view claim_names[] = {"iss", "sub", "workspace", "default_workspace", "exp", "nbf", "iat"};
-enum ClaimMember : std::size_t { c_iss, c_sub, c_workspace, c_default_workspace, c_exp, c_nbf, c_iat, claim_member_count };
+constexpr std::string_view claim_names[] = {"iss", "sub",  "workspace", "default_workspace",
+                                            "exp", "nbf", "iat",       "credentials_epoch"};
+enum ClaimMember : std::size_t {
+  c_iss, c_sub, c_workspace, c_default_workspace, c_exp, c_nbf, c_iat, c_credentials_epoch, claim_member_count
+};
 static_assert(std::size(header_names) == header_member_count && std::size(claim_names) == claim_member_count);
 
 std::string encode_segment(const json& value) { return crypto::base64url_encode(crypto::as_bytes(value.dump())); }
@@ -457,12 +460,13 @@ Result<std::string> KeySet::sign(const JwtClaims& claims) const {
   const SigningKey* key = snapshot->active();
   if (!key) return Error{ErrorCode::not_found, "no active signing key"};
   const json header = {{"alg", "EdDSA"}, {"typ", "JWT"}, {"kid", key->kid}};
-  const json payload = {{"iss", claims.issuer},
-                        {"sub", claims.subject},
-                        {"workspace", claims.workspace},
-                        {"default_workspace", claims.workspace},
-                        {"iat", unix_seconds(claims.issued_at)},
-                        {"exp", unix_seconds(claims.expires_at)}};
+  json payload = {{"iss", claims.issuer},
+                  {"sub", claims.subject},
+                  {"workspace", claims.workspace},
+                  {"default_workspace", claims.workspace},
+                  {"iat", unix_seconds(claims.issued_at)},
+                  {"exp", unix_seconds(claims.expires_at)}};
+  if (claims.credentials_epoch != 0) payload["credentials_epoch"] = claims.credentials_epoch;
   std::string token = encode_segment(header) + '.' + encode_segment(payload);
   const auto signature = crypto::ed25519_sign(crypto::as_bytes(token), key->secret_key);
   token += '.';
@@ -549,6 +553,9 @@ Result<JwtClaims> KeySet::verify_with_reason(std::string_view token, std::string
   if (!workspace.present() && !default_workspace.present()) return fail("no workspace claim");
   if (workspace.present() && default_workspace.present() && workspace.text != default_workspace.text)
     return fail("workspace claims disagree");
+  const Member& epoch = claims[c_credentials_epoch];
+  if (epoch.present() && epoch.kind != Member::Kind::unsigned_integer)
+    return fail("credentials_epoch is not a non-negative integer");
 
   JwtClaims out;
   out.issuer = config_.issuer;
@@ -556,6 +563,7 @@ Result<JwtClaims> KeySet::verify_with_reason(std::string_view token, std::string
   out.workspace = std::move(workspace.present() ? workspace.text : default_workspace.text);
   out.issued_at = from_unix_seconds(numeric_date(claims[c_iat]).value_or(0));
   out.expires_at = from_unix_seconds(*exp);
+  out.credentials_epoch = epoch.present() ? epoch.unsigned_integer : 0;
   return out;
 }
 

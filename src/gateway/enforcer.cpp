@@ -140,7 +140,7 @@ struct Enforcer::Impl {
     // An identity past its `expires` (inside the regime's leeway) is the regime's call to
     // accept, but it is not cached.
     TimePoint expires = now + authentication_ttl;
-    if (result->expires) expires = std::min(expires, *result->expires);  // never past a JWT's exp
+    if (result->expires) expires = std::min(expires, *result->expires);  // never past a JWT's exp or a key's expiry
     caches->identities.put(key, gateway::CachedIdentity::from(*result), expires, now, generation);
     return result;
   }

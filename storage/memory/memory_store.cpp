@@ -240,6 +240,7 @@ class MemoryRepository final : public Repository {
     StoredUser next = m.user;
     next.record.username = it->second.record.username;  // immutable
     next.record.created = it->second.record.created;
+    next.credentials_epoch = it->second.credentials_epoch;  // only AdvanceCredentialsEpoch moves it
     put_user(next);
     return {};
   }
@@ -252,11 +253,20 @@ class MemoryRepository final : public Repository {
   Status apply_one(const mutation::DisableUsersInWorkspace& m) {
     std::vector<StoredUser> changed;
     for (const auto& [id, u] : users_)
-      if (u.record.workspace == m.workspace_id && u.record.enabled) changed.push_back(u);
+      if (u.record.workspace == m.workspace_id) changed.push_back(u);
     for (auto& u : changed) {
       u.record.enabled = false;
+      ++u.credentials_epoch;
       put_user(u);
     }
+    return {};
+  }
+  Status apply_one(const mutation::AdvanceCredentialsEpoch& m) {
+    const auto it = users_.find(m.user_id);
+    if (it == users_.end()) return Error{ErrorCode::not_found, "user not found"};
+    StoredUser next = it->second;
+    ++next.credentials_epoch;
+    put_user(next);
     return {};
   }
   Status apply_one(const mutation::InsertApiKey& m) {

@@ -81,7 +81,13 @@ CREATE INDEX iam_signing_keys_by_created ON iam_signing_keys (created, seq);
 CREATE INDEX iam_signing_keys_by_retired ON iam_signing_keys (retired) WHERE retired IS NOT NULL;
 )sql";
 
-constexpr std::array<const char*, 1> steps = {v1};
+// Version 2: a user's credentials epoch (advanced when the user's JWTs must stop working).
+constexpr const char* v2 = R"sql(
+ALTER TABLE iam_users ADD COLUMN credentials_epoch bigint NOT NULL DEFAULT 0 CHECK (credentials_epoch >= 0);
+UPDATE iam_schema_version SET version = 2 WHERE id = 1;
+)sql";
+
+constexpr std::array<const char*, 2> steps = {v1, v2};
 
 }  // namespace
 

@@ -30,6 +30,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <limits>
 #include <mutex>
 #include <new>
 #include <optional>
@@ -789,7 +790,8 @@ bool key_fits(Connection& c, const SecretBytes& key) {
 
 #define IAM_WORKSPACE_COLUMNS "id, name, enabled, created"
 #define IAM_USER_COLUMNS \
-  "id, workspace_id, username, name, email, roles, enabled, must_change_password, created, password_hash"
+  "id, workspace_id, username, name, email, roles, enabled, must_change_password, created, password_hash, " \
+  "credentials_epoch"
 #define IAM_KEY_COLUMNS "id, user_id, name, prefix, expires, created, last_used, key_hash"
 #define IAM_SIGNING_COLUMNS \
   "kid, encode(public_key, 'hex'), encode(secret_key, 'hex'), secret_encrypted, created, retired"
@@ -801,6 +803,13 @@ WorkspaceRecord read_workspace(const Rows& r, int i) {
   w.enabled = r.boolean(i, 2);
   w.created = r.time(i, 3);
   return w;
+}
+
+// bigint is signed: an epoch past INT64_MAX (never reached by +1 steps) is refused.
+std::int64_t epoch_value(std::uint64_t epoch) {
+  if (epoch > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+    throw Refusal{Error{ErrorCode::invalid_argument, "credentials epoch out of range"}};
+  return static_cast<std::int64_t>(epoch);
 }
 
 StoredUser read_user(const Rows& r, int i) {
@@ -815,6 +824,9 @@ StoredUser read_user(const Rows& r, int i) {
   u.record.must_change_password = r.boolean(i, 7);
   u.record.created = r.time(i, 8);
   u.password_hash = r.text(i, 9);
+  const std::int64_t epoch = r.integer(i, 10);
+  if (epoch < 0) corrupt("the credentials epoch of user '" + u.record.id + "' is negative");
+  u.credentials_epoch = static_cast<std::uint64_t>(epoch);
   return u;
 }
 
@@ -1092,7 +1104,8 @@ class PostgresRepository final : public Repository {
     if (!c.exists("SELECT 1 FROM iam_workspaces WHERE id = $1", u.record.workspace))
       return Error{ErrorCode::not_found, "workspace not found"};
     c.run("INSERT INTO iam_users (id, workspace_id, username, username_key, name, email, roles, enabled, "
-          "must_change_password, created, password_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+          "must_change_password, created, password_hash, credentials_epoch) "
+          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
           Params()
               .text(u.record.id)
               .text(u.record.workspace)
@@ -1104,7 +1117,8 @@ class PostgresRepository final : public Repository {
               .boolean(u.record.enabled)
               .boolean(u.record.must_change_password)
               .time(u.record.created)
-              .text(u.password_hash));
+              .text(u.password_hash)
+              .integer(epoch_value(u.credentials_epoch)));
     return {};
   }
 
@@ -1137,7 +1151,15 @@ class PostgresRepository final : public Repository {
   }
 
   static Status apply_one(Connection& c, const mutation::DisableUsersInWorkspace& m) {
-    c.run("UPDATE iam_users SET enabled = false WHERE workspace_id = $1 AND enabled", Params().text(m.workspace_id));
+    c.run("UPDATE iam_users SET enabled = false, credentials_epoch = credentials_epoch + 1 WHERE workspace_id = $1",
+          Params().text(m.workspace_id));
+    return {};
+  }
+
+  static Status apply_one(Connection& c, const mutation::AdvanceCredentialsEpoch& m) {
+    const auto r = c.run("UPDATE iam_users SET credentials_epoch = credentials_epoch + 1 WHERE id = $1",
+                         Params().text(m.user_id));
+    if (r.affected() == 0) return Error{ErrorCode::not_found, "user not found"};
     return {};
   }
 

@@ -82,7 +82,13 @@ CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys ((retired IS NULL)) 
 UPDATE schema_version SET version = 2 WHERE id = 1;
 )sql";
 
-constexpr std::array<const char*, 2> steps = {v1, v2};
+// Version 3: a user's credentials epoch (advanced when the user's JWTs must stop working).
+constexpr const char* v3 = R"sql(
+ALTER TABLE users ADD COLUMN credentials_epoch INTEGER NOT NULL DEFAULT 0 CHECK (credentials_epoch >= 0);
+UPDATE schema_version SET version = 3 WHERE id = 1;
+)sql";
+
+constexpr std::array<const char*, 3> steps = {v1, v2, v3};
 
 }  // namespace
 

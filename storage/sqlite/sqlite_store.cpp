@@ -25,6 +25,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <mutex>
 #include <new>
 #include <random>
@@ -455,7 +456,8 @@ auto with_retry(std::chrono::milliseconds timeout, std::string_view context, F&&
 
 #define IAM_WORKSPACE_COLUMNS "id, name, enabled, created"
 #define IAM_USER_COLUMNS \
-  "id, workspace_id, username, name, email, roles, enabled, must_change_password, created, password_hash"
+  "id, workspace_id, username, name, email, roles, enabled, must_change_password, created, password_hash, " \
+  "credentials_epoch"
 #define IAM_KEY_COLUMNS "id, user_id, name, prefix, expires, created, last_used, key_hash"
 #define IAM_SIGNING_COLUMNS "kid, public_key, secret_key, secret_encrypted, created, retired"
 
@@ -466,6 +468,13 @@ WorkspaceRecord read_workspace(const Stmt& s) {
   w.enabled = s.boolean(2);
   w.created = s.time(3);
   return w;
+}
+
+// SQLite integers are signed: an epoch past INT64_MAX (never reached by +1 steps) is refused.
+std::int64_t epoch_value(std::uint64_t epoch) {
+  if (epoch > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
+    throw Refusal{Error{ErrorCode::invalid_argument, "credentials epoch out of range"}};
+  return static_cast<std::int64_t>(epoch);
 }
 
 StoredUser read_user(const Stmt& s) {
@@ -482,6 +491,9 @@ StoredUser read_user(const Stmt& s) {
   u.record.must_change_password = s.boolean(7);
   u.record.created = s.time(8);
   u.password_hash = s.text(9);
+  const std::int64_t epoch = s.integer(10);
+  if (epoch < 0) corrupt("the credentials epoch of user '" + u.record.id + "' is negative");
+  u.credentials_epoch = static_cast<std::uint64_t>(epoch);
   return u;
 }
 
@@ -736,7 +748,8 @@ class SqliteRepository final : public Repository {
       return Error{ErrorCode::not_found, "workspace not found"};
     Stmt s(c,
            "INSERT INTO users (id, workspace_id, username, username_key, name, email, roles, enabled, "
-           "must_change_password, created, password_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+           "must_change_password, created, password_hash, credentials_epoch) "
+           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
     s.text(1, u.record.id)
         .text(2, u.record.workspace)
         .text(3, u.record.username)
@@ -747,7 +760,8 @@ class SqliteRepository final : public Repository {
         .boolean(8, u.record.enabled)
         .boolean(9, u.record.must_change_password)
         .time(10, u.record.created)
-        .text(11, u.password_hash);
+        .text(11, u.password_hash)
+        .integer(12, epoch_value(u.credentials_epoch));
     s.run();
     return {};
   }
@@ -780,7 +794,16 @@ class SqliteRepository final : public Repository {
   }
 
   Status apply_one(Connection& c, const mutation::DisableUsersInWorkspace& m) {
-    Stmt(c, "UPDATE users SET enabled = 0 WHERE workspace_id = ?1 AND enabled = 1").text(1, m.workspace_id).run();
+    Stmt(c, "UPDATE users SET enabled = 0, credentials_epoch = credentials_epoch + 1 WHERE workspace_id = ?1")
+        .text(1, m.workspace_id)
+        .run();
+    return {};
+  }
+
+  Status apply_one(Connection& c, const mutation::AdvanceCredentialsEpoch& m) {
+    Stmt s(c, "UPDATE users SET credentials_epoch = credentials_epoch + 1 WHERE id = ?1");
+    s.text(1, m.user_id).run();
+    if (s.changes() == 0) return Error{ErrorCode::not_found, "user not found"};
     return {};
   }
 

@@ -91,7 +91,8 @@ std::string render(const iam::StoredUser& u) {
     << " name=" << u.record.name << " email=" << u.record.email << " roles=[";
   for (std::size_t i = 0; i < u.record.roles.size(); ++i) o << (i ? "," : "") << u.record.roles[i];
   o << "] enabled=" << u.record.enabled << " must_change_password=" << u.record.must_change_password
-    << " created=" << stamp(u.record.created) << " password_hash=" << u.password_hash << "}";
+    << " created=" << stamp(u.record.created) << " password_hash=" << u.password_hash
+    << " credentials_epoch=" << u.credentials_epoch << "}";
   return o.str();
 }
 
@@ -493,6 +494,8 @@ TEST_CASE("users: every field round-trips") {
   three.record.email = "zoe+tag@example.co.uk";
   three.record.must_change_password = true;
   three.password_hash = "pbkdf2-sha256$600000$AAAAAAAAAAAAAAAAAAAAAA$" + std::string(43, 'x');
+  three.credentials_epoch = 7;
+  two.credentials_epoch = std::uint64_t{1} << 40;  // past 32 bits
 
   CHECK(detail(apply(*repo, m::InsertUser{none})) == "ok");
   CHECK(detail(apply(*repo, m::InsertUser{one}, m::InsertUser{two}, m::InsertUser{three})) == "ok");
@@ -529,7 +532,7 @@ TEST_CASE("results are copies: changing one does not change the store") {
   CHECK(dump(*repo) == before);
 }
 
-TEST_CASE("users: update changes every field but id, username and created") {
+TEST_CASE("users: update changes every field but id, username, created and credentials epoch") {
   auto repo = fresh();
   seed_world(*repo);
   const auto alice = must(repo->find_user("u-alice"));
@@ -544,11 +547,13 @@ TEST_CASE("users: update changes every field but id, username and created") {
   next.record.enabled = false;
   next.record.must_change_password = true;
   next.password_hash = "pbkdf2-sha256$600000$bmV3c2FsdA$" + std::string(43, 'n');
+  next.credentials_epoch = alice.credentials_epoch + 5;  // ignored: only AdvanceCredentialsEpoch moves it
   CHECK(detail(apply(*repo, m::UpdateUser{next})) == "ok");
 
   auto expected = next;
   expected.record.username = "Alice";
   expected.record.created = alice.record.created;
+  expected.credentials_epoch = alice.credentials_epoch;
   CHECK(render(must(repo->find_user("u-alice"))) == render(expected));
   CHECK(render(must(repo->find_user_by_username("alice"))) == render(expected));
   CHECK(outcome(repo->find_user_by_username("mallory")) == "not-found");
@@ -888,7 +893,10 @@ TEST_CASE("DisableUsersInWorkspace disables that workspace's users only, and not
   REQUIRE(detail(apply(*repo, m::InsertUser{already}, m::InsertUser{erin})) == "ok");
 
   std::vector<iam::StoredUser> expected_acme = must(repo->list_users("acme"));
-  for (auto& u : expected_acme) u.record.enabled = false;
+  for (auto& u : expected_acme) {
+    u.record.enabled = false;
+    ++u.credentials_epoch;  // every user homed there, the already disabled too
+  }
   const auto beta_users = render(must(repo->list_users("beta")));
   const auto workspaces = render(must(repo->list_workspaces()));
   std::string keys;
@@ -905,6 +913,44 @@ TEST_CASE("DisableUsersInWorkspace disables that workspace's users only, and not
   CHECK_FALSE(must(repo->find_user_by_username("ALICE")).record.enabled);
   CHECK(must(repo->find_user("u-carol")).record.enabled);
   dump(*repo);
+}
+
+TEST_CASE("AdvanceCredentialsEpoch: one step for that user only; an absent user is not-found") {
+  auto repo = fresh();
+  seed_world(*repo);
+  CHECK(must(repo->find_user("u-alice")).credentials_epoch == 0);  // a new user starts at what was inserted
+  std::string others;
+  for (const auto& u : must(repo->list_users(std::nullopt)))
+    if (u.record.id != "u-alice") others += render(u);
+
+  CHECK(detail(apply(*repo, m::AdvanceCredentialsEpoch{"u-alice"})) == "ok");
+  CHECK(must(repo->find_user("u-alice")).credentials_epoch == 1);
+  CHECK(detail(apply(*repo, m::AdvanceCredentialsEpoch{"u-alice"}, m::AdvanceCredentialsEpoch{"u-alice"})) == "ok");
+  CHECK(must(repo->find_user("u-alice")).credentials_epoch == 3);
+  CHECK(must(repo->find_user_by_username("ALICE")).credentials_epoch == 3);
+
+  // In one change with an UpdateUser (as disable-user writes it), in either order.
+  auto alice = must(repo->find_user("u-alice"));
+  alice.record.enabled = false;
+  CHECK(detail(apply(*repo, m::UpdateUser{alice}, m::AdvanceCredentialsEpoch{"u-alice"})) == "ok");
+  CHECK(must(repo->find_user("u-alice")).credentials_epoch == 4);
+  alice.record.enabled = true;
+  CHECK(detail(apply(*repo, m::AdvanceCredentialsEpoch{"u-alice"}, m::UpdateUser{alice})) == "ok");
+  const auto now = must(repo->find_user("u-alice"));
+  CHECK(now.credentials_epoch == 5);
+  CHECK(now.record.enabled);
+
+  std::string others_after;
+  for (const auto& u : must(repo->list_users(std::nullopt)))
+    if (u.record.id != "u-alice") others_after += render(u);
+  CHECK(others_after == others);
+
+  const auto before = dump(*repo);
+  CHECK(outcome(apply(*repo, m::AdvanceCredentialsEpoch{"u-ghost"})) == "not-found");
+  // A failed change changed nothing, the steps before the failing one included.
+  CHECK(outcome(apply(*repo, m::AdvanceCredentialsEpoch{"u-alice"}, m::AdvanceCredentialsEpoch{"u-ghost"})) ==
+        "not-found");
+  CHECK(dump(*repo) == before);
 }
 
 TEST_CASE("DeleteApiKeysInWorkspace deletes the keys of users homed there only") {
@@ -1539,7 +1585,8 @@ TEST_CASE("persistence: everything survives a reopen, and the rules still hold")
   extra.record.enabled = false;
   extra.record.must_change_password = true;
   extra.record.created = at(far);
-  REQUIRE(detail(apply(*repo, m::InsertUser{extra}, m::InsertSigningKey{signing_key("kid-old", 1, at(t0), at(t0 + 1))},
+  extra.credentials_epoch = 5;
+  REQUIRE(detail(apply(*repo, m::InsertUser{extra}, m::AdvanceCredentialsEpoch{"u-bob"}, m::InsertSigningKey{signing_key("kid-old", 1, at(t0), at(t0 + 1))},
                        m::InsertSigningKey{signing_key("kid-new", 2, at(t0 + 1))},
                        m::TouchApiKey{"k-bob-1", at(far)})) == "ok");
   const auto before = dump(*repo);

@@ -101,6 +101,28 @@ try:
             print(f"disabled user's {what} refused on :{gw.port} after {took if took is None else round(took, 3)} s",
                   flush=True)
             checks.check(took is not None and took <= LIMIT, f"disable reached :{gw.port} ({what}) in {LIMIT} s: {took}")
+    # ... and enable-user does not bring the JWT back (issue 14 item 11).
+    checks.equal(b.iam({"operation": "enable-user", "user_id": bob_id}, admin)[0], 200, "enable bob through B")
+    for gw in gateways:
+        checks.equal(whoami(gw, bob_jwt), 401, f"bob's JWT from before the disable stays refused on :{gw.port}")
+
+    # 2b. A password changed through one gateway ends the user's JWTs on all within a second;
+    #     a login right after the change works everywhere.
+    dan_id, _, _ = new_user("dan")
+    dan_jwt = login(a, "dan", "dan-password-1")
+    for gw in gateways:
+        checks.equal(whoami(gw, dan_jwt), 200, f"dan's JWT works on :{gw.port} (and is now cached)")
+    status, _ = b.post("/api/v1/auth/change-password",
+                       {"current_password": "dan-password-1", "new_password": "dan-password-2"}, dan_jwt)
+    checks.equal(status, 200, "dan changes his password through B")
+    dan_new_jwt = login(b, "dan", "dan-password-2")
+    for gw in (a, c):
+        took = seconds_until_refused(gw, dan_jwt)
+        print(f"JWT from before change-password refused on :{gw.port} after "
+              f"{took if took is None else round(took, 3)} s", flush=True)
+        checks.check(took is not None and took <= LIMIT, f"change-password reached :{gw.port} in {LIMIT} s: {took}")
+    for gw in gateways:
+        checks.equal(whoami(gw, dan_new_jwt), 200, f"the JWT from right after the change works on :{gw.port}")
 
     # 3. Rotation: tokens from before verify everywhere through the grace period; new logins
     #    on every instance carry the new kid.

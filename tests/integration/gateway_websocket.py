@@ -4,8 +4,9 @@ client (gateway.md "WebSocket first-frame authentication" and "What callers see"
   /api/v1/socket       first-frame auth, re-auth, per-frame authorisation, the exact
                        TrustGraph frame shapes, replies routed by id;
   /api/v1/flow/{flow}/import|export/{kind}
-                       streams authorised once at the upgrade by ?token= (401 / 403
-                       refuse the upgrade), then frames go to the echo backend.
+                       streams authorised at the upgrade by ?token= (401 / 403
+                       refuse the upgrade), then frames go to the echo backend (re-checked per frame:
+                       gateway_stream_revocation.py).
 
 Usage: /usr/bin/python3 gateway_websocket.py IAM_GATEWAY   (PYTHONPATH has gateway_process.py;
 needs Debian's python3-websockets, 10.x asyncio client)."""

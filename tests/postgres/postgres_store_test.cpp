@@ -190,7 +190,7 @@ class ServerBack {
 TEST_CASE("postgres: open creates the schema at the latest version, with an index for every lookup") {
   pgtest::TempDatabase db;
   auto repo = open_ok(db);
-  CHECK(pgtest::query_value(db.name(), "SELECT version FROM iam_schema_version") == "1");
+  CHECK(pgtest::query_value(db.name(), "SELECT version FROM iam_schema_version") == "2");
   // Every lookup has an index: primary keys, unique constraints and these.
   const auto indexes = pgtest::query_value(
       db.name(), "SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes WHERE tablename LIKE 'iam_%'");
@@ -215,6 +215,30 @@ TEST_CASE("postgres: open creates the schema at the latest version, with an inde
   // Opening again at the same version changes nothing and keeps the data.
   auto again = open_ok(db);
   CHECK(again->find_user_by_username("ALICE").ok());
+}
+
+TEST_CASE("postgres: a version 1 database is migrated: its users keep everything, at credentials epoch 0") {
+  pgtest::TempDatabase db;
+  // What version 1 of the library wrote.
+  REQUIRE(pgtest::exec(db.name(), std::string("BEGIN;") + iam::postgres_detail::migration_steps()[0] + "COMMIT;") ==
+          "");
+  REQUIRE(pgtest::exec(db.name(),
+                       "INSERT INTO iam_workspaces VALUES ('acme', 'Acme', true, 1800000000);"
+                       "INSERT INTO iam_users VALUES ('u1', 'acme', 'Alice', 'alice', 'Alice A', 'a@example.com', "
+                       "'{admin}', true, false, 1800000001, 'pbkdf2-sha256$1$c2FsdA$x');") == "");
+  auto repo = open_ok(db);
+  CHECK(pgtest::query_value(db.name(), "SELECT version FROM iam_schema_version") ==
+        std::to_string(iam::postgres_detail::latest_schema_version()));
+  auto alice = repo->find_user_by_username("ALICE");
+  REQUIRE(alice.ok());
+  CHECK(alice->record.roles == std::vector<std::string>{"admin"});
+  CHECK(alice->password_hash == "pbkdf2-sha256$1$c2FsdA$x");
+  CHECK(alice->credentials_epoch == 0);
+  iam::Change change;
+  change.emplace_back(m::AdvanceCredentialsEpoch{"u1"});
+  REQUIRE(repo->apply(change).ok());
+  CHECK(repo->find_user("u1")->credentials_epoch == 1);
+  CHECK(pgtest::exec(db.name(), "UPDATE iam_users SET credentials_epoch = -1") != "");  // the schema refuses it
 }
 
 TEST_CASE("postgres: a database of a newer schema version is refused with not_supported") {
@@ -899,4 +923,52 @@ TEST_CASE("postgres: end to end: a key revoked and a key rotated through one reg
   }
   MESSAGE("rotation seen by the other regime after " << ms(Clock::now() - started) << " ms");
   CHECK(rotated);
+}
+
+TEST_CASE("postgres: end to end: change-password and disable-user through one regime end the user's JWTs at another's gateway") {
+  pgtest::TempDatabase db;
+  auto regime_a = roles_on(open_ok(db));
+  auto admin = regime_a->bootstrap();
+  REQUIRE(admin.ok());
+  auto regime_b = roles_on(open_ok(db));  // "another process" on the same database
+  iam::GatewayConfig config;
+  config.regime = regime_b;
+  config.authentication_ttl = 60s;
+  config.logger = iam::null_logger();
+  auto created = iam::Enforcer::create(std::move(config));
+  REQUIRE(created.ok());
+  const auto enforcer = std::move(*created);
+
+  iam::UserInput input;
+  input.username = "alice";
+  input.password = iam::SecretString(std::string_view("correct horse battery"));
+  auto alice = regime_a->create_user(admin->admin_user_id, "default", input);
+  REQUIRE(alice.ok());
+  auto login = [&](std::string_view password) {
+    auto r = regime_a->login("alice", password, std::nullopt);
+    REQUIRE(r.ok());
+    return std::string(r->jwt.view());
+  };
+  // Refused by the other gateway within a second (the NOTIFY path), or never.
+  auto refused_within_a_second = [&](const std::string& jwt) {
+    const auto started = Clock::now();
+    while (Clock::now() - started < 1s) {
+      if (!enforcer->authenticate(jwt).ok()) return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  };
+
+  const auto first = login("correct horse battery");
+  REQUIRE(enforcer->authenticate(first).ok());  // cached for 60 s
+  REQUIRE(regime_a->change_password(alice->id, alice->id, "correct horse battery", "a brand new passphrase").ok());
+  CHECK(refused_within_a_second(first));
+  const auto second = login("a brand new passphrase");
+  CHECK(enforcer->authenticate(second).ok());
+
+  REQUIRE(regime_a->disable_user(admin->admin_user_id, alice->id, std::nullopt).ok());
+  CHECK(refused_within_a_second(second));
+  REQUIRE(regime_a->enable_user(admin->admin_user_id, alice->id, std::nullopt).ok());
+  CHECK_FALSE(enforcer->authenticate(second).ok());  // stays dead after enable-user
+  CHECK(enforcer->authenticate(login("a brand new passphrase")).ok());
 }

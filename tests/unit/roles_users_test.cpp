@@ -459,7 +459,8 @@ TEST_CASE("update-user enabled:false is disable-user (keys revoked); enabled:tru
   CHECK(r->enabled);
   CHECK(g.list_api_keys(kTrusted, uid, std::nullopt)->empty());  // not restored
   CHECK(is_auth_failure(g.authenticate(k1)));
-  CHECK(g.authenticate(jwt).ok());  // JWTs are not stored: they work again
+  CHECK(is_auth_failure(g.authenticate(jwt)));  // the disable advanced the credentials epoch (issue 14)
+  CHECK(g.authenticate(key_plaintext(t.login("alice", kPassword))).ok());
 }
 
 TEST_CASE("disable-user revokes every key atomically; enable-user restores none") {

@@ -335,15 +335,16 @@ TEST_CASE("sqlite: the schema itself refuses inconsistent rows") {
   raw.exec("PRAGMA foreign_keys = ON");
   // a user of an absent workspace, a key of an absent user, a second user with one username
   // key, a second key with one hash, a user with keys deleted alone
-  CHECK(raw.try_exec("INSERT INTO users VALUES ('x', 'nowhere', 'x', 'x', '', '', '[]', 1, 0, 0, '')") ==
+  CHECK(raw.try_exec("INSERT INTO users VALUES ('x', 'nowhere', 'x', 'x', '', '', '[]', 1, 0, 0, '', 0)") ==
         SQLITE_CONSTRAINT);
   CHECK(raw.try_exec("INSERT INTO api_keys VALUES ('kx', 'nobody', 'h', '', '', NULL, 0, NULL)") == SQLITE_CONSTRAINT);
-  CHECK(raw.try_exec("INSERT INTO users VALUES ('x', 'acme', 'USER1', 'user1', '', '', '[]', 1, 0, 0, '')") ==
+  CHECK(raw.try_exec("INSERT INTO users VALUES ('x', 'acme', 'USER1', 'user1', '', '', '[]', 1, 0, 0, '', 0)") ==
         SQLITE_CONSTRAINT);
   CHECK(raw.try_exec("INSERT INTO api_keys VALUES ('kx', 'u1', 'hash-of-k1', '', '', NULL, 0, NULL)") ==
         SQLITE_CONSTRAINT);
   CHECK(raw.try_exec("DELETE FROM users WHERE id = 'u1'") == SQLITE_CONSTRAINT);
   CHECK(raw.try_exec("UPDATE users SET enabled = 2 WHERE id = 'u1'") == SQLITE_CONSTRAINT);
+  CHECK(raw.try_exec("UPDATE users SET credentials_epoch = -1 WHERE id = 'u1'") == SQLITE_CONSTRAINT);
   CHECK(raw.integer("SELECT count(*) FROM users") == 3);
 }
 
@@ -387,6 +388,10 @@ TEST_CASE("sqlite: a database of an older schema version is migrated, its data k
     const auto alice = repo->find_user_by_username("ALICE");
     REQUIRE(alice.ok());
     CHECK(alice->record.roles == std::vector<std::string>{"admin"});
+    // what version 3 added: every existing user starts at credentials epoch 0
+    CHECK(alice->credentials_epoch == 0);
+    CHECK(apply(*repo, m::AdvanceCredentialsEpoch{"u1"}).ok());
+    CHECK(repo->find_user("u1")->credentials_epoch == 1);
     CHECK(repo->list_api_keys("u1")->size() == 1);
     const auto keys = repo->list_signing_keys();
     REQUIRE(keys.ok());
