@@ -3,7 +3,7 @@
 //   iamctl stdio --store memory --bootstrap-mode bootstrap   JSON lines on stdin/stdout
 //   iamctl create-user --store sqlite:./iam.db --username alice --role writer
 //   KEY=$(iamctl create-api-key --user-id ID --name laptop)
-//   IAM_URL=http://localhost:8088 IAM_TOKEN=tg_... iamctl list-users   (remote: a gateway)
+//   IAM_URL=http://localhost:8888 IAM_TOKEN=tg_... iamctl list-users   (remote: a gateway)
 //
 // Subcommands mirror TrustGraph's tg-* IAM tools. A one-time secret (API key, temporary
 // password, JWT) is the only thing printed on stdout; context goes to stderr. Passwords
