@@ -24,8 +24,10 @@ constexpr std::size_t max_credential_bytes = 16 * 1024;
 // default-filled (its home workspace).
 constexpr std::string_view create_user = "create-user";
 
+// Kinds reached only through their own addresses, never as /api/v1/{kind} ("http:" names
+// the routes TrustGraph gates outside its registry).
 bool is_flow_kind(std::string_view kind) {
-  return kind == "flow-service" || kind == "flow-import" || kind == "flow-export";
+  return kind == "flow-service" || kind == "flow-import" || kind == "flow-export" || kind == "http";
 }
 
 std::string_view flow_prefix(Route route) {
