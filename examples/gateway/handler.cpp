@@ -16,6 +16,7 @@ using Kind = RouteMatch::Kind;
 
 constexpr std::string_view not_found_body = R"({"error":"not found"})";
 constexpr std::string_view bad_method_body = R"({"error":"method not allowed"})";
+constexpr std::string_view bad_query_body = R"({"error":"invalid query"})";
 
 std::vector<std::string_view> split_path(std::string_view path) {
   std::vector<std::string_view> parts;
@@ -94,6 +95,16 @@ std::string query_value(std::string_view target, std::string_view name) {
   return {};
 }
 
+// ?workspace= for the address's workspace. Workspace ids have at most 64 characters
+// (protocol.md), so a longer value is refused before it reaches a cache or a log line.
+void take_query_workspace(RouteMatch& match, std::string_view target) {
+  match.request.workspace = query_value(target, "workspace");  // empty: the caller's own
+  if (match.request.workspace.size() > 64) {
+    match.request.workspace.clear();
+    match.bad_query = true;
+  }
+}
+
 void wipe(std::string& text) {
   if (!text.empty()) sodium_memzero(text.data(), text.size());
   text.clear();
@@ -116,7 +127,7 @@ RouteMatch match_route(std::string_view method, std::string_view target) {
   if (parts.size() == 3 && head == "export-core") return outside_registry("http:export-core", method, "GET");
   if (parts.size() == 3 && head == "document-stream") {
     auto match = outside_registry("http:document-stream", method, "GET");
-    match.request.workspace = query_value(target, "workspace");  // empty: the caller's own
+    take_query_workspace(match, target);
     return match;
   }
   if (parts.size() == 5 && head == "i18n" && parts[3] == "packs") return outside_registry("http:i18n-packs", method, "GET");
@@ -149,8 +160,7 @@ RouteMatch match_route(std::string_view method, std::string_view target) {
       auto match = enforced(parts[4] == "import" ? iam::Route::flow_import : iam::Route::flow_export,
                             std::string(parts[5]), flow);
       match.kind = Kind::stream;
-      // TrustGraph's bulk clients name the workspace in the query; empty: the caller's own.
-      match.request.workspace = query_value(target, "workspace");
+      take_query_workspace(match, target);  // TrustGraph's bulk clients name it in the query
       return with_method(std::move(match), method, "GET");
     }
     return {};
@@ -190,6 +200,7 @@ std::variant<Response, Pending> Handler::begin(const RouteMatch& route, std::str
     case Kind::enforced:
       break;
   }
+  if (route.bad_query) return Response{400, std::string(bad_query_body), {}, {}, "workspace in the query too long"};
   iam::Request request = route.request;
   if (route.ignore_body)
     wipe(body);

@@ -38,6 +38,7 @@ struct RouteMatch {
   bool ignore_body = false;   // bootstrap, bootstrap-status: the body is not read as JSON
   bool iam_route = false;     // /api/v1/iam and /api/v1/auth/*: the smaller body limit applies
   bool to_backend = false;    // a named route served by the Backend, not the IAM dispatcher
+  bool bad_query = false;     // a ?workspace= no workspace id can match (400 before anything else)
 };
 
 // Pure: method ("GET", "POST", ...) and target (path plus optional query) to a route.

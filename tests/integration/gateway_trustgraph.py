@@ -196,6 +196,8 @@ def roles_checks():
                 c.equal(status, 404, f"admin {kind} naming an unknown workspace")
                 status, _ = await upgrade(gw, f"{path}?workspace=acme")
                 c.equal(status, 401, f"{kind} without a token")
+                status, _ = await upgrade(gw, f"{path}?token={admin}&workspace={'w' * 65}")
+                c.equal(status, 400, f"{kind} naming a workspace longer than any id")
 
         asyncio.run(bulk())
 

@@ -91,6 +91,12 @@ TEST_CASE("import/export streams read the workspace from the query") {
   CHECK(match_route("GET", "/api/v1/flow/f2/import/triples?token=x").request.workspace.empty());
   CHECK(match_route("GET", "/api/v1/flow/f2/import/triples?workspace=").request.workspace.empty());
   CHECK(match_route("GET", "/api/v1/flow/f2/import/triples?xworkspace=a&workspace=b").request.workspace == "b");
+  // No workspace id is longer than 64 characters: a longer one is refused before anything else.
+  CHECK_FALSE(match_route("GET", "/api/v1/flow/f/export/t?workspace=" + std::string(64, 'w')).bad_query);
+  auto long_one = match_route("GET", "/api/v1/flow/f/export/t?workspace=" + std::string(65, 'w'));
+  CHECK(long_one.bad_query);
+  CHECK(long_one.request.workspace.empty());
+  CHECK(match_route("GET", "/api/v1/document-stream?workspace=" + std::string(300, 'w')).bad_query);
 }
 
 // Issue 15 item 6: the endpoints TrustGraph gates outside its registry reach the backend.
