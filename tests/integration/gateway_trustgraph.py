@@ -274,6 +274,13 @@ def roles_checks():
         except (json.JSONDecodeError, AttributeError, KeyError):
             ids = run.stdout
         c.equal(ids, ["acme", "default"], "iamctl list-my-workspaces (admin: every workspace)")
+        run = subprocess.run([IAMCTL, "create-api-key", "--user-id", writer_id, "--name", "cli", "--expires", "2031-12-31"],
+                             env=env, capture_output=True, text=True, timeout=60)
+        c.check(run.returncode == 0 and run.stdout.startswith("tg_"),
+                f"iamctl create-api-key --expires 2031-12-31: {run.returncode} {run.stderr.strip()!r}")
+        keys = ok_json(gw, {"operation": "list-api-keys", "user_id": writer_id}, admin, "list-api-keys").get("api_keys", [])
+        c.equal([k.get("expires") for k in keys if k.get("name") == "cli"], ["2031-12-31T00:00:00Z"],
+                "the key iamctl created expires at midnight UTC")
         env["TRUSTGRAPH_TOKEN"] = writer
         run = subprocess.run([IAMCTL, "list-my-workspaces"], env=env, capture_output=True, text=True, timeout=60)
         c.check(run.returncode == 0 and "acme" in run.stdout and "default" not in run.stdout,
