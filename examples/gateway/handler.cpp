@@ -19,6 +19,7 @@ using Kind = RouteMatch::Kind;
 
 constexpr std::string_view not_found_body = R"({"error":"not found"})";
 constexpr std::string_view bad_method_body = R"({"error":"method not allowed"})";
+constexpr std::string_view bad_query_body = R"({"error":"invalid query"})";
 
 std::vector<std::string_view> split_path(std::string_view path) {
   std::vector<std::string_view> parts;
@@ -54,6 +55,59 @@ RouteMatch enforced(iam::Route route, std::string name = {}, std::string flow = 
   return match;
 }
 
+// A route TrustGraph gates outside its registry, served by the backend. Its body is not
+// read as JSON (import-core streams msgpack), so the backend sees only what was authorised.
+RouteMatch outside_registry(std::string name, std::string_view method, std::string_view wanted) {
+  auto match = enforced(iam::Route::named, std::move(name));
+  match.to_backend = true;
+  match.ignore_body = true;
+  return with_method(std::move(match), method, wanted);
+}
+
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// The percent-decoded value of the first `name=` in the target's query; empty when absent.
+// Its size is bounded by the request-line limit the server applies before routing.
+std::string query_value(std::string_view target, std::string_view name) {
+  const auto start = target.find('?');
+  if (start == std::string_view::npos) return {};
+  std::string_view query = target.substr(start + 1);
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const auto eq = pair.find('=');
+    if (eq == std::string_view::npos || pair.substr(0, eq) != name) continue;
+    const std::string_view raw = pair.substr(eq + 1);
+    std::string value;
+    for (std::size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '%' && i + 2 < raw.size() && hex_digit(raw[i + 1]) >= 0 && hex_digit(raw[i + 2]) >= 0) {
+        value.push_back(static_cast<char>(hex_digit(raw[i + 1]) * 16 + hex_digit(raw[i + 2])));
+        i += 2;
+      } else {
+        value.push_back(raw[i] == '+' ? ' ' : raw[i]);
+      }
+    }
+    return value;
+  }
+  return {};
+}
+
+// ?workspace= for the address's workspace. Workspace ids have at most 64 characters
+// (protocol.md), so a longer value is refused before it reaches a cache or a log line.
+void take_query_workspace(RouteMatch& match, std::string_view target) {
+  match.request.workspace = query_value(target, "workspace");  // empty: the caller's own
+  if (match.request.workspace.size() > 64) {
+    match.request.workspace.clear();
+    match.bad_query = true;
+  }
+}
+
 void wipe(std::string& text) {
   if (!text.empty()) sodium_memzero(text.data(), text.size());
   text.clear();
@@ -85,8 +139,19 @@ std::string_view path_of(std::string_view target) {
 
 RouteMatch match_route(std::string_view method, std::string_view target) {
   const auto parts = split_path(path_of(target));
+  if (parts.size() >= 2 && parts[0] == "api" && parts[1] == "metrics")  // /api/metrics[/{path...}]
+    return outside_registry("http:metrics", method, "GET");
   if (parts.size() < 3 || parts[0] != "api" || parts[1] != "v1") return {};
   const std::string_view head = parts[2];
+
+  if (parts.size() == 3 && head == "import-core") return outside_registry("http:import-core", method, "POST");
+  if (parts.size() == 3 && head == "export-core") return outside_registry("http:export-core", method, "GET");
+  if (parts.size() == 3 && head == "document-stream") {
+    auto match = outside_registry("http:document-stream", method, "GET");
+    take_query_workspace(match, target);
+    return match;
+  }
+  if (parts.size() == 5 && head == "i18n" && parts[3] == "packs") return outside_registry("http:i18n-packs", method, "GET");
 
   if (head == "iam" && parts.size() == 3) {
     auto match = enforced(iam::Route::iam);
@@ -116,6 +181,7 @@ RouteMatch match_route(std::string_view method, std::string_view target) {
       auto match = enforced(parts[4] == "import" ? iam::Route::flow_import : iam::Route::flow_export,
                             std::string(parts[5]), flow);
       match.kind = Kind::stream;
+      take_query_workspace(match, target);  // TrustGraph's bulk clients name it in the query
       return with_method(std::move(match), method, "GET");
     }
     return {};
@@ -155,6 +221,7 @@ std::variant<Response, Pending> Handler::begin(const RouteMatch& route, std::str
     case Kind::enforced:
       break;
   }
+  if (route.bad_query) return Response{400, std::string(bad_query_body), {}, {}, "workspace in the query too long"};
   iam::Request request = route.request;
   if (route.ignore_body)
     wipe(body);
@@ -167,7 +234,8 @@ std::variant<Response, Pending> Handler::begin(const RouteMatch& route, std::str
     if (outcome.identity) refused.principal = outcome.identity->handle;
     return refused;
   }
-  const bool iam_operation = route.request.route == iam::Route::iam || route.request.route == iam::Route::named;
+  const bool iam_operation =
+      (route.request.route == iam::Route::iam || route.request.route == iam::Route::named) && !route.to_backend;
   std::string client_key = iam_operation ? address_throttle_key(client) : std::string();
   if (iam_operation && guesses_password(outcome.operation) && !address_throttle_.allowed(client_key)) {
     wipe(outcome.body);

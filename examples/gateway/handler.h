@@ -31,12 +31,14 @@ struct RouteMatch {
     enforced,        // an iam::Request goes through the Enforcer
     jwks,            // GET /api/v1/auth/jwks
     socket,          // GET /api/v1/socket: WebSocket, first-frame auth
-    stream,          // GET /api/v1/flow/{flow}/import|export/{kind}: WebSocket, ?token=
+    stream,          // GET /api/v1/flow/{flow}/import|export/{kind}: WebSocket, ?token=, ?workspace=
   };
   Kind kind = Kind::not_found;
   iam::Request request;       // enforced / stream: route, name, flow (body and credential added later)
   bool ignore_body = false;   // bootstrap, bootstrap-status: the body is not read as JSON
   bool iam_route = false;     // /api/v1/iam and /api/v1/auth/*: the smaller body limit applies
+  bool to_backend = false;    // a named route served by the Backend, not the IAM dispatcher
+  bool bad_query = false;     // a ?workspace= no workspace id can match (400 before anything else)
 };
 
 // Pure: method ("GET", "POST", ...) and target (path plus optional query) to a route.

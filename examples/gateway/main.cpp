@@ -2,7 +2,7 @@
 // enforcing with the iam library. Forwarded service routes go to an ECHO BACKEND (no real
 // services here); the IAM and auth routes are real.
 //
-//   iam-gateway --bootstrap-mode bootstrap                 # ./iam.db, http://127.0.0.1:8088
+//   iam-gateway --bootstrap-mode bootstrap                 # ./iam.db, http://127.0.0.1:8888
 //   iam-gateway --store memory --regime noauth             # development only
 //
 // The private signing keys are sealed with the key file beside the store (./iam.key, or

@@ -23,7 +23,7 @@ namespace gateway {
 
 struct ServerOptions {
   std::string bind = "127.0.0.1";
-  unsigned short port = 8088;  // 0: any free port (listen() returns it)
+  unsigned short port = 8888;  // TrustGraph's default; 0: any free port (listen() returns it)
   std::size_t io_threads = 2;
   std::size_t workers = 2;
   std::size_t max_iam_body = 1 << 20;       // /api/v1/iam and /api/v1/auth/*: 413 above this

@@ -3,7 +3,7 @@
 //   iamctl stdio --store memory --bootstrap-mode bootstrap   JSON lines on stdin/stdout
 //   iamctl create-user --store sqlite:./iam.db --username alice --role writer
 //   KEY=$(iamctl create-api-key --user-id ID --name laptop)
-//   IAM_URL=http://localhost:8088 IAM_TOKEN=tg_... iamctl list-users   (remote: a gateway)
+//   IAM_URL=http://localhost:8888 IAM_TOKEN=tg_... iamctl list-users   (remote: a gateway)
 //
 // Subcommands mirror TrustGraph's tg-* IAM tools. A one-time secret (API key, temporary
 // password, JWT) is the only thing printed on stdout; context goes to stderr. Passwords
@@ -343,7 +343,9 @@ int main(int argc, char** argv) {
   create_user->add_option("--email", email, "email address");
   create_user->add_option("--password", password, "initial password (prompted for without echo when omitted)");
   create_user->add_option("--role,-r", roles, "role (repeatable; default reader)");
-  create_user->add_option("--workspace,-w", workspace, "home workspace")->default_val("default");
+  // No default_val: CLI11 assigns it to the shared `workspace` at once, which then sent
+  // "workspace":"default" with every other subcommand too.
+  create_user->add_option("--workspace,-w", workspace, "home workspace (default: default)");
   create_user->add_flag("--must-change-password", flag_must_change, "force a password change at next login");
   commands.back().request = [&](Backend& b) {
     if (password.empty()) password = read_secret("Password for " + username + ": ");
@@ -351,7 +353,7 @@ int main(int argc, char** argv) {
     if (!name.empty()) user["name"] = name;
     if (!email.empty()) user["email"] = email;
     if (!roles.empty()) user["roles"] = roles;
-    return b.call({{"operation", "create-user"}, {"workspace", workspace}, {"user", user}});
+    return b.call({{"operation", "create-user"}, {"workspace", workspace.empty() ? "default" : workspace}, {"user", user}});
   };
   commands.back().print = record_out("user");
 
@@ -410,7 +412,7 @@ int main(int argc, char** argv) {
   auto* create_key = add("create-api-key", "Create an API key for a user; prints it (shown once)");
   create_key->add_option("--user-id,-i", user_id, "user id")->required();
   create_key->add_option("--name,-n", name, "a name to recognise the key by")->required();
-  create_key->add_option("--expires", expires, "RFC 3339 UTC expiry (default: never)");
+  create_key->add_option("--expires", expires, "expiry, ISO 8601: 2031-12-31 (midnight UTC) or 2031-12-31T23:59[:SS][Z or ±HH:MM] (default: never)");
   create_key->add_option("--workspace,-w", workspace, "require the user to be in this workspace");
   commands.back().request = [&](Backend& b) {
     json req = {{"operation", "create-api-key"}, {"key", {{"user_id", user_id}, {"name", name}, {"expires", expires}}}};

@@ -49,5 +49,11 @@ TimePoint from_unix_seconds(std::int64_t seconds) noexcept;
 std::string format_rfc3339(TimePoint t);
 // Parses "YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)"; nullopt for anything else.
 std::optional<TimePoint> parse_rfc3339(std::string_view text);
+// A time in a request, read as TrustGraph reads it (Python's datetime.fromisoformat), in
+// its unambiguous forms: "YYYY-MM-DD" (midnight UTC), or the date, then 'T', 't' or ' ',
+// then "HH:MM[:SS[.fraction]]" with "Z", "±HH:MM", "±HHMM" or nothing (UTC). Years outside
+// 1678..2261 (TimePoint's range) and texts over 64 bytes are refused; nullopt for anything
+// else. Fractions of a second are truncated.
+std::optional<TimePoint> parse_request_time(std::string_view text);
 
 }  // namespace iam

@@ -111,7 +111,8 @@ struct Request {
   Route route = Route::iam;
   std::string name;        // named: the operation; service / flow_*: the URL's {kind}
   std::string flow;        // flow_*: the flow from the URL path or WebSocket envelope
-  std::string workspace;   // a workspace carried by the address (envelope); non-empty wins over body.workspace
+  std::string workspace;   // a workspace carried by the address (envelope, ?workspace=); non-empty wins over
+                           // body.workspace for workspace- and flow-level operations, ignored for system-level ones
   std::string body;        // the request's JSON object text; empty counts as {}
   std::optional<std::string> credential;  // nullopt: none presented (authenticate-anonymous)
 };

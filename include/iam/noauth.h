@@ -8,15 +8,17 @@
 // noauth issues no JWTs, so such a credential is an auth failure), and
 // authenticate_anonymous accepts; both give the configured default identity with source
 // anonymous. authorise always allows (TTL 3600 s); authorise_many allows every check.
-// Management operations answer stub successes where that keeps tools working, and
-// not-supported where a stub would be a lie; noauth_regime.cpp lists each choice.
+// Management operations answer stub successes of the right shape, as TrustGraph's noauth
+// handler does, so its tools work in development: nothing is stored, stub records carry a
+// fixed all-zero id and the name "noauth", and each stub answer is logged as a warning.
+// noauth_regime.cpp lists each operation's answer.
 //
 // THREAD SAFETY: the regime is immutable after construction and safe to call from many
 // threads at once. The on_create_workspace hook and the logger are called from whichever
 // thread runs the request, possibly several at once.
 // OWNERSHIP: the regime holds copies of the configuration's hook, logger and clock.
-// ERRORS: authenticate fails only with auth_failure(); execute answers invalid_argument,
-// not_found or not_supported as listed, or internal_error when the hook throws.
+// ERRORS: authenticate fails only with auth_failure(); execute answers invalid_argument
+// or not_supported as listed, or internal_error when the hook throws.
 #pragma once
 
 #include <functional>

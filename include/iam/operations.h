@@ -72,7 +72,7 @@ struct WorkspaceInput {
 struct KeyInput {
   std::optional<std::string> user_id;
   std::optional<std::string> name;
-  std::optional<std::string> expires;  // RFC 3339 UTC; empty = never
+  std::optional<std::string> expires;  // ISO 8601, as parse_request_time reads it; empty = never
 };
 
 struct OperationRequest {

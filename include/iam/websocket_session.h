@@ -28,8 +28,10 @@
 //
 // A request frame with `flow` is authorised as flow-service:<service> on {workspace, flow};
 // without it as <service>:<request.operation>, and service "iam" as the bare IAM operation.
-// The envelope's workspace (else the inner request's, else the identity's) is the one
-// authorised, and it is written into the forwarded inner request with `actor`.
+// For workspace- and flow-level operations the envelope's workspace (else the inner
+// request's, else the identity's) is the one authorised, and it is written into the
+// forwarded inner request with `actor`. System-level operations (every IAM operation)
+// ignore the envelope's workspace: the inner request stands, authorised as over HTTP.
 //
 // THREAD SAFETY: a session belongs to one socket; call it from one thread at a time. The
 // Enforcer it uses is shared and thread-safe. The static frame builders are pure.

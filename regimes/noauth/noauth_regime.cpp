@@ -1,36 +1,33 @@
 // The noauth regime (contract.md "The noauth regime"): one fixed identity, every request
 // allowed, nothing stored, nothing ever changed.
 //
-// Management operations, and why (one line each is also in docs/decisions.md):
+// Management operations answer stub successes of the right shape, as TrustGraph's noauth
+// handler does, so its tg-* tools work in development; nothing is ever stored, and every
+// stub is logged as such (one line each is also in docs/decisions.md):
 //   authenticate-anonymous, resolve-api-key  the default identity, roles ["admin"]
 //                                            (resolve-api-key refuses a JWT-shaped value
 //                                            like authenticate does)
-//   whoami                                   stub record of the default identity, roles ["admin"]
-//   get-user                                 the same stub for the default user id; not-found
-//                                            for any other id (noauth has exactly one user)
-//   login                                    {} (noauth issues no JWTs)
-//   change-password                          {} (every password is accepted, so the new one
-//                                            works as promised)
+//   whoami, get-user of the default id       stub record of the default identity
+//   create/get/update/disable/enable-user    a stub user record: fixed id kStubId, name
+//                                            "noauth", the request's username and roles
+//   list-users                               one stub user: the default identity's record
+//   delete-user, change-password,
+//   revoke-api-key, disable-workspace,
+//   rotate-signing-key, login                {} (login: noauth issues no JWTs)
+//   reset-password                           a fixed, obviously fake temporary password
+//   create-api-key                           a stub key record (id kStubId) and a fixed,
+//                                            obviously fake plaintext (any key works anyway)
+//   update-workspace                         the stub record of the named workspace
 //   bootstrap-status                         bootstrap_available false
 //   bootstrap                                auth-failed, as every regime answers when
 //                                            bootstrap is unavailable
 //   create-workspace                         validates the id, calls the application hook,
 //                                            returns the record (no name: the id)
-//   get-workspace                            stub record (enabled, name = id) for any valid
-//                                            id: every workspace is open and the application
-//                                            owns the list
-//   list-users, list-workspaces,
-//   list-my-workspaces, list-api-keys        empty lists
-//   not-supported (a success would be a lie a tool could rely on):
-//     get-signing-key-public, rotate-signing-key   there are no signing keys
-//     reset-password                               would have to invent a temporary password
-//     create-user, update-user, disable-user,
-//     enable-user, delete-user                     noauth keeps no users; claiming a user was
-//                                                  disabled or deleted would hide that its
-//                                                  access is unchanged
-//     create-api-key, revoke-api-key               noauth keeps no keys (a revoke would claim
-//                                                  access was removed)
-//     update-workspace, disable-workspace          noauth keeps no workspaces to change
+//   get-workspace                            stub record (enabled, name = id) for any valid id
+//   list-workspaces, list-my-workspaces,
+//   list-api-keys                            empty lists
+//   not-supported:
+//     get-signing-key-public                       there are no signing keys
 //     authorise, authorise-many via execute        answered by Regime::authorise /
 //                                                  authorise_many (the dispatcher calls those)
 //     group/grant and any other operation          not supported
@@ -48,6 +45,10 @@ namespace iam {
 namespace {
 
 constexpr std::chrono::seconds allow_ttl{3600};
+// Stub values: fixed and obviously fake (no real id or credential looks like these).
+constexpr const char* kStubId = "00000000-0000-0000-0000-000000000000";
+constexpr std::string_view kStubApiKey = "tg_NOAUTH-STUB-KEY-not-a-real-key00";
+constexpr std::string_view kStubPassword = "noauth-stub-password";
 
 // Exactly two dots: the shape of a compact JWS (gateway.md "Authenticating a request").
 bool is_jwt_shaped(std::string_view credential) noexcept {
@@ -153,15 +154,7 @@ class NoauthRegime final : public Regime {
       response.user = default_user();
       return response;
     }
-    if (op == "get-user") {
-      if (!request.user_id || request.user_id->empty())
-        return Error{ErrorCode::invalid_argument, "user_id is required"};
-      if (*request.user_id != user_id_) return Error{ErrorCode::not_found, "no such user"};
-      OperationResponse response;
-      response.user = default_user();
-      return response;
-    }
-    if (op == "login" || op == "change-password") return OperationResponse{};
+    if (op == "login") return OperationResponse{};
     if (op == "bootstrap-status") {
       OperationResponse response;
       response.bootstrap_available = false;
@@ -169,16 +162,12 @@ class NoauthRegime final : public Regime {
     }
     if (op == "bootstrap") return auth_failure();
     if (op == "create-workspace") return create_workspace(request);
-    if (op == "get-workspace") {
+    if (op == "get-workspace" || op == "update-workspace") {
       const auto& id = request.workspace_record ? request.workspace_record->id : std::nullopt;
       if (auto error = check_workspace_id(id)) return *error;
+      if (op == "update-workspace") log_stub(op);
       OperationResponse response;
       response.workspace = WorkspaceRecord{*id, *id, true, started_};
-      return response;
-    }
-    if (op == "list-users") {
-      OperationResponse response;
-      response.users.emplace();
       return response;
     }
     if (op == "list-workspaces" || op == "list-my-workspaces") {
@@ -192,16 +181,48 @@ class NoauthRegime final : public Regime {
       return response;
     }
 
-    if (op == "get-signing-key-public" || op == "rotate-signing-key")
-      return not_supported("there are no signing keys (noauth issues no JWTs)");
-    if (op == "reset-password") return not_supported("there are no passwords to reset");
-    if (op == "create-user" || op == "update-user" || op == "disable-user" || op == "enable-user" ||
-        op == "delete-user")
-      return not_supported("no users are kept; every caller is '" + user_id_ + "'");
-    if (op == "create-api-key" || op == "revoke-api-key")
-      return not_supported("no API keys are kept; every credential is accepted");
-    if (op == "update-workspace" || op == "disable-workspace")
-      return not_supported("no workspaces are kept; the application owns them");
+    // The management operations: stubs of the right shape, nothing stored.
+    if (op == "list-users") {
+      OperationResponse response;
+      response.users.emplace(1, default_user());
+      return response;
+    }
+    if (op == "create-user" || op == "get-user" || op == "update-user" || op == "disable-user" ||
+        op == "enable-user") {
+      if (op != "create-user" && (!request.user_id || request.user_id->empty()))
+        return Error{ErrorCode::invalid_argument, "user_id is required"};
+      log_stub(op);
+      OperationResponse response;
+      response.user = op == "get-user" && *request.user_id == user_id_ ? default_user() : stub_user(request);
+      return response;
+    }
+    if (op == "delete-user" || op == "change-password" || op == "revoke-api-key" || op == "disable-workspace" ||
+        op == "rotate-signing-key") {
+      log_stub(op);
+      return OperationResponse{};
+    }
+    if (op == "reset-password") {
+      log_stub(op);
+      OperationResponse response;
+      response.temporary_password = SecretString(std::string_view(kStubPassword));
+      return response;
+    }
+    if (op == "create-api-key") {
+      log_stub(op);
+      const KeyInput key = request.key.value_or(KeyInput{});
+      OperationResponse response;
+      response.api_key_plaintext = SecretString(std::string_view(kStubApiKey));
+      response.api_key = ApiKeyRecord{kStubId,
+                                      key.user_id && !key.user_id->empty() ? *key.user_id : user_id_,
+                                      key.name && !key.name->empty() ? *key.name : "noauth",
+                                      std::string(kStubApiKey).substr(0, 7),
+                                      std::nullopt,
+                                      started_,
+                                      std::nullopt};
+      return response;
+    }
+
+    if (op == "get-signing-key-public") return not_supported("there are no signing keys (noauth issues no JWTs)");
     if (op == "authorise" || op == "authorise-many")
       return not_supported("use Regime::authorise / authorise_many (the JSON dispatcher calls them)");
     return not_supported("operation not supported");
@@ -251,12 +272,30 @@ class NoauthRegime final : public Regime {
     user.id = user_id_;
     user.workspace = workspace_;
     user.username = user_id_;
-    user.name = user_id_;
+    user.name = "noauth";
     user.roles = {"admin"};
     user.enabled = true;
     user.must_change_password = false;
     user.created = started_;
     return user;
+  }
+
+  // The record a user-management stub answers: the request's username, roles and workspace
+  // where given, a fixed id and the name "noauth" so nobody mistakes it for a stored user.
+  UserRecord stub_user(const OperationRequest& request) const {
+    UserRecord user = default_user();
+    user.id = kStubId;
+    if (const auto& input = request.user) {  // holds the password: read in place, never copied
+      if (input->username && !input->username->empty()) user.username = *input->username;
+      if (input->roles) user.roles = *input->roles;
+      if (input->workspace && !input->workspace->empty()) user.workspace = *input->workspace;
+    }
+    if (request.workspace && !request.workspace->empty()) user.workspace = *request.workspace;  // wins, as in roles
+    return user;
+  }
+
+  void log_stub(std::string_view operation) const {
+    log(LogLevel::warning, "noauth regime: " + std::string(operation) + " answered with a stub; nothing was stored");
   }
 
   // A logger that throws must not change an answer.

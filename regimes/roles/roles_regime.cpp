@@ -1110,8 +1110,10 @@ Result<CreatedApiKey> RolesRegime::create_api_key(const Actor& actor, const KeyI
     if (!user->record.enabled) return Error{ErrorCode::disabled, "the user is disabled"};
     std::optional<TimePoint> expires;
     if (input.expires && !input.expires->empty()) {
-      expires = parse_rfc3339(*input.expires);
-      if (!expires) return Error{ErrorCode::invalid_argument, "key.expires is not an RFC 3339 time"};
+      expires = parse_request_time(*input.expires);
+      if (!expires)
+        return Error{ErrorCode::invalid_argument,
+                     "key.expires is not an ISO 8601 date or time (e.g. 2031-12-31 or 2031-12-31T23:59:00Z)"};
       if (*expires <= impl_->now()) return Error{ErrorCode::invalid_argument, "key.expires is in the past"};
     }
     SecretString plaintext = credentials::generate_api_key(*impl_->cfg.random);

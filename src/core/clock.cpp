@@ -101,4 +101,47 @@ std::optional<TimePoint> parse_rfc3339(std::string_view s) {
          std::chrono::seconds(second) - std::chrono::minutes(offset_minutes);
 }
 
+std::optional<TimePoint> parse_request_time(std::string_view s) {
+  if (s.size() > 64) return std::nullopt;
+  int year, month, day;
+  if (!digits(s, 0, 4, year) || s.size() < 10 || s[4] != '-' || !digits(s, 5, 2, month) || s[7] != '-' ||
+      !digits(s, 8, 2, day))
+    return std::nullopt;
+  int hour = 0, minute = 0, second = 0, offset_minutes = 0;
+  std::size_t pos = 10;
+  if (pos < s.size()) {
+    if (s[pos] != 'T' && s[pos] != 't' && s[pos] != ' ') return std::nullopt;
+    if (!digits(s, pos + 1, 2, hour) || pos + 3 >= s.size() || s[pos + 3] != ':' || !digits(s, pos + 4, 2, minute))
+      return std::nullopt;
+    pos += 6;
+    if (pos < s.size() && s[pos] == ':') {
+      if (!digits(s, pos + 1, 2, second)) return std::nullopt;
+      pos += 3;
+      if (pos < s.size() && s[pos] == '.') {
+        const std::size_t start = ++pos;
+        while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') ++pos;
+        if (pos == start || pos - start > 9) return std::nullopt;
+      }
+    }
+    if (pos < s.size() && (s[pos] == 'Z' || s[pos] == 'z')) {
+      ++pos;
+    } else if (pos < s.size() && (s[pos] == '+' || s[pos] == '-')) {
+      int oh, om;
+      const bool colon = pos + 3 < s.size() && s[pos + 3] == ':';
+      if (!digits(s, pos + 1, 2, oh) || !digits(s, pos + (colon ? 4 : 3), 2, om) || oh > 23 || om > 59)
+        return std::nullopt;
+      offset_minutes = (oh * 60 + om) * (s[pos] == '+' ? 1 : -1);
+      pos += colon ? 6 : 5;
+    }
+    if (pos != s.size()) return std::nullopt;
+  }
+  const std::chrono::year_month_day ymd{std::chrono::year(year), std::chrono::month(static_cast<unsigned>(month)),
+                                        std::chrono::day(static_cast<unsigned>(day))};
+  // Python refuses a leap second (:60) too; the year bound keeps the nanosecond TimePoint
+  // from overflowing.
+  if (!ymd.ok() || year < 1678 || year > 2261 || hour > 23 || minute > 59 || second > 59) return std::nullopt;
+  return TimePoint(std::chrono::sys_days(ymd)) + std::chrono::hours(hour) + std::chrono::minutes(minute) +
+         std::chrono::seconds(second) - std::chrono::minutes(offset_minutes);
+}
+
 }  // namespace iam

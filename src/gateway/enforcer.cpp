@@ -25,8 +25,10 @@ constexpr std::size_t max_credential_bytes = 16 * 1024;
 // default-filled (its home workspace).
 constexpr std::string_view create_user = "create-user";
 
+// Kinds reached only through their own addresses, never as /api/v1/{kind} ("http:" names
+// the routes TrustGraph gates outside its registry).
 bool is_flow_kind(std::string_view kind) {
-  return kind == "flow-service" || kind == "flow-import" || kind == "flow-export";
+  return kind == "flow-service" || kind == "flow-import" || kind == "flow-export" || kind == "http";
 }
 
 std::string_view flow_prefix(Route route) {
@@ -204,8 +206,6 @@ Outcome Enforcer::Impl::run(const Request& request, const Identity* preset) cons
     if (!body.is_object())
       return refuse(Refusal::bad_request, key, "body is not an object", 400, std::string(masked::not_an_object));
   }
-  // The address's workspace (WebSocket envelope) is the one routed and authorised.
-  if (!request.workspace.empty()) body["workspace"] = request.workspace;
 
   // 3. Operation: unknown is 400, before authentication.
   if (request.route == Route::iam || request.route == Route::service) {
@@ -226,6 +226,10 @@ Outcome Enforcer::Impl::run(const Request& request, const Identity* preset) cons
   }
   if (spec == nullptr) return refuse(Refusal::unknown_operation, key, "operation not in the registry");
   if (request.route == Route::named) body["operation"] = request.name;
+  // The address's workspace (WebSocket envelope, a stream's ?workspace=) is the one routed
+  // and authorised, for workspace- and flow-level operations only: a system-level request
+  // (every IAM operation) keeps its own fields, since TrustGraph's clients always send one.
+  if (!request.workspace.empty() && spec->level != ResourceLevel::system) body["workspace"] = request.workspace;
 
   Outcome out;
   out.operation = key;

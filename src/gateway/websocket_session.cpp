@@ -199,7 +199,7 @@ WebSocketSession::Reply WebSocketSession::on_frame(std::string_view text) {
       request.route = Route::service;
       request.name = *service;
     }
-    request.workspace = *workspace;  // the envelope's workspace wins over the inner request's
+    request.workspace = *workspace;  // wins over the inner request's, except for system-level operations
     request.body = gateway::to_text(*request_it);
 
     Outcome outcome = enforcer_->enforce_as(*identity, request);

@@ -13,11 +13,12 @@ import urllib.request
 
 class Gateway:
     """`with Gateway(exe, "--bootstrap-mode", "bootstrap") as gw:` starts iam-gateway on a
-    free port with a fresh SQLite file (unless `store` is given) and stops it with SIGTERM,
-    checking that it shuts down cleanly."""
+    free port (or `port`; None: its default) with a fresh SQLite file (unless `store` is
+    given) and stops it with SIGTERM, checking that it shuts down cleanly."""
 
-    def __init__(self, exe, *args, store=None, env=None):
+    def __init__(self, exe, *args, store=None, env=None, port=0):
         self.exe = exe
+        self.port_arg = port  # None: no --port at all (the gateway's default)
         self.args = list(args)
         self.tmp = tempfile.TemporaryDirectory(prefix="iam-gw-")
         self.store = store or f"sqlite:{self.tmp.name}/iam.db"
@@ -35,7 +36,8 @@ class Gateway:
 
     def start(self):
         self.proc = subprocess.Popen(
-            [self.exe, "--port", "0", "--store", self.store, *self.args],
+            [self.exe, *([] if self.port_arg is None else ["--port", str(self.port_arg)]), "--store", self.store,
+             *self.args],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=self.env)
         listening = threading.Event()
 

@@ -665,3 +665,69 @@ TEST_CASE("parse_rfc3339 rejects letters and other malformed text") {
   CHECK_FALSE(iam::parse_rfc3339("2026-11-22T10:15:00 UTC").has_value());
   CHECK_FALSE(iam::parse_rfc3339("26-11-22T10:15:00Z").has_value());
 }
+
+// Issue 15 item 4: times in requests are read as Python's datetime.fromisoformat reads
+// them (tg-create-api-key --expires), in the unambiguous forms; everything else is refused.
+TEST_CASE("parse_request_time: the ISO 8601 forms TrustGraph's tools send, and garbage") {
+  struct Row {
+    std::string_view text;
+    std::optional<std::string_view> utc;  // the time it means, or nullopt: refused
+  };
+  const Row rows[] = {
+      // a bare date: midnight UTC
+      {"2031-12-31", "2031-12-31T00:00:00Z"},
+      // date and time, with or without seconds and fractions; no offset means UTC
+      {"2031-12-31T23:59", "2031-12-31T23:59:00Z"},
+      {"2031-12-31T23:59:58", "2031-12-31T23:59:58Z"},
+      {"2031-12-31T23:59:58.5", "2031-12-31T23:59:58Z"},
+      {"2031-12-31T23:59:58.123456", "2031-12-31T23:59:58Z"},
+      {"2031-12-31T23:59:58.123456789", "2031-12-31T23:59:58Z"},
+      {"2031-12-31 23:59:58", "2031-12-31T23:59:58Z"},  // fromisoformat takes a space
+      {"2031-12-31t23:59:58z", "2031-12-31T23:59:58Z"},
+      // Z or an offset
+      {"2031-12-31T23:59:58Z", "2031-12-31T23:59:58Z"},
+      {"2031-12-31T23:59Z", "2031-12-31T23:59:00Z"},
+      {"2031-12-31T12:00:00+02:00", "2031-12-31T10:00:00Z"},
+      {"2031-12-31T12:00:00-0530", "2031-12-31T17:30:00Z"},
+      {"2031-12-31T01:00+02:00", "2031-12-30T23:00:00Z"},
+      {"2031-12-31T12:00:00.25+00:00", "2031-12-31T12:00:00Z"},
+      {"2024-02-29", "2024-02-29T00:00:00Z"},
+      // refused
+      {"", std::nullopt},
+      {"tomorrow", std::nullopt},
+      {"1900000000", std::nullopt},  // a Unix time is not ISO 8601
+      {"20311231", std::nullopt},    // basic format: not taken
+      {"2031-12", std::nullopt},
+      {"2031-12-31T", std::nullopt},
+      {"2031-12-31T23", std::nullopt},  // an hour alone is too easily a typo
+      {"2031-12-31T23:5", std::nullopt},
+      {"2031-12-31T23:59:5", std::nullopt},
+      {"2031-12-31T23:59:59.", std::nullopt},
+      {"2031-12-31T23:59:59.1234567890", std::nullopt},
+      {"2031-12-31T24:00:00", std::nullopt},
+      {"2031-12-31T23:60:00", std::nullopt},
+      {"2031-12-31T23:59:60", std::nullopt},  // Python refuses leap seconds too
+      {"2031-02-30", std::nullopt},
+      {"2031-13-01", std::nullopt},
+      {"2031-00-10", std::nullopt},
+      {"2023-02-29", std::nullopt},
+      {"2031-12-31T12:00:00+24:00", std::nullopt},
+      {"2031-12-31T12:00:00+02", std::nullopt},
+      {"2031-12-31T12:00:00+02:0", std::nullopt},
+      {"2031-12-31T12:00:00 UTC", std::nullopt},
+      {"2031-12-31T12:00:00Z ", std::nullopt},
+      {" 2031-12-31", std::nullopt},
+      {"2031-12-31x", std::nullopt},
+      {"2031/12/31", std::nullopt},
+      {"31-12-2031", std::nullopt},
+      {"9999-12-31", std::nullopt},  // beyond TimePoint's range: refused, never overflowed
+      {"1677-01-01", std::nullopt},
+  };
+  for (const auto& row : rows) {
+    CAPTURE(row.text);
+    const auto parsed = iam::parse_request_time(row.text);
+    REQUIRE(parsed.has_value() == row.utc.has_value());
+    if (parsed) CHECK(iam::format_rfc3339(*parsed) == *row.utc);
+  }
+  CHECK_FALSE(iam::parse_request_time("2031-12-31T12:00:00." + std::string(100, '1') + "Z").has_value());
+}

@@ -81,3 +81,53 @@ TEST_CASE("password-hashing operations are the ones kept off the I/O threads") {
   for (const char* fast : {"whoami", "list-users", "bootstrap-status", "revoke-api-key"})
     CHECK_FALSE(gateway::Handler::is_slow_operation(fast));
 }
+
+// Issue 15 item 3: TrustGraph's bulk clients send ?token=…&workspace=….
+TEST_CASE("import/export streams read the workspace from the query") {
+  auto exported = match_route("GET", "/api/v1/flow/f2/export/triples?token=tg_secret&workspace=acme");
+  CHECK(exported.kind == Kind::stream);
+  CHECK(exported.request.workspace == "acme");
+  CHECK(match_route("GET", "/api/v1/flow/f2/import/triples?workspace=r%26d&token=x").request.workspace == "r&d");
+  CHECK(match_route("GET", "/api/v1/flow/f2/import/triples?token=x").request.workspace.empty());
+  CHECK(match_route("GET", "/api/v1/flow/f2/import/triples?workspace=").request.workspace.empty());
+  CHECK(match_route("GET", "/api/v1/flow/f2/import/triples?xworkspace=a&workspace=b").request.workspace == "b");
+  // No workspace id is longer than 64 characters: a longer one is refused before anything else.
+  CHECK_FALSE(match_route("GET", "/api/v1/flow/f/export/t?workspace=" + std::string(64, 'w')).bad_query);
+  auto long_one = match_route("GET", "/api/v1/flow/f/export/t?workspace=" + std::string(65, 'w'));
+  CHECK(long_one.bad_query);
+  CHECK(long_one.request.workspace.empty());
+  CHECK(match_route("GET", "/api/v1/document-stream?workspace=" + std::string(300, 'w')).bad_query);
+}
+
+// Issue 15 item 6: the endpoints TrustGraph gates outside its registry reach the backend.
+TEST_CASE("routes gated outside TrustGraph's registry go to the backend, with their method") {
+  const struct {
+    const char* method;
+    const char* target;
+    const char* name;
+  } routes[] = {
+      {"POST", "/api/v1/import-core", "http:import-core"},
+      {"GET", "/api/v1/export-core?id=c1", "http:export-core"},
+      {"GET", "/api/v1/document-stream?document-id=d", "http:document-stream"},
+      {"GET", "/api/metrics", "http:metrics"},
+      {"GET", "/api/metrics/query?query=up", "http:metrics"},
+      {"GET", "/api/metrics/a/b/c", "http:metrics"},
+      {"GET", "/api/v1/i18n/packs/en", "http:i18n-packs"},
+  };
+  for (const auto& r : routes) {
+    CAPTURE(r.target);
+    auto route = match_route(r.method, r.target);
+    CHECK(route.kind == Kind::enforced);
+    CHECK(route.request.route == iam::Route::named);
+    CHECK(route.request.name == r.name);
+    CHECK(route.to_backend);
+    CHECK(route.ignore_body);
+    CHECK_FALSE(route.iam_route);
+    CHECK(match_route(std::string(r.method) == "GET" ? "POST" : "GET", r.target).kind == Kind::bad_method);
+  }
+  CHECK(match_route("GET", "/api/v1/document-stream?workspace=acme").request.workspace == "acme");
+  CHECK(match_route("GET", "/api/v1/i18n/packs").kind == Kind::not_found);
+  CHECK(match_route("GET", "/api/v1/i18n/packs/en/x").kind == Kind::not_found);
+  CHECK(match_route("GET", "/api/v2/metrics").kind == Kind::not_found);
+  CHECK_FALSE(match_route("POST", "/api/v1/iam").to_backend);
+}

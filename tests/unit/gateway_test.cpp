@@ -452,7 +452,7 @@ TEST_CASE("Enforcer::create validates its configuration") {
   config.regime = std::make_shared<FakeRegime>();
   auto ok = iam::Enforcer::create(config);
   REQUIRE(ok.ok());
-  CHECK((*ok)->registry().size() == 111);
+  CHECK((*ok)->registry().size() == 116);
 }
 
 // ------------------------------------------------------------------ what callers see

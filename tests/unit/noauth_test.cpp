@@ -196,7 +196,7 @@ TEST_CASE("whoami and get-user answer a stub record of the default identity") {
                               {"workspace", "default"},
                               {"default_workspace", "default"},
                               {"username", "anonymous"},
-                              {"name", "anonymous"},
+                              {"name", "noauth"},
                               {"email", ""},
                               {"roles", json::array({"admin"})},
                               {"enabled", true},
@@ -204,14 +204,18 @@ TEST_CASE("whoami and get-user answer a stub record of the default identity") {
                               {"created", start_time}};
   CHECK(f.call(json{{"operation", "whoami"}, {"actor", "anonymous"}}) == json{{"user", expected_user}});
   CHECK(f.call(json{{"operation", "get-user"}, {"user_id", "anonymous"}}) == json{{"user", expected_user}});
-  check_error(f.call(json{{"operation", "get-user"}, {"user_id", "someone-else"}}), "not-found");
   check_error(f.call(json{{"operation", "get-user"}}), "invalid-argument");
 }
 
-TEST_CASE("list operations answer empty lists") {
+TEST_CASE("list-users answers one stub user; the other lists are empty") {
   Fixture f;
-  CHECK(f.call(json{{"operation", "list-users"}}) == json{{"users", json::array()}});
-  CHECK(f.call(json{{"operation", "list-users"}, {"workspace", "default"}}) == json{{"users", json::array()}});
+  for (const json& request : {json{{"operation", "list-users"}}, json{{"operation", "list-users"}, {"workspace", "default"}}}) {
+    const json out = f.call(request);
+    REQUIRE(out["users"].size() == 1);
+    CHECK(out["users"][0]["id"] == "anonymous");
+    CHECK(out["users"][0]["name"] == "noauth");
+    CHECK(out["users"][0]["roles"] == json::array({"admin"}));
+  }
   CHECK(f.call(json{{"operation", "list-workspaces"}}) == json{{"workspaces", json::array()}});
   CHECK(f.call(json{{"operation", "list-my-workspaces"}}) == json{{"workspaces", json::array()}});
   CHECK(f.call(json{{"operation", "list-api-keys"}, {"user_id", "anonymous"}}) == json{{"api_keys", json::array()}});
@@ -284,11 +288,76 @@ TEST_CASE("get-workspace answers an enabled stub for any valid id") {
   check_error(f.call(json{{"operation", "get-workspace"}}), "invalid-argument");
 }
 
-TEST_CASE("operations a stub would lie about are not-supported") {
+// Issue 15 item 5: TrustGraph's noauth answers the management operations with stubs, so
+// tg-create-user, tg-create-api-key, tg-reset-password work in development.
+TEST_CASE("management operations answer obviously fake stubs of the right shape, logged as noauth") {
   Fixture f;
-  for (const char* op : {"get-signing-key-public", "rotate-signing-key", "reset-password", "create-user", "update-user",
-                         "disable-user", "enable-user", "delete-user", "create-api-key", "revoke-api-key",
-                         "update-workspace", "disable-workspace", "create-group", "list-user-grants"}) {
+  const std::string stub_id = "00000000-0000-0000-0000-000000000000";
+  const json user_input = {{"username", "bob"}, {"password", "pw"}, {"roles", json::array({"reader"})}};
+
+  const json created = f.call(json{{"operation", "create-user"}, {"workspace", "lab"}, {"user", user_input}});
+  CAPTURE(created.dump());
+  CHECK(created == json{{"user",
+                         {{"id", stub_id},
+                          {"workspace", "lab"},
+                          {"default_workspace", "lab"},
+                          {"username", "bob"},
+                          {"name", "noauth"},
+                          {"email", ""},
+                          {"roles", json::array({"reader"})},
+                          {"enabled", true},
+                          {"must_change_password", false},
+                          {"created", start_time}}}});
+  CHECK(f.log.has(iam::LogLevel::warning, "noauth regime: create-user answered with a stub; nothing was stored"));
+
+  for (const char* op : {"get-user", "update-user", "disable-user", "enable-user"}) {
+    CAPTURE(op);
+    const json out = f.call(json{{"operation", op}, {"user_id", "someone-else"}, {"user", {{"username", "bob"}}}});
+    CAPTURE(out.dump());
+    CHECK(out["user"]["id"] == stub_id);
+    CHECK(out["user"]["name"] == "noauth");
+    CHECK(out["user"]["username"] == "bob");
+    CHECK(f.log.has(iam::LogLevel::warning, std::string("noauth regime: ") + op + " answered with a stub"));
+    check_error(f.call(json{{"operation", op}}), "invalid-argument");  // no user_id
+  }
+
+  for (const char* op : {"delete-user", "change-password", "revoke-api-key", "disable-workspace", "rotate-signing-key"}) {
+    CAPTURE(op);
+    CHECK(f.call(json{{"operation", op}, {"user_id", "u"}, {"key_id", "k"}, {"workspace_record", {{"id", "w"}}}}) ==
+          json::object());
+    CHECK(f.log.has(iam::LogLevel::warning, std::string("noauth regime: ") + op + " answered with a stub"));
+  }
+
+  CHECK(f.call(json{{"operation", "reset-password"}, {"user_id", "u"}}) ==
+        json{{"temporary_password", "noauth-stub-password"}});
+
+  const json key = f.call(json{{"operation", "create-api-key"},
+                               {"key", {{"user_id", "u1"}, {"name", "laptop"}, {"expires", "2031-12-31"}}}});
+  CAPTURE(key.dump());
+  CHECK(key == json{{"api_key_plaintext", "tg_NOAUTH-STUB-KEY-not-a-real-key00"},
+                    {"api_key",
+                     {{"id", stub_id},
+                      {"user_id", "u1"},
+                      {"name", "laptop"},
+                      {"prefix", "tg_NOAU"},
+                      {"expires", ""},
+                      {"created", start_time},
+                      {"last_used", ""}}}});
+  // The stub key works like any other credential under noauth (every one does).
+  CHECK(f.regime->authenticate(key["api_key_plaintext"].get<std::string>()).ok());
+
+  CHECK(f.call(json{{"operation", "update-workspace"}, {"workspace_record", {{"id", "lab"}, {"name", "x"}}}}) ==
+        json{{"workspace", {{"id", "lab"}, {"name", "lab"}, {"enabled", true}, {"created", start_time}}}});
+  check_error(f.call(json{{"operation", "update-workspace"}}), "invalid-argument");
+
+  // Nothing was stored: the lists are as before.
+  CHECK(f.call(json{{"operation", "list-users"}})["users"].size() == 1);
+  CHECK(f.call(json{{"operation", "list-api-keys"}, {"user_id", "u1"}}) == json{{"api_keys", json::array()}});
+}
+
+TEST_CASE("what has no stub is not-supported") {
+  Fixture f;
+  for (const char* op : {"get-signing-key-public", "create-group", "list-user-grants"}) {
     CAPTURE(op);
     check_error(f.call(json{{"operation", op}}), "not-supported");
     auto direct = f.execute(op);

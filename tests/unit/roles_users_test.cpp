@@ -729,6 +729,30 @@ TEST_CASE("create-api-key: name, target user, expiry; plaintext format and prefi
   CHECK(code_of(g.create_api_key(kTrusted, key_input(uid), std::nullopt)) == ErrorCode::disabled);
 }
 
+// Issue 15 item 4: tg-create-api-key --expires takes whatever Python's fromisoformat reads.
+TEST_CASE("create-api-key: expires in TrustGraph's ISO 8601 forms; garbage and the past are invalid-argument") {
+  auto t = make_iam();  // the clock stands at 2027-01-15T08:00:00Z
+  auto& g = *t.regime;
+  const auto uid = created_user_id(t.create_user("alice", kPassword, {"reader"}, "ws-a"));
+  for (const auto& [given, stored] : {std::pair{"2031-12-31", "2031-12-31T00:00:00Z"},
+                                      std::pair{"2031-12-31T23:59", "2031-12-31T23:59:00Z"},
+                                      std::pair{"2031-12-31 23:59:58.250", "2031-12-31T23:59:58Z"},
+                                      std::pair{"2031-12-31T12:00:00+02:00", "2031-12-31T10:00:00Z"}}) {
+    CAPTURE(given);
+    auto created = g.create_api_key(kTrusted, key_input(uid, "k", std::string(given)), std::nullopt);
+    REQUIRE(created.ok());
+    REQUIRE(created->record.expires.has_value());
+    CHECK(iam::format_rfc3339(*created->record.expires) == stored);
+  }
+  for (const char* refused : {"2031-31-12", "next year", "2027-01-15", "2027-01-15T07:59"}) {
+    CAPTURE(refused);
+    auto result = g.create_api_key(kTrusted, key_input(uid, "k", std::string(refused)), std::nullopt);
+    REQUIRE_FALSE(result.ok());
+    CHECK(result.error().code == ErrorCode::invalid_argument);
+    CHECK(result.error().message.find("key.expires") != std::string::npos);
+  }
+}
+
 TEST_CASE("list-api-keys never shows a hash or plaintext; revoke deletes") {
   auto t = make_iam();
   auto& g = *t.regime;

@@ -2,6 +2,7 @@
 // "WebSocket first-frame authentication").
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "gateway_fakes.h"
@@ -266,4 +267,57 @@ TEST_CASE("roles regime: a session through the real kit; revocation takes effect
   t->clock->advance(std::chrono::hours(2));
   CHECK(one(session, R"({"id":"z2","service":"config","request":{"operation":"get"}})") ==
         error_frame("z2", "auth failure", "auth-required"));
+}
+
+// Issue 15 item 2: TrustGraph's SocketClient always sends an envelope workspace (its own
+// session's), so it must never move an IAM request to another workspace.
+TEST_CASE("system-level IAM frames ignore the envelope workspace; the inner request stands") {
+  auto t = iam::testing::make_test_iam();
+  REQUIRE(t.ok());
+  REQUIRE(t->create_user("acme-writer", "changeme1", {"writer"}, "acme").ok());  // creates workspace acme
+  iam::GatewayConfig config;
+  config.regime = t->regime;
+  config.clock = t->clock;
+  config.logger = iam::null_logger();
+  auto enforcer = iam::Enforcer::create(std::move(config));
+  REQUIRE(enforcer.ok());
+  const iam::JsonDispatcher dispatcher(t->regime);
+
+  WebSocketSession session(*enforcer);
+  REQUIRE(one(session, auth(t->admin_api_key)).find("auth-ok") != std::string::npos);
+
+  // The frame tg's SocketClient sends for create-user while its session is on "acme".
+  auto f = forwarded(session, R"({"id":"req-1","workspace":"acme","service":"iam","request":)"
+                              R"({"operation":"create-user","workspace":"default",)"
+                              R"("user":{"username":"bob","password":"changeme1","roles":["reader"]}}})");
+  CHECK(json::parse(f.request)["workspace"] == "default");
+  const auto created = json::parse(WebSocketSession::iam_response_frame(f.id_json, f.operation, dispatcher.handle(f.request)));
+  CAPTURE(created.dump());
+  CHECK(created["response"]["user"]["workspace"] == "default");
+
+  // list-users of "default" from an "acme" socket lists default's users, not acme's.
+  f = forwarded(session, R"({"id":"req-2","workspace":"acme","service":"iam","request":{"operation":"list-users","workspace":"default"}})");
+  CHECK(json::parse(f.request)["workspace"] == "default");
+  const auto listed = json::parse(WebSocketSession::iam_response_frame(f.id_json, f.operation, dispatcher.handle(f.request)));
+  std::vector<std::string> names;
+  for (const auto& user : listed["response"]["users"]) names.push_back(user["username"]);
+  CHECK(std::find(names.begin(), names.end(), "bob") != names.end());
+  CHECK(std::find(names.begin(), names.end(), "acme-writer") == names.end());
+
+  // An IAM request without a workspace is not given the envelope's either.
+  f = forwarded(session, R"({"id":"req-3","workspace":"acme","service":"iam","request":{"operation":"whoami"}})");
+  CHECK_FALSE(json::parse(f.request).contains("workspace"));
+
+  // Authorisation follows the body, as over HTTP: a writer of acme naming acme in the
+  // envelope still may not list default's users.
+  auto writer_key = t->create_api_key(t->create_user("acme-writer2", "changeme1", {"writer"}, "acme")->id);
+  REQUIRE(writer_key.ok());
+  REQUIRE(one(session, auth(*writer_key)).find("auth-ok") != std::string::npos);
+  CHECK(one(session, R"({"id":"req-4","workspace":"acme","service":"iam","request":{"operation":"list-users","workspace":"default"}})") ==
+        error_frame("req-4", "access denied", "access-denied"));
+
+  // Workspace-level services still take the envelope's workspace.
+  f = forwarded(session, R"({"id":"req-5","workspace":"acme","service":"config","request":{"operation":"get","workspace":"default"}})");
+  CHECK(f.workspace == "acme");
+  CHECK(json::parse(f.request)["workspace"] == "acme");
 }
