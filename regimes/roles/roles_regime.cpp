@@ -184,7 +184,8 @@ struct RolesRegime::Impl {
         log(LogLevel::warning, "user " + user.record.id + " has unknown role '" + role_name + "': it grants nothing");
         continue;
       }
-      if (!role->second.capabilities.count(capability)) continue;
+      // IN-SCOPE asks only "may this caller act in the target at all" (regime.h).
+      if (capability != capability::in_scope && !role->second.capabilities.count(capability)) continue;
       granted = true;
       if (target.empty() || role->second.all_workspaces || target == user.record.workspace) return {true, ""};
     }
@@ -689,7 +690,8 @@ std::string RolesRegime::jwks() { return impl_->keys.jwks(); }
 Status RolesRegime::rotate_signing_key(const Actor& actor) {
   Impl::Target target;
   Status result = [&]() -> Status {
-    if (auto s = impl_->check_actor(actor, kIamAdmin, ""); !s.ok()) return s;
+    // Rotation affects every workspace's tokens (registry: all_workspaces).
+    if (auto s = impl_->check_actor(actor, kIamAdmin, every_workspace); !s.ok()) return s;
     const TimePoint t = impl_->now();
     Change change;
     change.emplace_back(mutation::RetireSigningKeys{t});
