@@ -284,4 +284,18 @@ TEST_CASE("roles regime: reaching every workspace needs a role whose scope is ev
   REQUIRE_FALSE(rotated.ok());
   CHECK(rotated.error().code == iam::ErrorCode::operation_not_permitted);
   CHECK(r.t.regime->rotate_signing_key(r.t.admin_user_id).ok());
+
+  // ... and of the workspace registry's readers: the list needs every workspace; a single
+  // record needs workspaces:admin in that workspace, a missing one answering the same.
+  const auto as_otto = [&](json request) {
+    request["actor"] = otto_id;
+    return json::parse(r.dispatcher->handle(request.dump()));
+  };
+  CHECK(as_otto({{"operation", "list-workspaces"}})["error"]["type"] == "operation-not-permitted");
+  REQUIRE(r.iam({{"operation", "create-workspace"}, {"workspace_record", {{"id", "acme"}}}}, admin).status == 200);
+  const auto other = r.iam({{"operation", "get-workspace"}, {"workspace_record", {{"id", "acme"}}}}, op);
+  CHECK(other == denied);
+  CHECK(r.iam({{"operation", "get-workspace"}, {"workspace_record", {{"id", "ghost"}}}}, op) == other);
+  CHECK(r.iam({{"operation", "get-workspace"}, {"workspace_record", {{"id", "default"}}}}, op).status == 200);
+  CHECK(r.iam({{"operation", "get-workspace"}, {"workspace_record", {{"id", "acme"}}}}, admin).status == 200);
 }
