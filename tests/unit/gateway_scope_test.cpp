@@ -23,6 +23,14 @@ const std::string missing_body = R"({"error":"workspace not found"})";
 
 json body_of(const Outcome& outcome) { return json::parse(outcome.body); }
 
+// The last thing the fake regime was asked (fails the test, rather than crashing, when
+// authorise was never called).
+template <class T>
+T last(const std::vector<T>& asked) {
+  REQUIRE_FALSE(asked.empty());
+  return asked.back();
+}
+
 // The roles regime behind an enforcer, with a custom role table when given.
 struct Real {
   iam::testing::TestIam t;
@@ -114,10 +122,10 @@ TEST_CASE("passthrough asks authorise IN-SCOPE for its {workspace, flow}; the re
   };
   auto out = gw.flow_service("f1", "thru/a/b", R"({"workspace":"acme"})", "tg_alicealicealicealicealicealiceal");
   CHECK(out.body == denied_body);
-  CHECK(gw.regime->authorised_capabilities.back() == "IN-SCOPE");
-  CHECK(gw.regime->authorised_resources.back() == iam::Resource::flow("acme", "f1"));
+  CHECK(last(gw.regime->authorised_capabilities) == "IN-SCOPE");
+  CHECK(last(gw.regime->authorised_resources) == iam::Resource::flow("acme", "f1"));
   CHECK(gw.flow_service("f1", "thru/a/b", "{}", "tg_alicealicealicealicealicealiceal").forward());
-  CHECK(gw.regime->authorised_resources.back() == iam::Resource::flow("default", "f1"));
+  CHECK(last(gw.regime->authorised_resources) == iam::Resource::flow("default", "f1"));
   // System-level AUTHENTICATED operations still skip authorise.
   const int calls = gw.regime->authorise_calls;
   CHECK(gw.iam_request(R"({"operation":"whoami"})", "tg_alicealicealicealicealicealiceal").forward());
@@ -155,9 +163,9 @@ TEST_CASE("default_workspace counts as workspace on service and flow routes, and
 
   // Only the older name, naming another workspace: that workspace is the one authorised.
   CHECK(gw.service("config", R"({"operation":"put","default_workspace":"acme"})", alice).body == denied_body);
-  CHECK(gw.regime->authorised_resources.back() == iam::Resource::workspace("acme"));
+  CHECK(last(gw.regime->authorised_resources) == iam::Resource::workspace("acme"));
   CHECK(gw.flow_service("f1", "agent", R"({"default_workspace":"acme"})", alice).body == denied_body);
-  CHECK(gw.regime->authorised_resources.back() == iam::Resource::flow("acme", "f1"));
+  CHECK(last(gw.regime->authorised_resources) == iam::Resource::flow("acme", "f1"));
 
   // Allowed: both names carry the authorised workspace.
   auto out = gw.service("config", R"({"operation":"put","default_workspace":"acme"})", root);
@@ -237,14 +245,14 @@ TEST_CASE("all_workspaces operations are authorised against \"*\"") {
   FakeGateway gw;
   gw.regime->credentials.emplace("tg_alicealicealicealicealicealiceal", identity("alice"));
   CHECK(gw.service("config", R"({"operation":"getvalues-all-ws"})", "tg_alicealicealicealicealicealiceal").forward());
-  CHECK(gw.regime->authorised_capabilities.back() == "config:read");
-  CHECK(gw.regime->authorised_resources.back() == iam::Resource::workspace("*"));
+  CHECK(last(gw.regime->authorised_capabilities) == "config:read");
+  CHECK(last(gw.regime->authorised_resources) == iam::Resource::workspace("*"));
   CHECK(gw.iam_request(R"({"operation":"list-workspaces"})", "tg_alicealicealicealicealicealiceal").forward());
-  CHECK(gw.regime->authorised_resources.back() == iam::Resource::system());
-  CHECK(gw.regime->authorised_parameters.back() == iam::Parameters{{"workspace", "*"}});
+  CHECK(last(gw.regime->authorised_resources) == iam::Resource::system());
+  CHECK(last(gw.regime->authorised_parameters) == iam::Parameters{{"workspace", "*"}});
   // An ordinary workspace-level operation is unchanged.
   CHECK(gw.service("config", R"({"operation":"getvalues"})", "tg_alicealicealicealicealicealiceal").forward());
-  CHECK(gw.regime->authorised_resources.back() == iam::Resource::workspace("default"));
+  CHECK(last(gw.regime->authorised_resources) == iam::Resource::workspace("default"));
 }
 
 TEST_CASE("roles regime: reaching every workspace needs a role whose scope is every workspace") {

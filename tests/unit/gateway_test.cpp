@@ -303,6 +303,7 @@ TEST_CASE("flow-service:thru/<anything> is an AUTHENTICATED passthrough") {
   REQUIRE(out.forward());
   CHECK(out.operation == "flow-service:thru/v1/chat/completions");
   // Only the scope is asked (gateway_scope_test.cpp has the rest).
+  REQUIRE(p.gw.regime->authorise_calls == 1);
   CHECK(p.gw.regime->authorised_capabilities.back() == "IN-SCOPE");
   CHECK(body_of(out)["actor"] == "alice");
   CHECK(p.gw.flow_service("f1", "thru/x", "{}", "tg_nobody").status == 401);
