@@ -177,6 +177,8 @@ struct RolesRegime::Impl {
   // ---- policy ----
   Verdict evaluate(const StoredUser& user, std::string_view capability, std::string_view target) const {
     if (!user.record.enabled) return {false, "user-disabled"};
+    // IN-SCOPE is a question about a workspace: without one there is nothing to allow.
+    if (capability == capability::in_scope && target.empty()) return {false, "no-workspace"};
     bool granted = false;
     for (const auto& role_name : user.record.roles) {
       const auto role = cfg.roles.find(role_name);

@@ -143,6 +143,7 @@ TEST_CASE("roles regime: IN-SCOPE is allowed where some role of the user reaches
   CHECK_FALSE(g.authorise(w, "IN-SCOPE", iam::Resource::flow("acme", "f"), {}).allow);
   CHECK_FALSE(g.authorise(w, "IN-SCOPE", iam::Resource::workspace("*"), {}).allow);
   CHECK(g.authorise(a, "IN-SCOPE", iam::Resource::flow("acme", "f"), {}).allow);
+  CHECK_FALSE(g.authorise(a, "IN-SCOPE", {}, {}).allow);  // no workspace, no question: deny
   REQUIRE(g.disable_user(std::nullopt, writer->id, std::nullopt).ok());
   CHECK_FALSE(g.authorise(w, "IN-SCOPE", iam::Resource::flow("default", "f"), {}).allow);
 }
@@ -292,14 +293,33 @@ TEST_CASE("roles regime: reaching every workspace needs a role whose scope is ev
   REQUIRE_FALSE(rotated.ok());
   CHECK(rotated.error().code == iam::ErrorCode::operation_not_permitted);
   CHECK(r.t.regime->rotate_signing_key(r.t.admin_user_id).ok());
+}
 
-  // ... and of the workspace registry's readers: the list needs every workspace; a single
-  // record needs workspaces:admin in that workspace, a missing one answering the same.
+TEST_CASE("roles regime: the workspace registry's readers stay inside the actor's workspaces:admin scope") {
+  iam::RoleTable roles = iam::default_role_table();
+  iam::RoleDefinition operator_role;
+  operator_role.capabilities = {"workspaces:admin"};
+  roles.emplace("operator", operator_role);
+  Real r(roles);
+  const std::string op = r.key_for("otto", {"operator"});
+  const std::string admin = r.t.admin_api_key;
+  const iam::HttpAnswer denied{403, denied_body};
+  auto users = r.t.regime->list_users(std::nullopt, std::string_view("default"));
+  REQUIRE(users.ok());
+  std::string otto_id;
+  for (const auto& u : *users)
+    if (u.username == "otto") otto_id = u.id;
+  REQUIRE_FALSE(otto_id.empty());
+
+  // The list needs every workspace; a single record needs workspaces:admin in that
+  // workspace, a missing one answering the same.
   const auto as_otto = [&](json request) {
     request["actor"] = otto_id;
     return json::parse(r.dispatcher->handle(request.dump()));
   };
   CHECK(as_otto({{"operation", "list-workspaces"}})["error"]["type"] == "operation-not-permitted");
+  CHECK(json::parse(r.dispatcher->handle(json{{"operation", "list-workspaces"}, {"actor", r.t.admin_user_id}}.dump()))
+            .contains("workspaces"));
   REQUIRE(r.iam({{"operation", "create-workspace"}, {"workspace_record", {{"id", "acme"}}}}, admin).status == 200);
   const auto other = r.iam({{"operation", "get-workspace"}, {"workspace_record", {{"id", "acme"}}}}, op);
   CHECK(other == denied);
