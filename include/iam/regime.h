@@ -100,7 +100,7 @@ struct AuthorisationCheck {
   Parameters parameters;
 };
 
-// Capability sentinels for operations that skip authorise (authorise of either is a deny).
+// Capability sentinels of the registry (no role grants them: authorise of either is a deny).
 namespace capability {
 inline constexpr std::string_view public_access = "PUBLIC";         // no credential needed
 inline constexpr std::string_view authenticated = "AUTHENTICATED";  // any valid credential
