@@ -169,7 +169,9 @@ RouteMatch match_route(std::string_view method, std::string_view target) {
     return with_method(std::move(match), method, "POST");
   }
   if (head == "socket" && parts.size() == 3) return with_method(plain(Kind::socket), method, "GET");
-  if (head == "flow") {
+  // POST /api/v1/flow alone is the `flow` service (list-flows, start-flow, ...); only
+  // longer paths are flow-level.
+  if (head == "flow" && parts.size() > 3) {
     if (parts.size() < 6) return {};
     const std::string flow(parts[3]);
     if (parts[4] == "service") {

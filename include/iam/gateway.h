@@ -144,10 +144,14 @@ struct Outcome {
   bool forward() const noexcept { return refusal == Refusal::none; }
 };
 
-// Does a workspace exist? true / false, or an error (a refusal with 500).
+// May the data plane use a workspace: does it exist AND is it enabled? true / false, or an
+// error (a refusal with 500). A disabled workspace answers false: it is missing (404) to
+// workspace- and flow-level operations, while the system-level IAM operations that manage
+// it (update-workspace to enable it again, ...) never ask.
 using WorkspaceExists = std::function<Result<bool>(std::string_view workspace)>;
-// Asks the regime's get-workspace (as a trusted internal caller): found true, not-found or
-// invalid-argument false, anything else an error.
+// Asks the regime's get-workspace (as a trusted internal caller): found and enabled true;
+// found but disabled (or no record), not-found or invalid-argument false; anything else an
+// error.
 WorkspaceExists workspace_exists_from_regime(std::shared_ptr<Regime> regime);
 
 struct GatewayConfig {
@@ -185,9 +189,13 @@ class Enforcer {
   // gateway.md "Then, per request", in order: route and kind (404), body (400), operation
   // (400, before authentication); PUBLIC skips authentication (any credential is ignored);
   // otherwise authenticate (401; 503 when the regime could not decide); AUTHENTICATED
-  // skips authorise, anything else is authorised (403); the workspace is default-filled
-  // and must exist (404, after authorisation); the authorised workspace and `actor` are
-  // written into the forwarded body.
+  // skips authorise at system level, anything else is authorised (403; AUTHENTICATED at
+  // workspace or flow level against the caller's scope, an `all_workspaces` operation
+  // against iam::every_workspace); the workspace (`workspace`, else `default_workspace`,
+  // else the identity's; 400 if both are named and differ) must exist and be enabled (404,
+  // after authorisation); the authorised workspace (in `workspace`, and in
+  // `default_workspace` when the body has one) and `actor` are written into the forwarded
+  // body.
   Outcome enforce(const Request& request) const noexcept;
   // The same for a caller already authenticated (a WebSocket session): the request's
   // credential is ignored and `identity` is used as is.

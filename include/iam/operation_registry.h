@@ -3,7 +3,8 @@
 //
 // The registry is data: every operation has a name, a required capability (or the
 // sentinels PUBLIC / AUTHENTICATED of iam/regime.h), a resource level, and named extractors
-// for its resource and parameters. The library ships TrustGraph's gateway operations plus
+// for its resource and parameters, and whether it reaches every workspace at once
+// (`all_workspaces`). The library ships TrustGraph's gateway operations plus
 // get-signing-key-public (111 in all, spec/operations.json, compiled into the library);
 // an application may add its own. Names `flow-service:thru/<anything>` that are not
 // registered explicitly resolve to one AUTHENTICATED flow-level passthrough operation.
@@ -18,7 +19,8 @@
 // valid for the registry's lifetime.
 // ERRORS: construction fails with invalid_argument (no permissive default) for a duplicate
 // name, an empty name, an operation without a capability, an unknown level or extractor
-// name, a resource extractor that does not match the level, or JSON that is not an
+// name, a resource extractor that does not match the level, `all_workspaces` on a
+// flow-level or PUBLIC operation (or not a boolean in JSON), or JSON that is not an
 // object with an "operations" array of such entries. Lookups never fail: an unknown name
 // is nullptr.
 #pragma once
@@ -60,6 +62,10 @@ struct OperationSpec {
   ResourceLevel level = ResourceLevel::system;
   ResourceExtractor resource = ResourceExtractor::empty;
   ParametersExtractor parameters = ParametersExtractor::none;
+  // The operation reads or changes every workspace at once (config:getvalues-all-ws,
+  // list-workspaces, rotate-signing-key): the gateway authorises it against the workspace
+  // `*` (iam::every_workspace), which only a caller whose scope is every workspace passes.
+  bool all_workspaces = false;
 
   bool is_public() const noexcept;         // capability == PUBLIC: no credential needed
   bool is_authenticated() const noexcept;  // capability == AUTHENTICATED: any valid credential
@@ -76,7 +82,8 @@ class OperationRegistry {
   // Exactly these operations (see ERRORS above).
   static Result<OperationRegistry> create(std::vector<OperationSpec> operations);
   // Parses operations.json's format: {"operations":[{"name","capability","level",
-  // "resource","parameters"}, ...]}; other top-level keys are ignored.
+  // "resource","parameters","all_workspaces"?}, ...]} (all_workspaces: optional boolean,
+  // default false); other top-level keys are ignored.
   static Result<OperationRegistry> from_json(std::string_view json_text);
   // The library's default operations plus `additions` (a name already in the defaults is
   // a duplicate, not an override).

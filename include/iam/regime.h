@@ -54,6 +54,10 @@ inline constexpr std::string_view collection = "collection";
 inline constexpr std::string_view document = "document";
 }  // namespace component
 
+// A workspace component (or parameter) of "*" means every workspace at once: a regime
+// allows it only to a caller whose scope is every workspace. "*" is never a workspace id.
+inline constexpr std::string_view every_workspace = "*";
+
 using StringMap = std::map<std::string, std::string, std::less<>>;
 
 // A partial mapping of component name to value. System level is {}, workspace level
@@ -96,10 +100,16 @@ struct AuthorisationCheck {
   Parameters parameters;
 };
 
-// Capability sentinels for operations that skip authorise.
+// Capability sentinels of the registry (no role grants them: authorise of either is a deny).
 namespace capability {
 inline constexpr std::string_view public_access = "PUBLIC";         // no credential needed
 inline constexpr std::string_view authenticated = "AUTHENTICATED";  // any valid credential
+// Not an operation's capability but a question the gateway asks of authorise for an
+// AUTHENTICATED operation at workspace or flow level (a passthrough): may this caller act
+// in the resource's workspace at all? A regime allows it iff the caller's scope covers
+// that workspace (roles regime: some role of the caller reaches it), so "any valid
+// credential" never reaches another workspace's flows.
+inline constexpr std::string_view in_scope = "IN-SCOPE";
 }  // namespace capability
 
 // What a change made through a regime affects, so caches can drop it at once.

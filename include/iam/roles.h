@@ -113,6 +113,9 @@ class RolesRegime final : public Regime {
   std::string_view name() const noexcept override { return "roles"; }
   Result<Identity> authenticate(std::string_view credential) noexcept override;
   Result<Identity> authenticate_anonymous() noexcept override;
+  // contract.md's policy; capability::in_scope is allowed iff some role of the user (any
+  // capability) reaches the target workspace, and denied without one; the workspace "*"
+  // (every_workspace) is reached only by a role whose scope is every workspace.
   Decision authorise(const Identity& identity, std::string_view capability, const Resource& resource,
                      const Parameters& parameters) noexcept override;
   std::vector<Decision> authorise_many(const Identity& identity,

@@ -20,8 +20,19 @@ std::string_view secret(const std::optional<SecretString>& value) { return value
 // The actor, or with no actor the user the request names (trusted internal callers).
 std::string_view self(const OperationRequest& r) { return r.actor ? std::string_view(*r.actor) : text(r.user_id); }
 
+// The in-process re-check for the workspace registry's readers (contract.md): with an
+// actor, `workspaces:admin` must reach the workspace read, and every workspace ("*") for
+// the whole list. Checked before the lookup, so a missing workspace and an out-of-scope
+// one are the same refusal.
+Status check_workspaces_admin(RolesRegime& g, const OperationRequest& r, std::string_view workspace) {
+  if (!r.actor) return {};
+  const Identity actor{*r.actor, "", *r.actor, CredentialSource::api_key, std::nullopt};
+  if (g.authorise(actor, "workspaces:admin", Resource::workspace(std::string(workspace)), {}).allow) return {};
+  return Error{ErrorCode::operation_not_permitted, "access denied"};
+}
+
 Result<OperationResponse> empty_or_error(Status s) {
-  if (!s.ok()) return std::move(s).error();
+  if (!s.ok()) return s.error();
   return OperationResponse{};
 }
 
@@ -128,7 +139,8 @@ const std::unordered_map<std::string_view, Handler>& handlers() {
                         [](OperationResponse& o, WorkspaceRecord w) { o.workspace = std::move(w); });
        }},
       {"list-workspaces",
-       [](RolesRegime& g, const OperationRequest&) {
+       [](RolesRegime& g, const OperationRequest& r) -> Result<OperationResponse> {
+         if (auto s = check_workspaces_admin(g, r, every_workspace); !s.ok()) return s.error();
          return respond(g.list_workspaces(),
                         [](OperationResponse& o, std::vector<WorkspaceRecord> w) { o.workspaces = std::move(w); });
        }},
@@ -138,8 +150,9 @@ const std::unordered_map<std::string_view, Handler>& handlers() {
                         [](OperationResponse& o, std::vector<WorkspaceRecord> w) { o.workspaces = std::move(w); });
        }},
       {"get-workspace",
-       [](RolesRegime& g, const OperationRequest& r) {
+       [](RolesRegime& g, const OperationRequest& r) -> Result<OperationResponse> {
          const auto id = r.workspace_record ? r.workspace_record->id : std::nullopt;
+         if (auto s = check_workspaces_admin(g, r, text(id)); !s.ok()) return s.error();
          return respond(g.get_workspace(text(id)),
                         [](OperationResponse& o, WorkspaceRecord w) { o.workspace = std::move(w); });
        }},

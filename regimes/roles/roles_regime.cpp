@@ -207,6 +207,8 @@ struct RolesRegime::Impl {
   // ---- policy ----
   Verdict evaluate(const StoredUser& user, std::string_view capability, std::string_view target) const {
     if (!user.record.enabled) return {false, "user-disabled"};
+    // IN-SCOPE is a question about a workspace: without one there is nothing to allow.
+    if (capability == capability::in_scope && target.empty()) return {false, "no-workspace"};
     bool granted = false;
     for (const auto& role_name : user.record.roles) {
       const auto role = cfg.roles.find(role_name);
@@ -214,7 +216,8 @@ struct RolesRegime::Impl {
         log(LogLevel::warning, "user " + user.record.id + " has unknown role '" + role_name + "': it grants nothing");
         continue;
       }
-      if (!role->second.capabilities.count(capability)) continue;
+      // IN-SCOPE asks only "may this caller act in the target at all" (regime.h).
+      if (capability != capability::in_scope && !role->second.capabilities.count(capability)) continue;
       granted = true;
       if (target.empty() || role->second.all_workspaces || target == user.record.workspace) return {true, ""};
     }
@@ -742,7 +745,8 @@ std::string RolesRegime::jwks() { return impl_->keys.jwks(); }
 Status RolesRegime::rotate_signing_key(const Actor& actor) {
   Impl::Target target;
   Status result = [&]() -> Status {
-    if (auto s = impl_->check_actor(actor, kIamAdmin, ""); !s.ok()) return s;
+    // Rotation affects every workspace's tokens (registry: all_workspaces).
+    if (auto s = impl_->check_actor(actor, kIamAdmin, every_workspace); !s.ok()) return s;
     const TimePoint t = impl_->now();
     Change change;
     change.emplace_back(mutation::RetireSigningKeys{t});

@@ -257,9 +257,16 @@ Outcome Enforcer::Impl::run(const Request& request, const Identity* preset) cons
   Resource resource;
   std::string workspace;
   if (spec->level != ResourceLevel::system) {
+    // Both generations of the field: `default_workspace` counts as `workspace` (they must
+    // agree), so a backend reading either acts on the workspace authorised. An envelope's
+    // workspace was written into `workspace` above and wins.
     auto named = string_member(body, "workspace");
+    auto legacy = string_member(body, "default_workspace");
     if (!named) return bad_request(key, named.error());
-    workspace = named->empty() ? identity.workspace : std::move(*named);
+    if (!legacy) return bad_request(key, legacy.error());
+    if (request.workspace.empty() && !named->empty() && !legacy->empty() && *named != *legacy)
+      return bad_request(key, Error{ErrorCode::invalid_argument, "workspace and default_workspace disagree"});
+    workspace = !named->empty() ? std::move(*named) : !legacy->empty() ? std::move(*legacy) : identity.workspace;
     if (workspace.empty()) return bad_request(key, Error{ErrorCode::invalid_argument, "workspace is required"});
     if (spec->level == ResourceLevel::flow) {
       if (request.flow.empty()) return bad_request(key, Error{ErrorCode::invalid_argument, "flow is required"});
@@ -314,28 +321,38 @@ Outcome Enforcer::Impl::run(const Request& request, const Identity* preset) cons
     if (!target.empty()) parameters.emplace(std::string(component::workspace), target);
   }
 
-  // 7. Authorise (403), unless any valid credential will do.
-  if (!spec->is_authenticated()) {
-    const Decision decision = authorise(identity, spec->capability, resource, parameters);
+  // An operation reaching every workspace is authorised against "*", whatever the body names.
+  if (spec->all_workspaces) {
+    if (spec->level == ResourceLevel::workspace) resource = Resource::workspace(std::string(every_workspace));
+    else parameters.insert_or_assign(std::string(component::workspace), std::string(every_workspace));
+  }
+
+  // 7. Authorise (403). AUTHENTICATED skips it only when there is no workspace to check;
+  //    otherwise the caller's scope must still cover the workspace (capability::in_scope),
+  //    and a missing workspace is denied exactly like an out-of-scope one.
+  const bool scope_free = spec->level == ResourceLevel::system && !spec->all_workspaces;
+  if (!spec->is_authenticated() || !scope_free) {
+    const std::string_view asked = spec->is_authenticated() ? capability::in_scope : spec->capability;
+    const Decision decision = authorise(identity, asked, resource, parameters);
     if (!decision.allow) {
-      Outcome refused = refuse(Refusal::access_denied, key, "denied " + spec->capability + " to " + identity.principal_id);
+      Outcome refused = refuse(Refusal::access_denied, key, "denied " + std::string(asked) + " to " + identity.principal_id);
       refused.identity = std::move(identity);
       return refused;
     }
   }
 
-  // 8. The workspace must exist, checked only now so that unprivileged callers cannot
-  //    probe which workspaces exist.
+  // 8. The workspace must exist and be enabled (a disabled one is missing to the data
+  //    plane), checked only now so that unprivileged callers cannot probe which exist.
   if (spec->level != ResourceLevel::system) {
     auto exists = workspace_known(workspace);
     if (!exists) return refuse(Refusal::internal_error, key, "workspace lookup failed: " + exists.error().message);
-    if (!*exists) return refuse(Refusal::workspace_not_found, key, "workspace '" + workspace + "' does not exist");
+    if (!*exists) return refuse(Refusal::workspace_not_found, key, "workspace '" + workspace + "' does not exist or is disabled");
   }
 
   // 9. Forward what was authorised: the workspace, and the caller as actor.
   if (spec->level != ResourceLevel::system || is_create_user) {
     body["workspace"] = workspace;
-    if (is_create_user && body.contains("default_workspace")) body["default_workspace"] = workspace;
+    if (body.contains("default_workspace")) body["default_workspace"] = workspace;
     out.workspace = workspace;
   }
   body["actor"] = identity.handle;
@@ -353,7 +370,7 @@ WorkspaceExists workspace_exists_from_regime(std::shared_ptr<Regime> regime) {
     request.operation = "get-workspace";
     request.workspace_record = WorkspaceInput{std::string(workspace), std::nullopt, std::nullopt};
     auto found = regime->execute(request);  // no actor: the gateway asks as a trusted internal caller
-    if (found) return true;
+    if (found) return found->workspace.has_value() && found->workspace->enabled;  // disabled: as missing
     if (found.error().code == ErrorCode::not_found || found.error().code == ErrorCode::invalid_argument) return false;
     return found.error();
   };

@@ -79,6 +79,10 @@ Result<OperationSpec> parse_entry(const json& entry, std::size_t index) {
   spec.level = *l;
   spec.resource = *r;
   spec.parameters = *p;
+  if (const auto all = entry.find("all_workspaces"); all != entry.end()) {
+    if (!all->is_boolean()) return invalid("operation '" + spec.name + "': \"all_workspaces\" must be a boolean");
+    spec.all_workspaces = all->get<bool>();
+  }
   return spec;
 }
 
@@ -123,6 +127,9 @@ Result<OperationRegistry> OperationRegistry::create(std::vector<OperationSpec> o
         return invalid("operation '" + spec.name + "': resource extractor '" +
                        std::string(resource_extractor_name(spec.resource)) + "' does not match level '" +
                        std::string(resource_level_name(spec.level)) + "'");
+      // "*" means every workspace; a flow lives in one, and PUBLIC has nobody to scope.
+      if (spec.all_workspaces && (spec.level == ResourceLevel::flow || spec.is_public()))
+        return invalid("operation '" + spec.name + "': all_workspaces needs a system- or workspace-level, non-PUBLIC operation");
       if (registry.operations_.contains(spec.name))
         return invalid("operation '" + spec.name + "' is registered twice");
       if (const auto colon = spec.name.find(':'); colon != std::string::npos)
@@ -132,7 +139,7 @@ Result<OperationRegistry> OperationRegistry::create(std::vector<OperationSpec> o
     }
     registry.passthrough_ = OperationSpec{std::string(passthrough_name), std::string(capability::authenticated),
                                           ResourceLevel::flow, ResourceExtractor::flow_from_address,
-                                          ParametersExtractor::none};
+                                          ParametersExtractor::none, false};
     return registry;
   } catch (const std::exception&) {
     return Error{ErrorCode::internal_error, "could not build the operation registry"};

@@ -34,6 +34,7 @@ class FakeRegime final : public iam::Regime {
   std::function<iam::Decision(const iam::Identity&, std::string_view, const iam::Resource&, const iam::Parameters&)>
       decide;
   std::set<std::string, std::less<>> workspaces{"default", "acme"};
+  std::set<std::string, std::less<>> disabled_workspaces;  // found by get-workspace, enabled false
   bool refuse_listeners = false;  // add_invalidation_listener throws
   // Called inside authenticate (e.g. to fire an invalidation mid-flight).
   std::function<void()> during_authenticate;
@@ -95,7 +96,7 @@ class FakeRegime final : public iam::Regime {
       const std::string id = request.workspace_record && request.workspace_record->id ? *request.workspace_record->id : "";
       if (!workspaces.count(id)) return iam::Error{iam::ErrorCode::not_found, "workspace not found"};
       iam::OperationResponse response;
-      response.workspace = iam::WorkspaceRecord{id, id, true, {}};
+      response.workspace = iam::WorkspaceRecord{id, id, !disabled_workspaces.count(id), {}};
       return response;
     }
     return iam::Error{iam::ErrorCode::not_supported, "fake"};

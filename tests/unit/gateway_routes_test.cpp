@@ -2,7 +2,10 @@
 // surface", method and path to route, without any server.
 #include <doctest/doctest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "../../examples/gateway/handler.h"
+#include "gateway_fakes.h"
 
 namespace {
 
@@ -39,6 +42,16 @@ TEST_CASE("service, flow service, passthrough and streams") {
   CHECK(config.request.route == iam::Route::service);
   CHECK(config.request.name == "config");
   CHECK_FALSE(config.iam_route);
+
+  // The `flow` service itself (list-flows, start-flow, ...) is not a flow-level path.
+  auto flow = match_route("POST", "/api/v1/flow");
+  CHECK(flow.kind == Kind::enforced);
+  CHECK(flow.request.route == iam::Route::service);
+  CHECK(flow.request.name == "flow");
+  CHECK(match_route("POST", "/api/v1/flow/").request.route == iam::Route::service);
+  CHECK(match_route("GET", "/api/v1/flow").kind == Kind::bad_method);
+  CHECK(match_route("POST", "/api/v1/flow/f1").kind == Kind::not_found);
+  CHECK(match_route("POST", "/api/v1/flow/f1/service").kind == Kind::not_found);
 
   auto agent = match_route("POST", "/api/v1/flow/f1/service/agent");
   CHECK(agent.request.route == iam::Route::flow_service);
@@ -130,4 +143,22 @@ TEST_CASE("routes gated outside TrustGraph's registry go to the backend, with th
   CHECK(match_route("GET", "/api/v1/i18n/packs/en/x").kind == Kind::not_found);
   CHECK(match_route("GET", "/api/v2/metrics").kind == Kind::not_found);
   CHECK_FALSE(match_route("POST", "/api/v1/iam").to_backend);
+}
+
+TEST_CASE("POST /api/v1/flow (list-flows, start-flow, ...) reaches the backend") {
+  gateway_test::FakeGateway gw;
+  gw.regime->accept_any_api_key = true;
+  const gateway::Handler handler(gw.regime, gw.enforcer, std::make_shared<gateway::EchoBackend>());
+  for (const char* operation : {"list-flows", "start-flow"}) {
+    CAPTURE(operation);
+    auto begun = handler.begin(match_route("POST", "/api/v1/flow"),
+                               nlohmann::json{{"operation", operation}}.dump(), "tg_callercallercallercallercaller");
+    REQUIRE(std::holds_alternative<gateway::Pending>(begun));
+    const auto& pending = std::get<gateway::Pending>(begun);
+    CHECK(pending.to_backend);
+    const auto response = handler.complete(pending);
+    CHECK(response.status == 200);
+    CHECK(response.operation == std::string("flow:") + operation);
+    CHECK(nlohmann::json::parse(response.body)["operation"] == std::string("flow:") + operation);
+  }
 }

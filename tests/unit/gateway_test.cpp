@@ -298,11 +298,13 @@ TEST_CASE("step 4: flow-level operations use {workspace, flow} from the address"
 
 TEST_CASE("flow-service:thru/<anything> is an AUTHENTICATED passthrough") {
   Policy p;
-  const int before = p.gw.regime->authorise_calls;
+  p.alice_can.insert("IN-SCOPE");  // no capability, only her workspace scope
   auto out = p.gw.flow_service("f1", "thru/v1/chat/completions", R"({"model":"m"})", alice_key);
   REQUIRE(out.forward());
   CHECK(out.operation == "flow-service:thru/v1/chat/completions");
-  CHECK(p.gw.regime->authorise_calls == before);
+  // Only the scope is asked (gateway_scope_test.cpp has the rest).
+  REQUIRE(p.gw.regime->authorise_calls == 1);
+  CHECK(p.gw.regime->authorised_capabilities.back() == "IN-SCOPE");
   CHECK(body_of(out)["actor"] == "alice");
   CHECK(p.gw.flow_service("f1", "thru/x", "{}", "tg_nobody").status == 401);
 }

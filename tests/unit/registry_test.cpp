@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <vector>
 #include <algorithm>
@@ -64,16 +65,30 @@ const std::vector<json> outside_registry_routes = {
     {{"name", "http:i18n-packs"}, {"capability", "PUBLIC"}, {"level", "system"}, {"resource", "empty"}, {"parameters", "none"}},
 };
 
-TEST_CASE("the embedded operations.json is the specification's operations, in order, plus the outside-registry routes") {
+// Where we deliberately differ from the specification's (TrustGraph's) registry, as
+// docs/trustgraph-differences.md lists: the operations reaching every workspace carry
+// "all_workspaces": true. Nothing else may differ.
+const std::set<std::string> all_workspace_operations{"config:getvalues-all-ws", "list-workspaces", "rotate-signing-key"};
+
+TEST_CASE("the embedded operations.json is the specification's, in order, plus the outside-registry routes, but for the documented differences") {
   const auto spec_text = spec_operations_json();
   REQUIRE_MESSAGE(spec_text.has_value(), "../shared/spec/operations.json not found (IAM_VECTORS_DIR)");
   const json spec = json::parse(*spec_text);
-  const json ours = json::parse(OperationRegistry::default_operations_json());
+  json ours = json::parse(OperationRegistry::default_operations_json())["operations"];
+  std::set<std::string> marked;
+  for (auto& op : ours) {
+    if (op.contains("all_workspaces")) {
+      CHECK(op["all_workspaces"] == true);
+      marked.insert(op["name"].get<std::string>());
+      op.erase("all_workspaces");
+    }
+  }
+  CHECK(marked == all_workspace_operations);
   std::vector<json> expected(spec["operations"].begin(), spec["operations"].end());
   // A later spec that lists them itself needs no extras appended.
   for (const auto& route : outside_registry_routes)
     if (std::find(expected.begin(), expected.end(), route) == expected.end()) expected.push_back(route);
-  CHECK(std::vector<json>(ours["operations"].begin(), ours["operations"].end()) == expected);
+  CHECK(std::vector<json>(ours.begin(), ours.end()) == expected);  // same entries, same order
 }
 
 TEST_CASE("all 116 default operations load with their capability, level and extractors") {
@@ -92,6 +107,8 @@ TEST_CASE("all 116 default operations load with their capability, level and extr
     CHECK(iam::resource_level_name(found->level) == op["level"].get<std::string>());
     CHECK(iam::resource_extractor_name(found->resource) == op["resource"].get<std::string>());
     CHECK(iam::parameters_extractor_name(found->parameters) == op["parameters"].get<std::string>());
+    CHECK(found->all_workspaces == op.value("all_workspaces", false));
+    CHECK(found->all_workspaces == (all_workspace_operations.count(name) == 1));
   }
 
   // Spot checks against gateway.md and contract.md.
@@ -235,4 +252,27 @@ TEST_CASE("a JSON registry of its own works") {
   CHECK(r->size() == 1);
   CHECK(r->find("reports:get")->capability == "metrics:read");
   CHECK(r->find("create-user") == nullptr);
+}
+
+TEST_CASE("all_workspaces: an optional boolean, for system- and workspace-level operations only") {
+  const auto with = [](std::string_view level, std::string_view resource, std::string_view capability,
+                       std::string_view all) {
+    return OperationRegistry::from_json(entry(R"({"name":"a:b","capability":")" + std::string(capability) +
+                                              R"(","level":")" + std::string(level) + R"(","resource":")" +
+                                              std::string(resource) + R"(","parameters":"none","all_workspaces":)" +
+                                              std::string(all) + "}"));
+  };
+  auto ok = with("workspace", "workspace_from_body", "config:read", "true");
+  REQUIRE(ok.ok());
+  CHECK(ok->find("a:b")->all_workspaces);
+  CHECK(with("system", "empty", "AUTHENTICATED", "true").ok());
+  CHECK_FALSE(with("workspace", "workspace_from_body", "config:read", "false")->find("a:b")->all_workspaces);
+  CHECK_FALSE(with("workspace", "workspace_from_body", "config:read", R"("yes")").ok());
+  CHECK_FALSE(with("workspace", "workspace_from_body", "config:read", "1").ok());
+  CHECK_FALSE(with("flow", "flow_from_address", "agent", "true").ok());  // a flow lives in one workspace
+  CHECK_FALSE(with("system", "empty", "PUBLIC", "true").ok());           // nobody to scope
+  auto absent = OperationRegistry::from_json(
+      entry(R"({"name":"a","capability":"x","level":"system","resource":"empty","parameters":"none"})"));
+  REQUIRE(absent.ok());
+  CHECK_FALSE(absent->find("a")->all_workspaces);
 }
