@@ -71,7 +71,9 @@ with sqlite3.connect(DB) as db:
     db.execute("UPDATE users SET name = ?, email = ? WHERE id = ?", (HOSTILE["user name"], HOSTILE["email"], eve))
     db.execute("UPDATE workspaces SET name = ? WHERE id = 'default'", (HOSTILE["workspace name"],))
     db.execute("UPDATE api_keys SET name = ? WHERE user_id = ?", (HOSTILE["key name"], eve))
-    db.execute("INSERT INTO users SELECT 'u-esc', workspace_id, ?, ?, '', '', roles, enabled, must_change_password, "
+    db.execute("INSERT INTO users (id, workspace_id, username, username_key, name, email, roles, enabled, "
+               "must_change_password, created, password_hash) "
+               "SELECT 'u-esc', workspace_id, ?, ?, '', '', roles, enabled, must_change_password, "
                "created, password_hash FROM users WHERE id = ?", ("mal\x1b[2Jlory", "mal\x1b[2jlory", eve))
 
 views = [
