@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/bounded_json.h"
+#include "core/text.h"
 #include "gateway/answers.h"
 #include "gateway/caches.h"
 #include "iam/gateway.h"
@@ -57,6 +58,14 @@ const json* object_member(const json& object, std::string_view name) {
   return found != object.end() && found->is_object() ? &*found : nullptr;
 }
 
+// A caller's text quoted in a refusal reason (the log's, never the body's): bounded, and
+// with control characters escaped so it cannot forge log lines or drive a terminal.
+std::string shown_for_log(std::string_view text) {
+  constexpr std::size_t shown = 64;
+  if (text.size() <= shown) return "'" + text::escape_controls(text) + "'";
+  return "'" + text::escape_controls(text.substr(0, shown)) + "'... (" + std::to_string(text.size()) + " bytes)";
+}
+
 Error normalised_auth_error(const Error& error) {
   // Only "could not decide" keeps its identity (503); every other failure is the one
   // opaque auth failure, whatever a regime said.
@@ -90,6 +99,8 @@ struct Enforcer::Impl {
                  std::string body = {}) const {
     Outcome out;
     out.refusal = refusal;
+    // An unknown name is the caller's text: keep a bounded prefix for the access log.
+    if (operation.size() > 128) operation.resize(128);
     out.operation = std::move(operation);
     out.reason = std::move(reason);
     switch (refusal) {
@@ -104,7 +115,7 @@ struct Enforcer::Impl {
     }
     if (status != 0) out.status = status;
     if (!body.empty()) out.body = std::move(body);
-    log(LogLevel::info, "gateway refused '" + out.operation + "' (" + std::to_string(out.status) + "): " + out.reason);
+    log(LogLevel::info, "gateway refused " + shown_for_log(out.operation) + " (" + std::to_string(out.status) + "): " + out.reason);
     return out;
   }
 
@@ -187,12 +198,12 @@ Outcome Enforcer::Impl::run(const Request& request, const Identity* preset) cons
   const OperationSpec* spec = nullptr;
   if (request.route == Route::service) {
     if (request.name.empty() || is_flow_kind(request.name) || !registry->has_kind(request.name))
-      return refuse(Refusal::unknown_kind, request.name, "unknown kind '" + request.name + "'");
+      return refuse(Refusal::unknown_kind, request.name, "unknown kind " + shown_for_log(request.name));
   } else if (const auto prefix = flow_prefix(request.route); !prefix.empty()) {
     key = std::string(prefix) + request.name;
     spec = request.name.empty() ? nullptr : registry->find(key);
     if (spec == nullptr || spec->level != ResourceLevel::flow)
-      return refuse(Refusal::unknown_kind, key, "unknown kind '" + request.name + "'");
+      return refuse(Refusal::unknown_kind, key, "unknown kind " + shown_for_log(request.name));
   }
 
   // 2. Body: a JSON object (empty text counts as {}).
@@ -346,7 +357,7 @@ Outcome Enforcer::Impl::run(const Request& request, const Identity* preset) cons
   if (spec->level != ResourceLevel::system) {
     auto exists = workspace_known(workspace);
     if (!exists) return refuse(Refusal::internal_error, key, "workspace lookup failed: " + exists.error().message);
-    if (!*exists) return refuse(Refusal::workspace_not_found, key, "workspace '" + workspace + "' does not exist or is disabled");
+    if (!*exists) return refuse(Refusal::workspace_not_found, key, "workspace " + shown_for_log(workspace) + " does not exist or is disabled");
   }
 
   // 9. Forward what was authorised: the workspace, and the caller as actor.

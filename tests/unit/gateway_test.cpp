@@ -687,3 +687,16 @@ TEST_CASE("roles regime: 403 bodies are byte-identical whatever the cause") {
                   .dump(),
               *key) == denied);
 }
+
+TEST_CASE("a refusal quotes the caller's text bounded and escaped, for the log only") {
+  FakeGateway gw;
+  const std::string hostile = "x\x1b[2J\n" + std::string(100000, 'k');
+  const Outcome out = gw.service(hostile, R"({"operation":"get"})", alice_key);
+  CHECK(out.status == 404);
+  CHECK(out.body == R"({"error":"unknown kind"})");
+  CHECK(out.operation.size() <= 128);
+  CHECK(out.reason.size() < 200);
+  CHECK(out.reason.find('\x1b') == std::string::npos);
+  CHECK(out.reason.find('\n') == std::string::npos);
+  CHECK(out.reason.find("100006 bytes") != std::string::npos);
+}
