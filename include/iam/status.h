@@ -8,6 +8,7 @@
 // holding either the value or an Error whose code is the taxonomy of protocol.md.
 #pragma once
 
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -47,8 +48,15 @@ struct Error {
 // reason, callers see this exact error. The reason goes to the audit sink only.
 Error auth_failure();
 
-// Either a T or an Error. Accessing the wrong alternative is a programming error and
-// aborts (it never throws across the API).
+namespace detail {
+// Wrong-alternative access on a Result is a programming error: stop at once rather than
+// throw across the API or read an empty optional.
+[[noreturn]] inline void result_misuse() noexcept { std::abort(); }
+}  // namespace detail
+
+// Either a T or an Error. Accessing the wrong alternative (value() of an error, error()
+// of a value) is a programming error and aborts the process: it never throws and never
+// reads an empty optional.
 template <class T>
 class [[nodiscard]] Result {
  public:
@@ -60,22 +68,40 @@ class [[nodiscard]] Result {
   bool ok() const noexcept { return state_.index() == 0; }
   explicit operator bool() const noexcept { return ok(); }
 
-  T& value() & { return std::get<0>(state_); }
-  const T& value() const& { return std::get<0>(state_); }
-  T&& value() && { return std::get<0>(std::move(state_)); }
-  const Error& error() const& { return std::get<1>(state_); }
-  Error&& error() && { return std::get<1>(std::move(state_)); }
+  T& value() & { return *checked_value(); }
+  const T& value() const& { return *checked_value(); }
+  T&& value() && { return std::move(*checked_value()); }
+  const Error& error() const& { return *checked_error(); }
+  Error&& error() && { return std::move(*checked_error()); }
 
   T& operator*() & { return value(); }
   const T& operator*() const& { return value(); }
+  T&& operator*() && { return std::move(*this).value(); }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
 
  private:
+  T* checked_value() noexcept {
+    if (T* v = std::get_if<0>(&state_)) return v;
+    detail::result_misuse();
+  }
+  const T* checked_value() const noexcept {
+    if (const T* v = std::get_if<0>(&state_)) return v;
+    detail::result_misuse();
+  }
+  Error* checked_error() noexcept {
+    if (Error* e = std::get_if<1>(&state_)) return e;
+    detail::result_misuse();
+  }
+  const Error* checked_error() const noexcept {
+    if (const Error* e = std::get_if<1>(&state_)) return e;
+    detail::result_misuse();
+  }
+
   std::variant<T, Error> state_;
 };
 
-// Success without a value, or an Error.
+// Success without a value, or an Error. error() of a success aborts.
 template <>
 class [[nodiscard]] Result<void> {
  public:
@@ -85,8 +111,14 @@ class [[nodiscard]] Result<void> {
 
   bool ok() const noexcept { return !error_.has_value(); }
   explicit operator bool() const noexcept { return ok(); }
-  const Error& error() const& { return *error_; }
-  Error&& error() && { return std::move(*error_); }
+  const Error& error() const& {
+    if (!error_) detail::result_misuse();
+    return *error_;
+  }
+  Error&& error() && {
+    if (!error_) detail::result_misuse();
+    return std::move(*error_);
+  }
 
  private:
   std::optional<Error> error_;
@@ -95,3 +127,25 @@ class [[nodiscard]] Result<void> {
 using Status = Result<void>;
 
 }  // namespace iam
+
+// Error propagation, in the manner of abseil's status macros. Inside a function returning
+// a Result or Status:
+//   IAM_RETURN_IF_ERROR(repo.apply(change));           // returns the Error if it failed
+//   IAM_ASSIGN_OR_RETURN(auto user, repo.find_user(id));  // declares `user`, or returns the Error
+// `expr` is evaluated once. The returned value is the Error itself, so a function whose
+// Result type differs from the expression's still compiles.
+#define IAM_STATUS_CONCAT_INNER_(a, b) a##b
+#define IAM_STATUS_CONCAT_(a, b) IAM_STATUS_CONCAT_INNER_(a, b)
+
+#define IAM_RETURN_IF_ERROR(expr)                                   \
+  do {                                                              \
+    auto&& iam_status_result_ = (expr);                             \
+    if (!iam_status_result_.ok()) return std::move(iam_status_result_).error(); \
+  } while (false)
+
+#define IAM_ASSIGN_OR_RETURN(lhs, expr) \
+  IAM_ASSIGN_OR_RETURN_IMPL_(IAM_STATUS_CONCAT_(iam_status_or_, __LINE__), lhs, expr)
+#define IAM_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr)  \
+  auto tmp = (expr);                                \
+  if (!tmp.ok()) return std::move(tmp).error();     \
+  lhs = std::move(tmp).value()
