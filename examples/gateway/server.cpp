@@ -10,12 +10,12 @@
 #include <cstdio>
 #include <deque>
 #include <limits>
-#include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include "core/mutex.h"
 #include "iam/clock.h"
 #include "iam/websocket_session.h"
 
@@ -45,13 +45,13 @@ class AccessLog {
  public:
   void write(const json& line) {
     const std::string text = line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
-    const std::lock_guard lock(mutex_);
+    const iam::MutexLock lock(mutex_);
     std::fwrite(text.data(), 1, text.size(), stderr);
     std::fflush(stderr);
   }
 
  private:
-  std::mutex mutex_;
+  iam::Mutex mutex_;  // one whole line at a time on stderr
 };
 
 // Something a shutdown must close: a connection.
@@ -64,21 +64,21 @@ class Closable {
 class Tracker {
  public:
   void add(const std::shared_ptr<Closable>& session) {
-    const std::lock_guard lock(mutex_);
+    const iam::MutexLock lock(mutex_);
     live_[session.get()] = session;
   }
   void remove(Closable* session) {
-    const std::lock_guard lock(mutex_);
+    const iam::MutexLock lock(mutex_);
     live_.erase(session);
   }
   bool empty() {
-    const std::lock_guard lock(mutex_);
+    const iam::MutexLock lock(mutex_);
     return live_.empty();
   }
   void close_all() {
     std::vector<std::shared_ptr<Closable>> sessions;
     {
-      const std::lock_guard lock(mutex_);
+      const iam::MutexLock lock(mutex_);
       for (auto& [raw, weak] : live_)
         if (auto session = weak.lock()) sessions.push_back(std::move(session));
     }
@@ -86,8 +86,8 @@ class Tracker {
   }
 
  private:
-  std::mutex mutex_;
-  std::unordered_map<Closable*, std::weak_ptr<Closable>> live_;
+  iam::Mutex mutex_;
+  std::unordered_map<Closable*, std::weak_ptr<Closable>> live_ IAM_GUARDED_BY(mutex_);
 };
 
 struct Shared {

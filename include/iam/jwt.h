@@ -115,16 +115,13 @@ class KeySet {
 
  private:
   struct State;
+  // The current State and the locks around it, defined in jwt.cpp where its members carry
+  // clang thread-safety annotations (a public header cannot include src/core/mutex.h).
+  struct Snapshots;
   JwtConfig config_;
   std::shared_ptr<const Clock> clock_;
-  // Readers copy the snapshot pointer under state_mutex_ (held only for that copy);
-  // writers, serialised by writer_, build a new snapshot and swap it in. A plain mutex
-  // rather than std::atomic<std::shared_ptr>: g++ 12's implementation of the latter races.
+  std::unique_ptr<Snapshots> snapshots_;
   std::shared_ptr<const State> snapshot() const;
-  void publish(std::shared_ptr<const State> next);
-  mutable std::mutex state_mutex_;
-  std::shared_ptr<const State> state_;
-  std::mutex writer_;
 };
 
 }  // namespace iam

@@ -33,11 +33,11 @@
 //     group/grant and any other operation          not supported
 #include <chrono>
 #include <exception>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "core/mutex.h"
 #include "iam/noauth.h"
 
 namespace iam {
@@ -135,7 +135,7 @@ class NoauthRegime final : public Regime {
   // Kept so the interface is honoured, but noauth never changes anything, so they are never
   // called.
   void add_invalidation_listener(InvalidationListener listener) override {
-    const std::lock_guard lock(listeners_mutex_);
+    const MutexLock lock(listeners_mutex_);
     listeners_.push_back(std::move(listener));
   }
 
@@ -313,8 +313,8 @@ class NoauthRegime final : public Regime {
   const std::shared_ptr<Clock> clock_;
   const TimePoint started_;  // the `created` time of stub records
 
-  std::mutex listeners_mutex_;
-  std::vector<InvalidationListener> listeners_;
+  Mutex listeners_mutex_;
+  std::vector<InvalidationListener> listeners_ IAM_GUARDED_BY(listeners_mutex_);
 };
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "core/bounded_json.h"
+#include "core/mutex.h"
 #include "crypto/crypto.h"
 
 namespace iam {
@@ -383,25 +384,35 @@ struct KeySet::State {
   }
 };
 
+// Readers copy the snapshot pointer under `current_mutex` (held only for that copy);
+// writers, serialised by `writer`, build a new snapshot and swap it in. A plain mutex
+// rather than std::atomic<std::shared_ptr>: g++ 12's implementation of the latter races.
+struct KeySet::Snapshots {
+  mutable Mutex current_mutex;
+  std::shared_ptr<const State> current IAM_GUARDED_BY(current_mutex) = std::make_shared<const State>();
+  Mutex writer;  // held by load and rotate from reading the current State to publishing the next
+
+  std::shared_ptr<const State> read() const IAM_EXCLUDES(current_mutex) {
+    const MutexLock lock(current_mutex);
+    return current;
+  }
+  void publish(std::shared_ptr<const State> next) IAM_REQUIRES(writer) IAM_EXCLUDES(current_mutex) {
+    const MutexLock lock(current_mutex);
+    current.swap(next);
+    // `next` now holds the old snapshot; it is released after the lock, outside it.
+  }
+};
+
 KeySet::KeySet(JwtConfig config, std::shared_ptr<const Clock> clock)
     : config_(std::move(config)),
       clock_(clock ? std::move(clock) : system_clock()),
-      state_(std::make_shared<const State>()) {
+      snapshots_(std::make_unique<Snapshots>()) {
   crypto::ensure_initialised();
 }
 
 KeySet::~KeySet() = default;
 
-std::shared_ptr<const KeySet::State> KeySet::snapshot() const {
-  std::lock_guard lock(state_mutex_);
-  return state_;
-}
-
-void KeySet::publish(std::shared_ptr<const State> next) {
-  std::lock_guard lock(state_mutex_);
-  state_.swap(next);
-  // `next` now holds the old snapshot; it is released after the lock, outside it.
-}
+std::shared_ptr<const KeySet::State> KeySet::snapshot() const { return snapshots_->read(); }
 
 Status KeySet::load(std::vector<SigningKey> keys) {
   int active = 0;
@@ -423,15 +434,15 @@ Status KeySet::load(std::vector<SigningKey> keys) {
       if (keys[i].kid == keys[j].kid) return Error{ErrorCode::invalid_argument, "two signing keys share a kid"};
   auto next = std::make_shared<State>();
   next->keys = std::move(keys);
-  std::lock_guard lock(writer_);
-  publish(std::move(next));
+  const MutexLock lock(snapshots_->writer);
+  snapshots_->publish(std::move(next));
   return {};
 }
 
 Status KeySet::rotate(SigningKey key) {
   if (key.kid.empty() || key.secret_key.size() != ed25519_secret_key_bytes || key.retired)
     return Error{ErrorCode::invalid_argument, "a new active key needs a kid and a private half"};
-  std::lock_guard lock(writer_);
+  const MutexLock lock(snapshots_->writer);
   const auto current = this->snapshot();
   const TimePoint now = clock_->now();
   auto next = std::make_shared<State>();
@@ -446,7 +457,7 @@ Status KeySet::rotate(SigningKey key) {
     next->keys.push_back(std::move(kept));
   }
   next->keys.push_back(std::move(key));
-  publish(std::move(next));
+  snapshots_->publish(std::move(next));
   return {};
 }
 

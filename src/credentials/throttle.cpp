@@ -6,9 +6,9 @@
 #include <array>
 #include <cstring>
 #include <list>
-#include <mutex>
 #include <unordered_map>
 
+#include "core/mutex.h"
 #include "crypto/crypto.h"
 
 namespace iam {
@@ -38,9 +38,9 @@ struct Throttle::Impl {
   std::size_t capacity = 1;  // entries, from max_entries and max_bytes
   std::shared_ptr<Clock> clock;
   std::array<unsigned char, crypto_generichash_KEYBYTES> secret{};
-  mutable std::mutex mutex;
-  std::unordered_map<Digest, Entry, DigestHash> entries;
-  std::list<Digest> order;  // most recently failed first; the back is dropped when full
+  mutable Mutex mutex;
+  std::unordered_map<Digest, Entry, DigestHash> entries IAM_GUARDED_BY(mutex);
+  std::list<Digest> order IAM_GUARDED_BY(mutex);  // most recently failed first; the back is dropped when full
 
   ~Impl() { sodium_memzero(secret.data(), secret.size()); }
 
@@ -83,7 +83,7 @@ bool Throttle::allowed(std::string_view key) { return locked_for(key) == std::ch
 std::chrono::nanoseconds Throttle::locked_for(std::string_view key) {
   if (!impl_->config.enabled) return std::chrono::nanoseconds(0);
   const Impl::Digest digest = impl_->digest(key);
-  const std::lock_guard lock(impl_->mutex);
+  const MutexLock lock(impl_->mutex);
   const auto found = impl_->entries.find(digest);
   return found == impl_->entries.end() ? std::chrono::nanoseconds(0) : impl_->remaining(found->second);
 }
@@ -91,7 +91,7 @@ std::chrono::nanoseconds Throttle::locked_for(std::string_view key) {
 void Throttle::failed(std::string_view key) {
   if (!impl_->config.enabled) return;
   const Impl::Digest digest = impl_->digest(key);
-  const std::lock_guard lock(impl_->mutex);
+  const MutexLock lock(impl_->mutex);
   auto& entries = impl_->entries;
   auto found = entries.find(digest);
   if (found == entries.end()) {
@@ -117,7 +117,7 @@ void Throttle::failed(std::string_view key) {
 void Throttle::succeeded(std::string_view key) {
   if (!impl_->config.enabled) return;
   const Impl::Digest digest = impl_->digest(key);
-  const std::lock_guard lock(impl_->mutex);
+  const MutexLock lock(impl_->mutex);
   const auto found = impl_->entries.find(digest);
   if (found == impl_->entries.end()) return;
   impl_->order.erase(found->second.recency);
@@ -125,12 +125,12 @@ void Throttle::succeeded(std::string_view key) {
 }
 
 std::size_t Throttle::tracked() const {
-  const std::lock_guard lock(impl_->mutex);
+  const MutexLock lock(impl_->mutex);
   return impl_->entries.size();
 }
 
 std::size_t Throttle::memory_bytes() const {
-  const std::lock_guard lock(impl_->mutex);
+  const MutexLock lock(impl_->mutex);
   return impl_->entries.size() * Impl::kEntryBytes;
 }
 

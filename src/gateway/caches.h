@@ -22,7 +22,6 @@
 #include <cstdint>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -30,6 +29,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/mutex.h"
 #include "iam/clock.h"
 #include "iam/regime.h"
 
@@ -107,7 +107,7 @@ class ShardedLruCache {
   template <class Project>
   auto get(const Key& key, TimePoint now, Project project) -> std::optional<decltype(project(std::declval<const Value&>()))> {
     Shard& shard = shard_for(key);
-    std::lock_guard lock(shard.mutex);
+    MutexLock lock(shard.mutex);
     auto found = shard.index.find(key);
     if (found == shard.index.end()) return std::nullopt;
     Slot& slot = found->second;
@@ -129,7 +129,7 @@ class ShardedLruCache {
   void put(const Key& key, Value value, TimePoint expires, TimePoint now, std::uint64_t generation_seen) {
     if (expires <= now) return;
     Shard& shard = shard_for(key);
-    std::lock_guard lock(shard.mutex);
+    MutexLock lock(shard.mutex);
     if (generation() != generation_seen) return;
     if (auto found = shard.index.find(key); found != shard.index.end()) {
       Slot& slot = found->second;
@@ -149,7 +149,7 @@ class ShardedLruCache {
   void erase(const Key& key) {
     invalidate_generation();
     Shard& shard = shard_for(key);
-    std::lock_guard lock(shard.mutex);
+    MutexLock lock(shard.mutex);
     if (auto found = shard.index.find(key); found != shard.index.end()) {
       shard.unlink(found->second);
       shard.index.erase(found);
@@ -161,7 +161,7 @@ class ShardedLruCache {
   void erase_if(Predicate matches) {
     invalidate_generation();
     for (auto& shard : shards_) {
-      std::lock_guard lock(shard->mutex);
+      MutexLock lock(shard->mutex);
       for (auto entry = shard->index.begin(); entry != shard->index.end();) {
         if (matches(std::as_const(entry->second.value))) {
           shard->unlink(entry->second);
@@ -176,7 +176,7 @@ class ShardedLruCache {
   void clear() {
     invalidate_generation();
     for (auto& shard : shards_) {
-      std::lock_guard lock(shard->mutex);
+      MutexLock lock(shard->mutex);
       shard->index.clear();
       shard->newest = shard->oldest = nullptr;
     }
@@ -185,7 +185,7 @@ class ShardedLruCache {
   std::size_t size() const {
     std::size_t total = 0;
     for (const auto& shard : shards_) {
-      std::lock_guard lock(shard->mutex);
+      MutexLock lock(shard->mutex);
       total += shard->index.size();
     }
     return total;
@@ -201,24 +201,24 @@ class ShardedLruCache {
     const Key* key = nullptr;  // the index node's own key, for eviction
   };
   struct Shard {
-    mutable std::mutex mutex;
-    std::size_t capacity = 1;
-    std::unordered_map<Key, Slot, Hash> index;
-    Slot* newest = nullptr;
-    Slot* oldest = nullptr;
+    mutable Mutex mutex;
+    std::size_t capacity = 1;  // set before the cache is shared, then only read
+    std::unordered_map<Key, Slot, Hash> index IAM_GUARDED_BY(mutex);
+    Slot* newest IAM_GUARDED_BY(mutex) = nullptr;
+    Slot* oldest IAM_GUARDED_BY(mutex) = nullptr;
 
-    void unlink(Slot& slot) noexcept {
+    void unlink(Slot& slot) noexcept IAM_REQUIRES(mutex) {
       (slot.newer ? slot.newer->older : newest) = slot.older;
       (slot.older ? slot.older->newer : oldest) = slot.newer;
       slot.newer = slot.older = nullptr;
     }
-    void push_front(Slot& slot) noexcept {
+    void push_front(Slot& slot) noexcept IAM_REQUIRES(mutex) {
       slot.older = newest;
       slot.newer = nullptr;
       (newest ? newest->newer : oldest) = &slot;
       newest = &slot;
     }
-    void erase(Slot& slot) {
+    void erase(Slot& slot) IAM_REQUIRES(mutex) {
       unlink(slot);
       index.erase(index.find(*slot.key));
     }

@@ -442,7 +442,8 @@ TEST_CASE("postgres: server stopped: every call answers internal_error; restarte
     note("apply", apply(*repo, m::InsertUser{user("u2", "acme", "bob")}));
   }
   for (const auto& [call, answer] : answers) {
-    INFO(call);
+    const auto& call_ = call;  // clang 14 cannot capture a structured binding
+    INFO(call_);
     CHECK(answer.starts_with("internal-error: "));
   }
   // Fails fast (connection refused), from many threads at once as well.

@@ -206,7 +206,8 @@ TEST_CASE("base64 encodes and decodes the RFC 4648 section 10 vectors") {
       {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="}, {"foobar", "Zm9vYmFy"},
   };
   for (const auto& [plain, encoded] : vectors) {
-    CAPTURE(plain);
+    const auto& plain_ = plain;  // clang 14 cannot capture a structured binding
+    CAPTURE(plain_);
     CHECK(iam::crypto::base64_encode(iam::crypto::as_bytes(plain)) == encoded);
     const auto decoded = iam::crypto::base64_decode(encoded);
     REQUIRE(decoded.has_value());
@@ -220,7 +221,8 @@ TEST_CASE("base64url encodes and decodes the RFC 4648 section 10 vectors without
       {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"},
   };
   for (const auto& [plain, encoded] : vectors) {
-    CAPTURE(plain);
+    const auto& plain_ = plain;  // clang 14 cannot capture a structured binding
+    CAPTURE(plain_);
     CHECK(iam::crypto::base64url_encode(iam::crypto::as_bytes(plain)) == encoded);
     const auto decoded = iam::crypto::base64url_decode(encoded);
     REQUIRE(decoded.has_value());

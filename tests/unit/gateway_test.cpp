@@ -658,7 +658,8 @@ TEST_CASE("roles regime: 401 bodies are byte-identical whatever the cause") {
       {"disabled workspace", *dave_key},
   };
   for (const auto& [cause, credential] : causes) {
-    CAPTURE(cause);
+    const auto& cause_ = cause;  // clang 14 cannot capture a structured binding
+    CAPTURE(cause_);
     CHECK(r.iam(R"({"operation":"whoami"})", credential) == iam::HttpAnswer{401, R"({"error":"auth failure"})"});
   }
   CHECK(r.iam(R"({"operation":"whoami"})", *expiring).status == 200);  // cached now

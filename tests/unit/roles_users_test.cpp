@@ -738,7 +738,8 @@ TEST_CASE("create-api-key: expires in TrustGraph's ISO 8601 forms; garbage and t
                                       std::pair{"2031-12-31T23:59", "2031-12-31T23:59:00Z"},
                                       std::pair{"2031-12-31 23:59:58.250", "2031-12-31T23:59:58Z"},
                                       std::pair{"2031-12-31T12:00:00+02:00", "2031-12-31T10:00:00Z"}}) {
-    CAPTURE(given);
+    const auto& given_ = given;  // clang 14 cannot capture a structured binding
+    CAPTURE(given_);
     auto created = g.create_api_key(kTrusted, key_input(uid, "k", std::string(given)), std::nullopt);
     REQUIRE(created.ok());
     REQUIRE(created->record.expires.has_value());

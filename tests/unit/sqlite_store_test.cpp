@@ -697,7 +697,8 @@ TEST_CASE("sqlite: load_key_file takes 32 raw bytes or 64 hex characters") {
            {"badhex.key", std::string(63, 'a') + "g"},
            {"hex-short.key", std::string(62, 'a')},
            {"empty.key", ""}}) {
-    INFO(name);
+    const auto& name_ = name;  // clang 14 cannot capture a structured binding
+    INFO(name_);
     const auto r = iam::load_key_file(write(name, content));
     REQUIRE_FALSE(r.ok());
     CHECK(r.error().code == iam::ErrorCode::invalid_argument);
