@@ -71,9 +71,8 @@ iam::Result<KeyFile> create_key_file(const std::string& path) {
   const int link_errno = errno;
   ::unlink(temporary.c_str());
   if (!linked && link_errno == EEXIST) {
-    auto existing = iam::load_key_file(path);
-    if (!existing.ok()) return std::move(existing).error();
-    return KeyFile{std::move(existing).value(), false};
+    IAM_ASSIGN_OR_RETURN(auto existing, iam::load_key_file(path));
+    return KeyFile{std::move(existing), false};
   }
   if (!linked) return key_file_error(path, "cannot be created: " + std::string(std::strerror(link_errno)));
   sync_directory_of(path);
@@ -87,27 +86,24 @@ struct OpenedStore {
 
 // Opens the store with its key file, creating the file on first use (see deployment.h).
 iam::Result<OpenedStore> open_store(const DeploymentOptions& o) {
-  auto path = key_file_path(o);
-  if (!path.ok()) return std::move(path).error();
-  if (path->empty()) {
-    auto opened = iam::open_repository(o.store, std::nullopt);
-    if (!opened.ok()) return std::move(opened).error();
-    return OpenedStore{std::move(opened).value(), {}};
+  IAM_ASSIGN_OR_RETURN(const std::string path, key_file_path(o));
+  if (path.empty()) {
+    IAM_ASSIGN_OR_RETURN(auto opened, iam::open_repository(o.store, std::nullopt));
+    return OpenedStore{std::move(opened), {}};
   }
   auto open_with_file = [&]() -> iam::Result<OpenedStore> {
-    auto key = iam::load_key_file(*path);
-    if (!key.ok()) return std::move(key).error();
-    auto opened = iam::open_repository(o.store, std::move(key).value());
+    IAM_ASSIGN_OR_RETURN(auto key, iam::load_key_file(path));
+    auto opened = iam::open_repository(o.store, std::move(key));
     if (!opened.ok()) {
       auto error = std::move(opened).error();
-      if (error.code == iam::ErrorCode::invalid_argument) error.message += " (key file " + *path + ")";
+      if (error.code == iam::ErrorCode::invalid_argument) error.message += " (key file " + path + ")";
       return error;
     }
     return OpenedStore{std::move(opened).value(), {}};
   };
   struct stat st {};
-  if (::stat(path->c_str(), &st) == 0) return open_with_file();
-  if (errno != ENOENT) return key_file_error(*path, "cannot be read: " + errno_text());
+  if (::stat(path.c_str(), &st) == 0) return open_with_file();
+  if (errno != ENOENT) return key_file_error(path, "cannot be read: " + errno_text());
   // No key file: only a store holding no encrypted keys may have one made for it. A store
   // refuses to open without a key exactly when it holds encrypted keys (invalid_argument).
   {
@@ -116,16 +112,14 @@ iam::Result<OpenedStore> open_store(const DeploymentOptions& o) {
       auto error = std::move(probe).error();
       if (error.code != iam::ErrorCode::invalid_argument) return error;
       // Another process starting at the same time may have made the file and sealed the store since.
-      if (::stat(path->c_str(), &st) == 0) return open_with_file();
-      return key_file_error(*path, "missing, and the store holds signing keys encrypted with it: restore the file "
+      if (::stat(path.c_str(), &st) == 0) return open_with_file();
+      return key_file_error(path, "missing, and the store holds signing keys encrypted with it: restore the file "
                                    "from its backup, or name it with --key-file (" + error.message + ")");
     }
   }
-  auto created = create_key_file(*path);
-  if (!created.ok()) return std::move(created).error();
-  auto opened = iam::open_repository(o.store, std::move(created->key));
-  if (!opened.ok()) return std::move(opened).error();
-  return OpenedStore{std::move(opened).value(), created->created ? *path : std::string()};
+  IAM_ASSIGN_OR_RETURN(auto created, create_key_file(path));
+  IAM_ASSIGN_OR_RETURN(auto opened, iam::open_repository(o.store, std::move(created.key)));
+  return OpenedStore{std::move(opened), created.created ? path : std::string()};
 }
 
 }  // namespace
@@ -151,30 +145,27 @@ iam::Result<std::string> key_file_path(const DeploymentOptions& o) {
 }
 
 iam::Result<std::string> rotate_key_encryption_key(const DeploymentOptions& o) {
-  auto path = key_file_path(o);
-  if (!path.ok()) return std::move(path).error();
-  if (path->empty())
+  IAM_ASSIGN_OR_RETURN(std::string path, key_file_path(o));
+  if (path.empty())
     return iam::Error{iam::ErrorCode::invalid_argument, "the store " + o.store + " has no key-encryption key"};
-  auto current = iam::load_key_file(*path);
-  if (!current.ok()) return std::move(current).error();
-  const std::string next_path = *path + ".new";
-  auto next = create_key_file(next_path);
-  if (!next.ok()) return std::move(next).error();
-  if (!next->created)
+  IAM_ASSIGN_OR_RETURN(auto current, iam::load_key_file(path));
+  const std::string next_path = path + ".new";
+  IAM_ASSIGN_OR_RETURN(auto next, create_key_file(next_path));
+  if (!next.created)
     return key_file_error(next_path, "exists: an earlier rotation was interrupted. If the store opens with it (--key-file " +
-                                         next_path + "), rename it to " + *path + "; otherwise delete it");
-  auto rekeyed = iam::open_repository(o.store, current->copy(), std::move(next->key));
+                                         next_path + "), rename it to " + path + "; otherwise delete it");
+  auto rekeyed = iam::open_repository(o.store, current.copy(), std::move(next.key));
   if (!rekeyed.ok()) {
     // Unchanged (it still opens with the current key): the new key is not needed.
-    if (iam::open_repository(o.store, std::move(current).value()).ok()) ::unlink(next_path.c_str());
+    if (iam::open_repository(o.store, std::move(current)).ok()) ::unlink(next_path.c_str());
     return std::move(rekeyed).error();
   }
   rekeyed->reset();
-  if (::rename(next_path.c_str(), path->c_str()) != 0)
+  if (::rename(next_path.c_str(), path.c_str()) != 0)
     return key_file_error(next_path, "the store was re-encrypted under this key, but it cannot be renamed to " +
-                                         *path + " (" + errno_text() + "): rename it by hand");
-  sync_directory_of(*path);
-  return std::move(path).value();
+                                         path + " (" + errno_text() + "): rename it by hand");
+  sync_directory_of(path);
+  return path;
 }
 
 void add_deployment_options(CLI::App& app, DeploymentOptions& o, const std::string& store_note) {
@@ -195,12 +186,11 @@ void add_deployment_options(CLI::App& app, DeploymentOptions& o, const std::stri
 
 iam::Result<Deployment> open_deployment(DeploymentOptions& o, std::optional<iam::BootstrapMode> fallback_mode,
                                         iam::Logger logger) {
-  auto opened = open_store(o);
-  if (!opened) return opened.error();
+  IAM_ASSIGN_OR_RETURN(auto opened, open_store(o));
   auto meter = std::make_shared<StoreMeter>();
-  std::shared_ptr<iam::Repository> repository = std::make_shared<MeteredRepository>(std::move(opened->repository), meter);
+  std::shared_ptr<iam::Repository> repository = std::make_shared<MeteredRepository>(std::move(opened.repository), meter);
   if (o.regime == "noauth")
-    return Deployment{iam::make_noauth_regime(iam::NoauthConfig{}), nullptr, meter, opened->created_key_file};
+    return Deployment{iam::make_noauth_regime(iam::NoauthConfig{}), nullptr, meter, opened.created_key_file};
   if (o.regime != "roles") return iam::Error{iam::ErrorCode::invalid_argument, "--regime must be roles or noauth"};
 
   iam::RolesConfig config;
@@ -221,9 +211,8 @@ iam::Result<Deployment> open_deployment(DeploymentOptions& o, std::optional<iam:
   config.jwt.grace = std::chrono::seconds(o.key_grace);
   config.password_iterations = o.password_iterations;
   if (logger) config.logger = std::move(logger);
-  auto roles = iam::RolesRegime::create(std::move(config));
-  if (!roles) return roles.error();
-  return Deployment{*roles, *roles, meter, opened->created_key_file};
+  IAM_ASSIGN_OR_RETURN(auto roles, iam::RolesRegime::create(std::move(config)));
+  return Deployment{roles, roles, meter, opened.created_key_file};
 }
 
 }  // namespace examples

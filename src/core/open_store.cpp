@@ -13,9 +13,8 @@ Result<std::shared_ptr<Repository>> open_repository(std::string_view spec) {
   const bool keyed = spec.starts_with("sqlite:") || ((spec.starts_with("postgres:") || spec.starts_with("postgresql://")) &&
                                                      postgres_store_available());
   if (!keyed) return open_repository(spec, std::nullopt);
-  auto key = load_key_from_environment();
-  if (!key.ok()) return std::move(key).error();
-  return open_repository(spec, std::move(key).value());
+  IAM_ASSIGN_OR_RETURN(auto key, load_key_from_environment());
+  return open_repository(spec, std::move(key));
 }
 
 Result<std::shared_ptr<Repository>> open_repository(std::string_view spec,

@@ -400,9 +400,8 @@ Result<std::shared_ptr<Enforcer>> Enforcer::create(GatewayConfig config) {
     if (config.max_body_bytes == 0 || config.max_json_depth == 0)
       return Error{ErrorCode::invalid_argument, "max_body_bytes and max_json_depth must be at least 1"};
     if (!config.registry) {
-      auto defaults = OperationRegistry::with_defaults();
-      if (!defaults) return std::move(defaults).error();
-      config.registry = std::make_shared<const OperationRegistry>(std::move(*defaults));
+      IAM_ASSIGN_OR_RETURN(auto defaults, OperationRegistry::with_defaults());
+      config.registry = std::make_shared<const OperationRegistry>(std::move(defaults));
     }
 
     auto impl = std::make_unique<Impl>();

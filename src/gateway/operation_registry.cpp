@@ -57,10 +57,8 @@ Result<std::string> string_field(const json& entry, const char* field, std::size
 
 Result<OperationSpec> parse_entry(const json& entry, std::size_t index) {
   if (!entry.is_object()) return invalid("operation #" + std::to_string(index) + " is not an object");
-  auto name = string_field(entry, "name", index);
-  if (!name) return std::move(name).error();
   OperationSpec spec;
-  spec.name = std::move(*name);
+  IAM_ASSIGN_OR_RETURN(spec.name, string_field(entry, "name", index));
   // A missing capability is refused, never defaulted (gateway.md: no permissive default).
   auto capability = string_field(entry, "capability", index);
   if (!capability) return invalid("operation '" + spec.name + "' has no capability");
@@ -158,9 +156,8 @@ Result<OperationRegistry> OperationRegistry::from_json(std::string_view json_tex
     std::vector<OperationSpec> operations;
     operations.reserve(list->size());
     for (std::size_t i = 0; i < list->size(); ++i) {
-      auto spec = parse_entry((*list)[i], i);
-      if (!spec) return std::move(spec).error();
-      operations.push_back(std::move(*spec));
+      IAM_ASSIGN_OR_RETURN(auto spec, parse_entry((*list)[i], i));
+      operations.push_back(std::move(spec));
     }
     return create(std::move(operations));
   } catch (const std::exception&) {
@@ -169,12 +166,11 @@ Result<OperationRegistry> OperationRegistry::from_json(std::string_view json_tex
 }
 
 Result<OperationRegistry> OperationRegistry::with_defaults(std::vector<OperationSpec> additions) {
-  auto defaults = from_json(default_operations_json());
-  if (!defaults) return std::move(defaults).error();
+  IAM_ASSIGN_OR_RETURN(auto defaults, from_json(default_operations_json()));
   if (additions.empty()) return defaults;
   std::vector<OperationSpec> all;
-  all.reserve(defaults->size() + additions.size());
-  for (const auto& [name, spec] : defaults->operations_) all.push_back(spec);
+  all.reserve(defaults.size() + additions.size());
+  for (const auto& [name, spec] : defaults.operations_) all.push_back(spec);
   for (auto& spec : additions) all.push_back(std::move(spec));
   return create(std::move(all));
 }
