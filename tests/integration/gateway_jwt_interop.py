@@ -92,11 +92,7 @@ def jwk_key(document, kid, what):
 with Gateway(EXE, "--bootstrap-mode", "bootstrap", "--jwt-lifetime", str(LIFETIME),
              "--key-grace", str(GRACE_ASKED)) as gw:
     started = time.monotonic()
-    status, text = gw.post("/api/v1/auth/bootstrap")
-    c.equal(status, 200, "bootstrap")
-    if status != 200:
-        c.done()
-    admin = json.loads(text)["bootstrap_admin_api_key"]
+    admin = c.bootstrap(gw)
     status, body = gw.iam({"operation": "create-user", "user": {"username": "alice", "password": "changeme1",
                                                                 "roles": ["writer"]}}, admin)
     c.equal(status, 200, "create-user alice")
