@@ -2,7 +2,7 @@
 """JWT interoperability and signing-key rotation over HTTP: a token from
 /api/v1/auth/login verifies with PyJWT (Debian python3-jwt) given the PEM of
 get-signing-key-public and given the JWKS of GET /api/v1/auth/jwks; its claims are those
-of protocol.md; after rotate-signing-key the old token keeps working through the grace
+of docs/protocol.md; after rotate-signing-key the old token keeps working through the grace
 period, the JWKS lists both keys, and after the grace the old key leaves the JWKS and the
 old token is refused.
 

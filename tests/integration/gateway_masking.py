@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Masked errors over HTTP (gateway.md "What callers see"): every authentication failure
+"""Masked errors over HTTP (docs/gateway.md "What callers see"): every authentication failure
 answers the same 401 body, every access-control failure the same 403 body, whatever the
 cause, and the responses carry the same headers apart from X-Request-Id / Date /
 Content-Length.

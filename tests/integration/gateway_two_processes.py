@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Two iam-gateway processes on one SQLite file (gateway.md "Authenticating a request",
+"""Two iam-gateway processes on one SQLite file (docs/gateway.md "Authenticating a request",
 point 4): a change made through gateway A takes effect on A at once and on B within the
 authentication TTL (--auth-ttl 2), since SQLite does not notify other processes.
 

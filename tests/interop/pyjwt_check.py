@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyJWT interoperability of the library's EdDSA tokens (protocol.md "JWT").
+"""PyJWT interoperability of the library's EdDSA tokens (docs/protocol.md "JWT").
 
 Usage: pyjwt_check.py <path to the jwt-interop program>
 

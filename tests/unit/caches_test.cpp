@@ -1,5 +1,6 @@
 // The gateway kit's authentication and decision caches: TTL ceilings, expiry, bounds and
-// invalidation, with a ManualClock (gateway.md "Authenticating a request" step 4, step 6).
+// invalidation, with a ManualClock (docs/gateway.md "Authenticating a request" step 4,
+// "Then, per request" step 6).
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// The gateway kit's enforcement path (gateway.md "Authorising a request", "Then, per
+// The gateway kit's enforcement path (docs/gateway.md "Authorising a request", "Then, per
 // request") and what callers see ("What callers see"), with a fake regime for failure
 // injection and the real roles regime (make_test_iam) for realistic flows.
 #include <doctest/doctest.h>

@@ -1,4 +1,4 @@
-// The EdDSA JWT key set (protocol.md "JWT"), part two: the time claims (exp, nbf, iat),
+// The EdDSA JWT key set (docs/protocol.md "JWT"), part two: the time claims (exp, nbf, iat),
 // the identity claims (iss, sub, workspace), the JSON shape of header and payload, size
 // limits, and the reasons given to the operator.
 #include <doctest/doctest.h>

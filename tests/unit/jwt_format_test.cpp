@@ -1,4 +1,4 @@
-// The EdDSA JWT key set (protocol.md "JWT"), part one: signing and the token's format,
+// The EdDSA JWT key set (docs/protocol.md "JWT"), part one: signing and the token's format,
 // the algorithm and key id rules, and the compact serialisation (segments, base64url,
 // tampering). Claims: jwt_claims_test.cpp; rotation and export: jwt_rotation_test.cpp.
 #include <openssl/evp.h>

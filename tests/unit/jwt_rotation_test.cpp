@@ -1,4 +1,4 @@
-// The EdDSA JWT key set (protocol.md "JWT"), part three: rotation with its grace period,
+// The EdDSA JWT key set (docs/protocol.md "JWT"), part three: rotation with its grace period,
 // loading key sets, key export (JWKS, PEM), verification during rotation on other
 // threads, and the RFC 8037 appendix A.4 example.
 #include <atomic>

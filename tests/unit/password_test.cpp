@@ -1,4 +1,4 @@
-// Password hashes (`pbkdf2-sha256$<iterations>$<base64 salt>$<base64 hash>`, protocol.md
+// Password hashes (`pbkdf2-sha256$<iterations>$<base64 salt>$<base64 hash>`, docs/protocol.md
 // "Credentials"), interoperability with Python's hashlib, the password policy and
 // temporary passwords.
 #include <doctest/doctest.h>

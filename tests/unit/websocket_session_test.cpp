@@ -1,4 +1,4 @@
-// The WebSocket first-frame authentication state machine, frame by frame (gateway.md
+// The WebSocket first-frame authentication state machine, frame by frame (docs/gateway.md
 // "WebSocket first-frame authentication").
 #include <doctest/doctest.h>
 
