@@ -104,7 +104,7 @@ def nested(depth):
     return "[" * depth + "]" * depth
 
 
-# ---- json_dispatcher: requests of protocol.md (the fixture's admin exists; ids are guesses)
+# ---- json_dispatcher: requests of docs/protocol.md (the fixture's admin exists; ids are guesses)
 REQUESTS = [
     {"operation": "bootstrap-status"},
     {"operation": "bootstrap"},

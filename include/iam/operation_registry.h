@@ -5,7 +5,7 @@
 // sentinels PUBLIC / AUTHENTICATED of iam/regime.h), a resource level, and named extractors
 // for its resource and parameters, and whether it reaches every workspace at once
 // (`all_workspaces`). The library ships TrustGraph's gateway operations plus
-// get-signing-key-public (111 in all, spec/operations.json, compiled into the library);
+// get-signing-key-public (src/gateway/operations.json, compiled in; docs/gateway.md);
 // an application may add its own. Names `flow-service:thru/<anything>` that are not
 // registered explicitly resolve to one AUTHENTICATED flow-level passthrough operation.
 //

@@ -1,7 +1,7 @@
 // iam/regime.h — the regime contract: who is this caller, and may they do this?
 //
 // A gateway (or any application) depends on Regime alone; everything regime-specific
-// (roles, groups, claims, storage) stays behind it. See spec/contract.md.
+// (roles, groups, claims, storage) stays behind it. See docs/contract.md.
 //
 // THREAD SAFETY: every Regime implementation must be safe to call from many threads at
 // once; the ones shipped with the library are. Identity, Resource, Decision and

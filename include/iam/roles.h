@@ -1,5 +1,5 @@
 // iam/roles.h — the roles regime: users with roles reader / writer / admin scoped to
-// workspaces, API keys, passwords and Ed25519 JWTs (spec: contract.md, protocol.md).
+// workspaces, API keys, passwords and Ed25519 JWTs (docs/contract.md, docs/protocol.md).
 //
 // THREAD SAFETY: RolesRegime is safe to share between threads; every method may be called
 // concurrently. RoleTable, RolesConfig and the result structs are plain values.

@@ -2,7 +2,7 @@
 """JWT interoperability and signing-key rotation over HTTP: a token from
 /api/v1/auth/login verifies with PyJWT (Debian python3-jwt) given the PEM of
 get-signing-key-public and given the JWKS of GET /api/v1/auth/jwks; its claims are those
-of protocol.md; after rotate-signing-key the old token keeps working through the grace
+of docs/protocol.md; after rotate-signing-key the old token keeps working through the grace
 period, the JWKS lists both keys, and after the grace the old key leaves the JWKS and the
 old token is refused.
 
@@ -92,11 +92,7 @@ def jwk_key(document, kid, what):
 with Gateway(EXE, "--bootstrap-mode", "bootstrap", "--jwt-lifetime", str(LIFETIME),
              "--key-grace", str(GRACE_ASKED)) as gw:
     started = time.monotonic()
-    status, text = gw.post("/api/v1/auth/bootstrap")
-    c.equal(status, 200, "bootstrap")
-    if status != 200:
-        c.done()
-    admin = json.loads(text)["bootstrap_admin_api_key"]
+    admin = c.bootstrap(gw)
     status, body = gw.iam({"operation": "create-user", "user": {"username": "alice", "password": "changeme1",
                                                                 "roles": ["writer"]}}, admin)
     c.equal(status, 200, "create-user alice")

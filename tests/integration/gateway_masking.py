@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Masked errors over HTTP (gateway.md "What callers see"): every authentication failure
+"""Masked errors over HTTP (docs/gateway.md "What callers see"): every authentication failure
 answers the same 401 body, every access-control failure the same 403 body, whatever the
 cause, and the responses carry the same headers apart from X-Request-Id / Date /
 Content-Length.
@@ -48,24 +48,16 @@ def bearer(token):
     return {"Authorization": f"Bearer {token}"}
 
 
-def setup_call(gw, request, token, what):
-    status, body = gw.iam(request, token)
-    c.equal(status, 200, what)
-    if status != 200:
-        print("   answer:", body)
-    return body if isinstance(body, dict) else {}
-
-
 def create_user(gw, admin, username, password, roles, workspace=None):
     request = {"operation": "create-user", "user": {"username": username, "name": username, "email": "",
                                                     "password": password, "roles": roles}}
     if workspace:
         request["workspace"] = workspace
-    return setup_call(gw, request, admin, f"create-user {username}").get("user", {}).get("id", "")
+    return c.iam_ok(gw, request, admin, f"create-user {username}").get("user", {}).get("id", "")
 
 
 def create_key(gw, admin, user_id, name):
-    return setup_call(gw, {"operation": "create-api-key", "key": {"user_id": user_id, "name": name}}, admin,
+    return c.iam_ok(gw, {"operation": "create-api-key", "key": {"user_id": user_id, "name": name}}, admin,
                       f"create-api-key {name}").get("api_key_plaintext", "")
 
 
@@ -84,11 +76,7 @@ def flip_signature_byte(token):
 
 with Gateway(EXE, "--bootstrap-mode", "bootstrap", "--jwt-lifetime", str(LIFETIME)) as gw:
     started = time.monotonic()
-    status, text = gw.post("/api/v1/auth/bootstrap")
-    c.equal(status, 200, "bootstrap")
-    if status != 200:
-        c.done()
-    admin = json.loads(text)["bootstrap_admin_api_key"]
+    admin = c.bootstrap(gw)
 
     # The token that will expire: taken first so the wait overlaps everything else.
     wally_id = create_user(gw, admin, "wally", "wally-pass-1", ["writer"])
@@ -99,14 +87,14 @@ with Gateway(EXE, "--bootstrap-mode", "bootstrap", "--jwt-lifetime", str(LIFETIM
 
     # Workspaces and the cast.
     for ws in ("acme", "beta"):
-        setup_call(gw, {"operation": "create-workspace", "workspace_record": {"id": ws, "name": ws}}, admin,
+        c.iam_ok(gw, {"operation": "create-workspace", "workspace_record": {"id": ws, "name": ws}}, admin,
                    f"create-workspace {ws}")
     wally_key = create_key(gw, admin, wally_id, "wally-key")
     rita_id = create_user(gw, admin, "rita", "rita-pass-1", ["reader"])
     rita_key = create_key(gw, admin, rita_id, "rita-key")
     bob_id = create_user(gw, admin, "bob", "bob-pass-11", ["writer"], workspace="acme")
     bob_key = create_key(gw, admin, bob_id, "bob-key")
-    revoked_key_id = setup_call(gw, {"operation": "create-api-key", "key": {"user_id": wally_id, "name": "old"}},
+    revoked_key_id = c.iam_ok(gw, {"operation": "create-api-key", "key": {"user_id": wally_id, "name": "old"}},
                                 admin, "create-api-key old")
     revoked_key = revoked_key_id.get("api_key_plaintext", "")
     dan_id = create_user(gw, admin, "dan", "dan-pass-11", ["writer"])
@@ -124,10 +112,10 @@ with Gateway(EXE, "--bootstrap-mode", "bootstrap", "--jwt-lifetime", str(LIFETIM
                         ("wally expiring JWT", expiring_jwt)):
         c.equal(gw.iam({"operation": "whoami"}, token)[0], 200, f"{name} works before")
 
-    setup_call(gw, {"operation": "revoke-api-key", "key_id": revoked_key_id.get("api_key", {}).get("id")}, admin,
+    c.iam_ok(gw, {"operation": "revoke-api-key", "key_id": revoked_key_id.get("api_key", {}).get("id")}, admin,
                "revoke-api-key")
-    setup_call(gw, {"operation": "disable-user", "user_id": dan_id}, admin, "disable-user dan")
-    setup_call(gw, {"operation": "disable-workspace", "workspace_record": {"id": "beta"}}, admin,
+    c.iam_ok(gw, {"operation": "disable-user", "user_id": dan_id}, admin, "disable-user dan")
+    c.iam_ok(gw, {"operation": "disable-workspace", "workspace_record": {"id": "beta"}}, admin,
                "disable-workspace beta")
 
     whoami = {"operation": "whoami"}

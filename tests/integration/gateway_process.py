@@ -117,6 +117,24 @@ class Checks:
     def equal(self, got, want, what):
         self.check(got == want, f"{what}: got {got!r}, want {want!r}")
 
+    def iam_ok(self, gw, request, token, what):
+        """An IAM request that must succeed: checks for 200 and returns the body (an empty
+        dict when it is not an object, so a failed step does not crash the next one)."""
+        status, body = gw.iam(request, token)
+        self.equal(status, 200, what)
+        if status != 200:
+            print("   answer:", body)
+        return body if isinstance(body, dict) else {}
+
+    def bootstrap(self, gw, what="bootstrap"):
+        """Bootstraps a fresh gateway and returns the admin API key; stops the test (done())
+        when bootstrap fails, since nothing after it can run."""
+        status, text = gw.post("/api/v1/auth/bootstrap")
+        self.equal(status, 200, what)
+        if status != 200:
+            self.done()
+        return json.loads(text)["bootstrap_admin_api_key"]
+
     def done(self):
         print(f"{self.count - len(self.failures)} of {self.count} checks passed", flush=True)
         raise SystemExit(1 if self.failures else 0)

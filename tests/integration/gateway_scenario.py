@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""spec/scenario.md over HTTP against a real iam-gateway process (bootstrap mode, fresh
+"""docs/scenario.md over HTTP against a real iam-gateway process (bootstrap mode, fresh
 SQLite store), checking status codes and bodies at every step, plus the HTTP surface's
 edges (jwks, malformed bodies, unknown operation/kind, 413, forwarded route, keep-alive)
 and that the access log on stderr is JSON and never holds a secret the test used.

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Two iam-gateway processes on one SQLite file (gateway.md "Authenticating a request",
+"""Two iam-gateway processes on one SQLite file (docs/gateway.md "Authenticating a request",
 point 4): a change made through gateway A takes effect on A at once and on B within the
 authentication TTL (--auth-ttl 2), since SQLite does not notify other processes.
 
@@ -17,14 +17,6 @@ SLACK = 1.5  # scheduling and request time on a loaded machine
 AUTH_FAILURE = '{"error":"auth failure"}'
 
 c = Checks()
-
-
-def ok(gw, request, token, what):
-    status, body = gw.iam(request, token)
-    c.equal(status, 200, what)
-    if status != 200:
-        print("   answer:", body)
-    return body if isinstance(body, dict) else {}
 
 
 def until_status(send, want, limit, start=None):
@@ -53,11 +45,7 @@ with tempfile.TemporaryDirectory(prefix="iam-gw2-") as tmp:
     store = f"sqlite:{tmp}/shared.db"
     flags = ("--bootstrap-mode", "bootstrap", "--auth-ttl", str(int(TTL)))
     with Gateway(EXE, *flags, store=store) as a:
-        status, text = a.post("/api/v1/auth/bootstrap")
-        c.equal(status, 200, "bootstrap through A")
-        if status != 200:
-            c.done()
-        admin = json.loads(text)["bootstrap_admin_api_key"]
+        admin = c.bootstrap(a, "bootstrap through A")
         with Gateway(EXE, *flags, store=store) as b:
             started = time.monotonic()
             c.equal(b.post("/api/v1/auth/bootstrap-status"), (200, '{"bootstrap_available":false}'),
@@ -66,10 +54,10 @@ with tempfile.TemporaryDirectory(prefix="iam-gw2-") as tmp:
             c.equal(b.iam({"operation": "whoami"}, admin)[0], 200, "the admin key works on B")
 
             # ---------------------------------------------------------- API key: create on A, revoke on A
-            carol = ok(a, {"operation": "create-user", "user": {"username": "carol", "password": "carol-pass-1",
+            carol = c.iam_ok(a, {"operation": "create-user", "user": {"username": "carol", "password": "carol-pass-1",
                                                                 "roles": ["writer"]}}, admin, "create-user carol on A")
             carol_id = carol.get("user", {}).get("id", "")
-            created = ok(a, {"operation": "create-api-key", "key": {"user_id": carol_id, "name": "carol-key"}}, admin,
+            created = c.iam_ok(a, {"operation": "create-api-key", "key": {"user_id": carol_id, "name": "carol-key"}}, admin,
                          "create-api-key on A")
             carol_key, carol_key_id = created.get("api_key_plaintext", ""), created.get("api_key", {}).get("id", "")
             status, body = b.iam({"operation": "whoami"}, carol_key)
@@ -78,7 +66,7 @@ with tempfile.TemporaryDirectory(prefix="iam-gw2-") as tmp:
             c.equal(a.iam({"operation": "whoami"}, carol_key)[0], 200, "and on A")
             # Both now hold the identity in their caches.
             c.equal(b.iam({"operation": "whoami"}, carol_key)[0], 200, "B (cached)")
-            ok(a, {"operation": "revoke-api-key", "key_id": carol_key_id}, admin, "revoke-api-key on A")
+            c.iam_ok(a, {"operation": "revoke-api-key", "key_id": carol_key_id}, admin, "revoke-api-key on A")
             revoked_at = time.monotonic()
             c.equal(a.post("/api/v1/iam", {"operation": "whoami"}, carol_key), (401, AUTH_FAILURE),
                     "the revoked key fails on A immediately")
@@ -87,7 +75,7 @@ with tempfile.TemporaryDirectory(prefix="iam-gw2-") as tmp:
                     "and stays refused on B")
 
             # A key created through B works on A (the other direction).
-            other = ok(b, {"operation": "create-api-key", "key": {"user_id": carol_id, "name": "carol-key-2"}}, admin,
+            other = c.iam_ok(b, {"operation": "create-api-key", "key": {"user_id": carol_id, "name": "carol-key-2"}}, admin,
                        "create-api-key on B")
             c.equal(a.iam({"operation": "whoami"}, other.get("api_key_plaintext", ""))[0], 200,
                     "a key created through B works on A")
@@ -98,7 +86,7 @@ with tempfile.TemporaryDirectory(prefix="iam-gw2-") as tmp:
             carol_jwt = json.loads(text).get("jwt", "") if status == 200 else ""
             c.equal(b.iam({"operation": "whoami"}, carol_jwt)[0], 200, "a JWT issued by A verifies on B")
 
-            ok(a, {"operation": "rotate-signing-key"}, admin, "rotate-signing-key on A")
+            c.iam_ok(a, {"operation": "rotate-signing-key"}, admin, "rotate-signing-key on A")
             changed_at = time.monotonic()
             status, text = a.post("/api/v1/auth/login", {"username": "carol", "password": "carol-pass-1"})
             c.equal(status, 200, "login on A after rotation")
@@ -110,7 +98,7 @@ with tempfile.TemporaryDirectory(prefix="iam-gw2-") as tmp:
 
             # ---------------------------------------------------------- disable-user on A
             c.equal(b.iam({"operation": "whoami"}, rotated_jwt)[0], 200, "carol's JWT on B before disable (cached)")
-            ok(a, {"operation": "disable-user", "user_id": carol_id}, admin, "disable-user carol on A")
+            c.iam_ok(a, {"operation": "disable-user", "user_id": carol_id}, admin, "disable-user carol on A")
             changed_at = time.monotonic()
             c.equal(a.post("/api/v1/iam", {"operation": "whoami"}, rotated_jwt), (401, AUTH_FAILURE),
                     "the disabled user's JWT fails on A immediately")
@@ -118,10 +106,10 @@ with tempfile.TemporaryDirectory(prefix="iam-gw2-") as tmp:
                    until_status(whoami(b, rotated_jwt), 401, TTL + 10, changed_at))
 
             # ---------------------------------------------------------- a role change on A, decisions on B
-            dave = ok(a, {"operation": "create-user", "user": {"username": "dave", "password": "dave-pass-11",
+            dave = c.iam_ok(a, {"operation": "create-user", "user": {"username": "dave", "password": "dave-pass-11",
                                                                "roles": ["reader"]}}, admin, "create-user dave (reader)")
             dave_id = dave.get("user", {}).get("id", "")
-            dave_key = ok(a, {"operation": "create-api-key", "key": {"user_id": dave_id, "name": "dave-key"}}, admin,
+            dave_key = c.iam_ok(a, {"operation": "create-api-key", "key": {"user_id": dave_id, "name": "dave-key"}}, admin,
                           "create-api-key dave").get("api_key_plaintext", "")
 
             def add_document(gw):
@@ -129,7 +117,7 @@ with tempfile.TemporaryDirectory(prefix="iam-gw2-") as tmp:
 
             c.equal(add_document(b)(), 403, "a reader may not add documents on B (the deny is cached)")
             c.equal(add_document(a)(), 403, "nor on A")
-            ok(a, {"operation": "update-user", "user_id": dave_id, "user": {"roles": ["writer"]}}, admin,
+            c.iam_ok(a, {"operation": "update-user", "user_id": dave_id, "user": {"roles": ["writer"]}}, admin,
                "update-user dave -> writer on A")
             changed_at = time.monotonic()
             c.equal(add_document(a)(), 200, "A allows the new role at once")

@@ -1,5 +1,5 @@
 """The example gateway's WebSocket surface, driven as a real process with the websockets
-client (gateway.md "WebSocket first-frame authentication" and "What callers see"):
+client (docs/gateway.md "WebSocket first-frame authentication" and "What callers see"):
 
   /api/v1/socket       first-frame auth, re-auth, per-frame authorisation, the exact
                        TrustGraph frame shapes, replies routed by id;
@@ -428,7 +428,7 @@ async def revocation():
     c.equal(await r.auth(RITA_KEY, "disabled re-auth"), AUTH_FAILED, "disabled user's re-auth fails")
     status, answer = gw.iam({"operation": "enable-user", "user_id": rita["id"]}, ADMIN_KEY)
     c.equal(status, 200, f"enable-user over HTTP ({answer!r})")
-    # disable-user revoked rita's keys and enable-user does not restore them (protocol.md).
+    # disable-user revoked rita's keys and enable-user does not restore them (docs/protocol.md).
     c.equal(await r.auth(RITA_KEY, "re-enabled, old key"), AUTH_FAILED, "keys are not restored by enable-user")
     RITA_KEY, _ = create_key(rita["id"], "rita-again")
     c.equal(await r.auth(RITA_KEY, "re-enabled, new key"), auth_ok("default"), "re-enabled rita with a new key")
@@ -511,7 +511,7 @@ async def streams():
     c.equal(await upgrade_status(gw, "/api/v1/flow/f1/export/triples"), 401, "no token: 401")
     c.equal(await upgrade_status(gw, "/api/v1/flow/f1/import/triples"), 401, "import without token: 401")
     c.equal(await upgrade_status(gw, "/api/v1/flow/f1/export/triples?token="), 401, "empty token: 401")
-    # reader lacks triples:write and rows:write (contract.md role table).
+    # reader lacks triples:write and rows:write (docs/contract.md role table).
     c.equal(await upgrade_status(gw, f"/api/v1/flow/f1/import/triples?token={RITA_KEY}"), 403,
             "reader import triples (needs triples:write): 403")
     c.equal(await upgrade_status(gw, f"/api/v1/flow/f1/import/rows?token={RITA_KEY}"), 403,

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""The operator scenario of spec/scenario.md, minus its HTTP parts, as JSON lines through
+"""The operator scenario of docs/scenario.md, minus its HTTP parts, as JSON lines through
 `iamctl stdio`. Usage: scenario_stdio.py IAMCTL [--store SPEC] [--restart]
 
 With --restart every step runs in a fresh iamctl process on the same store (for stores

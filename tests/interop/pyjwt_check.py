@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyJWT interoperability of the library's EdDSA tokens (protocol.md "JWT").
+"""PyJWT interoperability of the library's EdDSA tokens (docs/protocol.md "JWT").
 
 Usage: pyjwt_check.py <path to the jwt-interop program>
 
@@ -9,8 +9,9 @@ Drives the C++ program (tests/interop/jwt_interop.cpp) through subprocess and ch
   (b) a token PyJWT signs with an Ed25519 key made here verifies in the library (the
       private key reaches the C++ side as its raw 32-byte seed in hex);
   (c) a PyJWT token with a wrong issuer is rejected by the library.
-Exits 0 when every check passes, 1 on a failure, 77 (meson's "skipped") when PyJWT or
-cryptography cannot be imported.
+Exits 0 when every check passes and 1 on a failure, also when PyJWT or cryptography cannot
+be imported: scripts/install-deps installs them, so their absence is a broken setup, not a
+reason to pass.
 """
 
 import json
@@ -24,8 +25,8 @@ try:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 except ImportError as missing:  # pragma: no cover - depends on the machine
-    print(f"SKIP: {missing} (needs Debian's python3-jwt and python3-cryptography)")
-    sys.exit(77)
+    print(f"FAIL: {missing} (needs Debian's python3-jwt and python3-cryptography; scripts/install-deps)")
+    sys.exit(1)
 
 ISSUER = "trustgraph-iam"  # the library's default JwtConfig issuer
 PROGRAM = None

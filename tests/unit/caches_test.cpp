@@ -1,10 +1,12 @@
 // The gateway kit's authentication and decision caches: TTL ceilings, expiry, bounds and
-// invalidation, with a ManualClock (gateway.md "Authenticating a request" step 4, step 6).
+// invalidation, with a ManualClock (docs/gateway.md "Authenticating a request" step 4,
+// "Then, per request" step 6).
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <thread>
 
+#include "../support/enforcer.h"
 #include "crypto/crypto.h"
 #include "gateway/caches.h"
 #include "gateway_fakes.h"
@@ -447,13 +449,8 @@ TEST_CASE("roles regime: a revoked key, a disabled user and a role change take e
   auto jwt = t->login("alice", "changeme1");
   REQUIRE(jwt.ok());
 
-  iam::GatewayConfig config;
-  config.regime = t->regime;
-  config.clock = t->clock;
-  config.logger = iam::null_logger();
-  auto created = iam::Enforcer::create(std::move(config));
-  REQUIRE(created.ok());
-  auto& enforcer = **created;
+  const auto shared_enforcer = test_support::enforcer_for(*t);
+  auto& enforcer = *shared_enforcer;
 
   REQUIRE(enforcer.authenticate(*key).ok());
   REQUIRE(enforcer.authenticate(*jwt).ok());

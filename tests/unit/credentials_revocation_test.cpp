@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 
+#include "../support/enforcer.h"
 #include "crypto/crypto.h"
 #include "iam/gateway.h"
 #include "iam/jwt.h"
@@ -19,20 +20,9 @@
 
 using namespace std::chrono_literals;
 using namespace roles_test;
+using test_support::enforcer_for;
 
 namespace {
-
-// An Enforcer over the test regime, on the test's ManualClock, caching identities for 60 s.
-std::shared_ptr<iam::Enforcer> enforcer_for(const iam::testing::TestIam& t) {
-  iam::GatewayConfig config;
-  config.regime = t.regime;
-  config.clock = t.clock;
-  config.authentication_ttl = 60s;
-  config.logger = iam::null_logger();
-  auto enforcer = iam::Enforcer::create(std::move(config));
-  REQUIRE(enforcer.ok());
-  return *enforcer;
-}
 
 constexpr const char* kNewPassword = "a brand new passphrase";
 

@@ -20,66 +20,23 @@
 #include "crypto/crypto.h"
 #include "iam/clock.h"
 #include "iam/random.h"
+#include "../support/counting_random.h"
+#include "../support/data_files.h"
+#include "../support/hex.h"
 
 namespace {
 
 using iam::crypto::Bytes;
 using namespace std::string_view_literals;
-
-// Hex parsing written here rather than taken from the library, so vectors do not depend on
-// the code under test. Fails the current test on malformed input.
-Bytes from_hex(std::string_view hex) {
-  REQUIRE_MESSAGE(hex.size() % 2 == 0, "odd-length hex: " << hex);
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  Bytes out;
-  bool well_formed = true;
-  for (std::size_t i = 0; i < hex.size(); i += 2) {
-    const int hi = nibble(hex[i]);
-    const int lo = nibble(hex[i + 1]);
-    well_formed = well_formed && hi >= 0 && lo >= 0;
-    out.push_back(static_cast<std::uint8_t>(hi * 16 + lo));
-  }
-  REQUIRE_MESSAGE(well_formed, "not hex: " << hex);
-  return out;
-}
+using test_support::CountingRandom;
+using test_support::from_hex;
+using test_support::load_json;
+using test_support::vectors_dir;
 
 Bytes bytes_of(std::string_view text) {
   const auto span = iam::crypto::as_bytes(text);
   return Bytes(span.begin(), span.end());
 }
-
-std::filesystem::path env_dir(const char* name) {
-  const char* value = std::getenv(name);
-  INFO("environment variable " << std::string(name) << " must name the directory (tests/meson.build sets it)");
-  REQUIRE(value != nullptr);
-  REQUIRE(*value != '\0');
-  return value;
-}
-
-nlohmann::json load_json(const std::filesystem::path& path) {
-  INFO("reading " << path.string());
-  std::ifstream in(path);
-  REQUIRE_MESSAGE(in.is_open(), "vector file missing: " << path.string());
-  nlohmann::json doc = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  REQUIRE_FALSE(doc.is_discarded());
-  return doc;
-}
-
-// Hands out 0, 1, 2, ... so generated values are predictable.
-class CountingRandom final : public iam::RandomSource {
- public:
-  void fill(std::span<std::uint8_t> out) override {
-    for (auto& b : out) b = next_++;
-  }
-
- private:
-  std::uint8_t next_ = 0;
-};
 
 // Bytes 0..n-1 scrambled, so round trips see every bit pattern position.
 Bytes pattern(std::size_t n) {
@@ -142,7 +99,7 @@ TEST_CASE("pbkdf2_sha256 refuses zero iterations and an empty output") {
 }
 
 TEST_CASE("pbkdf2_sha256 passes every Wycheproof pbkdf2_hmacsha256 case") {
-  const auto doc = load_json(env_dir("IAM_VECTORS_DIR") / "wycheproof" / "pbkdf2_hmacsha256_test.json");
+  const auto doc = load_json(vectors_dir() / "wycheproof" / "pbkdf2_hmacsha256_test.json");
   REQUIRE(doc.at("numberOfTests").is_number_integer());
   std::size_t count = 0;
   std::size_t valid = 0;

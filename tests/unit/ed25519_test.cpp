@@ -22,72 +22,26 @@
 #include "iam/jwt.h"
 #include "iam/secret.h"
 #include "iam/status.h"
+#include "../support/data_files.h"
+#include "../support/hex.h"
 
 namespace {
 
 using iam::crypto::Bytes;
 using nlohmann::json;
-
-// Hex parsing written here rather than taken from the library, so vectors do not depend on
-// the code under test.
-Bytes from_hex(std::string_view hex) {
-  REQUIRE_MESSAGE(hex.size() % 2 == 0, "odd-length hex: " << hex);
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  Bytes out;
-  bool well_formed = true;
-  for (std::size_t i = 0; i < hex.size(); i += 2) {
-    const int hi = nibble(hex[i]);
-    const int lo = nibble(hex[i + 1]);
-    well_formed = well_formed && hi >= 0 && lo >= 0;
-    out.push_back(static_cast<std::uint8_t>(hi * 16 + lo));
-  }
-  REQUIRE_MESSAGE(well_formed, "not hex: " << hex);
-  return out;
-}
-
-template <std::size_t N>
-std::array<std::uint8_t, N> fixed_from_hex(std::string_view hex) {
-  const Bytes bytes = from_hex(hex);
-  REQUIRE(bytes.size() == N);
-  std::array<std::uint8_t, N> out{};
-  std::copy(bytes.begin(), bytes.end(), out.begin());
-  return out;
-}
-
-std::filesystem::path env_dir(const char* name) {
-  const char* value = std::getenv(name);
-  INFO("environment variable " << std::string(name) << " must name the directory (tests/meson.build sets it)");
-  REQUIRE(value != nullptr);
-  REQUIRE(*value != '\0');
-  return value;
-}
-
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  REQUIRE_MESSAGE(in.is_open(), "file missing: " << path.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
-json load_json(const std::filesystem::path& path) {
-  INFO("reading " << path.string());
-  json doc = json::parse(read_file(path), nullptr, /*allow_exceptions=*/false);
-  REQUIRE_FALSE(doc.is_discarded());
-  return doc;
-}
+using test_support::fixed_from_hex;
+using test_support::fixtures_dir;
+using test_support::from_hex;
+using test_support::load_json;
+using test_support::read_file;
+using test_support::vectors_dir;
 
 json wycheproof_ed25519() {
-  return load_json(env_dir("IAM_VECTORS_DIR") / "wycheproof" / "ed25519_test.json");
+  return load_json(vectors_dir() / "wycheproof" / "ed25519_test.json");
 }
 
 json rfc8032_vectors() {
-  const json doc = load_json(env_dir("IAM_FIXTURES_DIR") / "rfc8032_ed25519.json");
+  const json doc = load_json(fixtures_dir() / "rfc8032_ed25519.json");
   REQUIRE(doc.at("tests").is_array());
   REQUIRE(doc.at("tests").size() == 5);
   return doc.at("tests");
@@ -253,7 +207,7 @@ TEST_CASE("public_key_from_pem reads every Wycheproof publicKeyPem") {
 }
 
 TEST_CASE("public_key_from_pem reads a PEM written by openssl pkey -pubout") {
-  const std::string pem = read_file(env_dir("IAM_FIXTURES_DIR") / "openssl_ed25519_pub.pem");
+  const std::string pem = read_file(fixtures_dir() / "openssl_ed25519_pub.pem");
   const auto key = iam::public_key_from_pem(pem);
   REQUIRE(key.ok());
   CHECK(*key == test1_public_key());
@@ -269,15 +223,15 @@ TEST_CASE("public_key_from_pem rejects garbage") {
 }
 
 TEST_CASE("public_key_from_pem rejects an RSA public key") {
-  check_pem_rejected(read_file(env_dir("IAM_FIXTURES_DIR") / "openssl_rsa_pub.pem"));
+  check_pem_rejected(read_file(fixtures_dir() / "openssl_rsa_pub.pem"));
 }
 
 TEST_CASE("public_key_from_pem rejects an EC P-256 public key") {
-  check_pem_rejected(read_file(env_dir("IAM_FIXTURES_DIR") / "openssl_ec_p256_pub.pem"));
+  check_pem_rejected(read_file(fixtures_dir() / "openssl_ec_p256_pub.pem"));
 }
 
 TEST_CASE("public_key_from_pem rejects a truncated PEM") {
-  const std::string pem = read_file(env_dir("IAM_FIXTURES_DIR") / "openssl_ed25519_pub.pem");
+  const std::string pem = read_file(fixtures_dir() / "openssl_ed25519_pub.pem");
   REQUIRE(iam::public_key_from_pem(pem).ok());
   // Cut in the middle of the body: no END line.
   check_pem_rejected(pem.substr(0, pem.size() / 2));

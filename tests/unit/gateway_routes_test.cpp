@@ -1,4 +1,4 @@
-// The example gateway's route table (examples/gateway/handler.cpp): gateway.md "HTTP
+// The example gateway's route table (examples/gateway/handler.cpp): docs/gateway.md "HTTP
 // surface", method and path to route, without any server.
 #include <doctest/doctest.h>
 

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../support/enforcer.h"
 #include "gateway_fakes.h"
 #include "iam/protocol.h"
 #include "iam/testing.h"
@@ -43,13 +44,7 @@ struct Real {
     auto made = iam::testing::make_test_iam(std::move(options));
     REQUIRE(made.ok());
     t = std::move(*made);
-    iam::GatewayConfig config;
-    config.regime = t.regime;
-    config.clock = t.clock;
-    config.logger = iam::null_logger();
-    auto created = iam::Enforcer::create(std::move(config));
-    REQUIRE(created.ok());
-    enforcer = std::move(*created);
+    enforcer = test_support::enforcer_for(t);
     dispatcher = std::make_unique<iam::JsonDispatcher>(t.regime);
   }
 

@@ -1,4 +1,4 @@
-// The gateway kit's enforcement path (gateway.md "Authorising a request", "Then, per
+// The gateway kit's enforcement path (docs/gateway.md "Authorising a request", "Then, per
 // request") and what callers see ("What callers see"), with a fake regime for failure
 // injection and the real roles regime (make_test_iam) for realistic flows.
 #include <doctest/doctest.h>
@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../support/enforcer.h"
 #include "gateway_fakes.h"
 #include "iam/protocol.h"
 #include "iam/testing.h"
@@ -536,13 +537,7 @@ struct Real {
     auto made = iam::testing::make_test_iam();
     REQUIRE(made.ok());
     t = std::move(*made);
-    iam::GatewayConfig config;
-    config.regime = t.regime;
-    config.clock = t.clock;
-    config.logger = iam::null_logger();
-    auto created = iam::Enforcer::create(std::move(config));
-    REQUIRE(created.ok());
-    enforcer = std::move(*created);
+    enforcer = test_support::enforcer_for(t);
     dispatcher = std::make_unique<iam::JsonDispatcher>(t.regime);
   }
 

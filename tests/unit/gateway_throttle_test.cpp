@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "../support/enforcer.h"
 #include "../../examples/gateway/handler.h"
 #include "iam/testing.h"
 
@@ -31,16 +32,10 @@ struct Fixture {
     REQUIRE(alice.ok());
     alice_id = alice->id;
     REQUIRE(iam.create_user("mallory", "mallory-password", {"reader"}).ok());
-    iam::GatewayConfig config;
-    config.regime = iam.regime;
-    config.clock = iam.clock;
-    config.logger = iam::null_logger();
-    auto enforcer = iam::Enforcer::create(std::move(config));
-    REQUIRE(enforcer.ok());
     iam::ThrottleConfig address;
     address.free_failures = 2;
     address.first_delay = 10s;
-    handler = std::make_shared<gateway::Handler>(iam.regime, *enforcer, std::make_shared<gateway::EchoBackend>(),
+    handler = std::make_shared<gateway::Handler>(iam.regime, test_support::enforcer_for(iam), std::make_shared<gateway::EchoBackend>(),
                                                  address);
   }
 

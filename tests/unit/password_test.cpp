@@ -1,4 +1,4 @@
-// Password hashes (`pbkdf2-sha256$<iterations>$<base64 salt>$<base64 hash>`, protocol.md
+// Password hashes (`pbkdf2-sha256$<iterations>$<base64 salt>$<base64 hash>`, docs/protocol.md
 // "Credentials"), interoperability with Python's hashlib, the password policy and
 // temporary passwords.
 #include <doctest/doctest.h>
@@ -15,6 +15,8 @@
 #include "crypto/crypto.h"
 #include "iam/random.h"
 #include "iam/status.h"
+#include "../support/counting_random.h"
+#include "../support/data_files.h"
 
 namespace {
 
@@ -22,17 +24,7 @@ using iam::credentials::check_password_policy;
 using iam::credentials::parse_password_hash;
 using iam::credentials::PasswordPolicy;
 using iam::credentials::verify_password;
-
-// Hands out 0, 1, 2, ... so generated values are predictable.
-class CountingRandom final : public iam::RandomSource {
- public:
-  void fill(std::span<std::uint8_t> out) override {
-    for (auto& b : out) b = next_++;
-  }
-
- private:
-  std::uint8_t next_ = 0;
-};
+using test_support::CountingRandom;
 
 std::vector<std::uint8_t> counting(std::uint8_t from, std::size_t n) {
   std::vector<std::uint8_t> out(n);
@@ -51,18 +43,6 @@ constexpr std::string_view kHash = "CKMcF8S1ag4hPMqLsBml7goxRLPvhdAZEgk4q8P/XHo=
 std::string with(std::string_view scheme, std::string_view iterations, std::string_view salt,
                  std::string_view hash) {
   return std::string(scheme) + '$' + std::string(iterations) + '$' + std::string(salt) + '$' + std::string(hash);
-}
-
-std::string read_fixture_line(const char* name) {
-  const char* dir = std::getenv("IAM_FIXTURES_DIR");
-  INFO("IAM_FIXTURES_DIR must name tests/fixtures (tests/meson.build sets it)");
-  REQUIRE(dir != nullptr);
-  const auto path = std::filesystem::path(dir) / name;
-  std::ifstream in(path);
-  REQUIRE_MESSAGE(in.is_open(), "fixture missing: " << path.string());
-  std::string line;
-  REQUIRE(static_cast<bool>(std::getline(in, line)));
-  return line;
 }
 
 }  // namespace
@@ -236,7 +216,7 @@ TEST_CASE("parse_password_hash rejects an extra '$'") {
 // ---------------------------------------------------------------- interoperability
 
 TEST_CASE("verify_password accepts a hash made by Python's hashlib.pbkdf2_hmac") {
-  const std::string stored = read_fixture_line("python_pbkdf2_hash.txt");
+  const std::string stored = test_support::first_line(test_support::fixtures_dir() / "python_pbkdf2_hash.txt");
   const auto parsed = parse_password_hash(stored);
   REQUIRE(parsed.has_value());
   CHECK(parsed->iterations == 1000);
@@ -244,7 +224,7 @@ TEST_CASE("verify_password accepts a hash made by Python's hashlib.pbkdf2_hmac")
 }
 
 TEST_CASE("verify_password rejects another password against the Python-made hash") {
-  const std::string stored = read_fixture_line("python_pbkdf2_hash.txt");
+  const std::string stored = test_support::first_line(test_support::fixtures_dir() / "python_pbkdf2_hash.txt");
   CHECK_FALSE(verify_password("correct horse battery stapler", stored));
   CHECK_FALSE(verify_password("Correct horse battery staple", stored));
   CHECK_FALSE(verify_password("", stored));

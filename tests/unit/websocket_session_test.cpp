@@ -1,10 +1,11 @@
-// The WebSocket first-frame authentication state machine, frame by frame (gateway.md
+// The WebSocket first-frame authentication state machine, frame by frame (docs/gateway.md
 // "WebSocket first-frame authentication").
 #include <doctest/doctest.h>
 
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "../support/enforcer.h"
 #include "gateway_fakes.h"
 #include "iam/protocol.h"
 #include "iam/testing.h"
@@ -236,15 +237,10 @@ TEST_CASE("roles regime: a session through the real kit; revocation takes effect
   REQUIRE(alice.ok());
   auto key = t->create_api_key(alice->id);
   REQUIRE(key.ok());
-  iam::GatewayConfig config;
-  config.regime = t->regime;
-  config.clock = t->clock;
-  config.logger = iam::null_logger();
-  auto enforcer = iam::Enforcer::create(std::move(config));
-  REQUIRE(enforcer.ok());
+  const auto enforcer = test_support::enforcer_for(*t);
   const iam::JsonDispatcher dispatcher(t->regime);
 
-  WebSocketSession session(*enforcer);
+  WebSocketSession session(enforcer);
   CHECK(one(session, auth(*key)) == R"({"type":"auth-ok","workspace":"default","default_workspace":"default"})");
   auto f = forwarded(session, R"({"id":"w","service":"iam","request":{"operation":"whoami"}})");
   const auto frame = json::parse(WebSocketSession::iam_response_frame(f.id_json, f.operation, dispatcher.handle(f.request)));
@@ -275,15 +271,10 @@ TEST_CASE("system-level IAM frames ignore the envelope workspace; the inner requ
   auto t = iam::testing::make_test_iam();
   REQUIRE(t.ok());
   REQUIRE(t->create_user("acme-writer", "changeme1", {"writer"}, "acme").ok());  // creates workspace acme
-  iam::GatewayConfig config;
-  config.regime = t->regime;
-  config.clock = t->clock;
-  config.logger = iam::null_logger();
-  auto enforcer = iam::Enforcer::create(std::move(config));
-  REQUIRE(enforcer.ok());
+  const auto enforcer = test_support::enforcer_for(*t);
   const iam::JsonDispatcher dispatcher(t->regime);
 
-  WebSocketSession session(*enforcer);
+  WebSocketSession session(enforcer);
   REQUIRE(one(session, auth(t->admin_api_key)).find("auth-ok") != std::string::npos);
 
   // The frame tg's SocketClient sends for create-user while its session is on "acme".
