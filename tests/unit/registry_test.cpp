@@ -31,7 +31,8 @@ std::string reference_operations_json() {
   REQUIRE_MESSAGE(fixtures != nullptr, "IAM_FIXTURES_DIR is not set (tests/meson.build sets it)");
   const auto path = std::filesystem::path(fixtures) / "trustgraph_operations.json";
   std::ifstream in(path, std::ios::binary);
-  REQUIRE_MESSAGE(in.good(), "cannot read " + path.string());
+  const std::string why = "cannot read " + path.string();
+  REQUIRE_MESSAGE(in.good(), why);
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
