@@ -151,7 +151,8 @@ struct Outcome {
 using WorkspaceExists = std::function<Result<bool>(std::string_view workspace)>;
 // Asks the regime's get-workspace (as a trusted internal caller): found and enabled true;
 // found but disabled (or no record), not-found or invalid-argument false; anything else an
-// error.
+// error. A regime without administration (decision-only) answers not_supported: give such
+// a regime's gateway its own workspace_exists.
 WorkspaceExists workspace_exists_from_regime(std::shared_ptr<Regime> regime);
 
 struct GatewayConfig {

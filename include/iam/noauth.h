@@ -8,8 +8,8 @@
 // noauth issues no JWTs, so such a credential is an auth failure), and
 // authenticate_anonymous accepts; both give the configured default identity with source
 // anonymous. authorise always allows (TTL 3600 s); authorise_many allows every check.
-// Management operations answer stub successes of the right shape, as TrustGraph's noauth
-// handler does, so its tools work in development: nothing is stored, stub records carry a
+// Management operations (its administration(), never nullptr) answer stub successes of the
+// right shape, as TrustGraph's noauth handler does, so its tools work in development: nothing is stored, stub records carry a
 // fixed all-zero id and the name "noauth", and each stub answer is logged as a warning.
 // noauth_regime.cpp lists each operation's answer.
 //

@@ -2,19 +2,20 @@
 //
 // OperationRequest mirrors the wire request's fields and OperationResponse the response's;
 // the JSON dispatcher (iam/protocol.h) converts between these and JSON, and regimes
-// answer them through Regime::execute. An absent optional is a field the client omitted
+// answer them through Administration::execute (iam/administration.h). Operation names are
+// those of iam/operation_table.h. An absent optional is a field the client omitted
 // (request) or that the operation does not return (response).
 //
 // THREAD SAFETY: plain values. OWNERSHIP: values own their contents; password fields are
 // SecretString and wipe themselves.
 #pragma once
 
-#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "iam/clock.h"
+#include "iam/resource.h"
 #include "iam/secret.h"
 
 namespace iam {
@@ -88,11 +89,12 @@ struct OperationRequest {
   std::optional<UserInput> user;
   std::optional<WorkspaceInput> workspace_record;
   std::optional<KeyInput> key;
-  // authorise / authorise-many, as JSON text (TrustGraph's shape)
-  std::optional<std::string> capability;
-  std::optional<std::string> resource_json;
-  std::optional<std::string> parameters_json;
-  std::optional<std::string> authorise_checks;
+  // authorise: the one check (on the wire: capability, resource_json, parameters_json).
+  std::optional<AuthorisationCheck> check;
+  // authorise-many: the checks in order (on the wire: authorise_checks). A check with an
+  // empty capability (what a malformed wire entry reads as) is denied without asking the
+  // regime.
+  std::optional<std::vector<AuthorisationCheck>> checks;
 };
 
 // ---- response ----
@@ -115,9 +117,8 @@ struct OperationResponse {
   std::optional<std::string> bootstrap_admin_user_id;
   std::optional<SecretString> bootstrap_admin_api_key;
   std::optional<bool> bootstrap_available;
-  std::optional<bool> decision_allow;
-  std::optional<std::int64_t> decision_ttl_seconds;
-  std::optional<std::string> decisions_json;
+  std::optional<Decision> decision;                // authorise (wire: decision_allow, decision_ttl_seconds)
+  std::optional<std::vector<Decision>> decisions;  // authorise-many (wire: decisions_json)
 };
 
 }  // namespace iam

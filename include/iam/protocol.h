@@ -9,7 +9,8 @@
 // The dispatcher trusts its caller as protocol.md "Who is calling" describes: it does not
 // authorise management operations (a gateway does that first and sets `actor`). It answers
 // `authorise` and `authorise-many` itself by calling Regime::authorise / authorise_many,
-// since regimes know nothing of JSON.
+// since regimes know nothing of JSON; every other operation goes to the regime's
+// Administration (iam/administration.h), and is not-supported for a regime without one.
 //
 // THREAD SAFETY: a JsonDispatcher is immutable after construction; any number of threads
 // may call handle() at once (regimes are thread-safe by contract).
@@ -41,10 +42,10 @@ class JsonDispatcher {
   std::string handle(std::string_view request_json) const noexcept;
 
   // The same dispatch on typed values, for callers that already hold an OperationRequest:
-  // the operation must be one of protocol.md's table (or a group/grant operation, which is
-  // forwarded to the regime); authorise and authorise-many read capability, resource_json,
-  // parameters_json and authorise_checks as JSON text and call the regime's authorise /
-  // authorise_many; everything else goes to Regime::execute.
+  // the operation must be one of iam/operation_table.h (unknown: invalid_argument);
+  // authorise reads `check` and authorise-many `checks` and call the regime's authorise /
+  // authorise_many; everything else goes to regime()->administration()->execute
+  // (not_supported when administration() is nullptr).
   Result<OperationResponse> handle(const OperationRequest& request) const noexcept;
 
   const std::shared_ptr<Regime>& regime() const noexcept { return regime_; }

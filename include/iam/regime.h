@@ -17,17 +17,16 @@
 // kit turns an exception into 401 / 403 / 500 and the JSON dispatcher into internal-error.
 #pragma once
 
-#include <chrono>
-#include <functional>
-#include <map>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "iam/administration.h"
 #include "iam/clock.h"
-#include "iam/operations.h"
+#include "iam/invalidation.h"
+#include "iam/resource.h"
 #include "iam/status.h"
 
 namespace iam {
@@ -46,60 +45,6 @@ struct Identity {
   std::optional<TimePoint> expires;  // a JWT's exp or an API key's expiry: caches must not keep the identity past it
 };
 
-// Component names of the resource vocabulary (contract.md "Resource").
-namespace component {
-inline constexpr std::string_view workspace = "workspace";
-inline constexpr std::string_view flow = "flow";
-inline constexpr std::string_view collection = "collection";
-inline constexpr std::string_view document = "document";
-}  // namespace component
-
-// A workspace component (or parameter) of "*" means every workspace at once: a regime
-// allows it only to a caller whose scope is every workspace. "*" is never a workspace id.
-inline constexpr std::string_view every_workspace = "*";
-
-using StringMap = std::map<std::string, std::string, std::less<>>;
-
-// A partial mapping of component name to value. System level is {}, workspace level
-// {workspace}, flow level {workspace, flow}. Regimes ignore components they do not know.
-class Resource {
- public:
-  Resource() = default;
-  static Resource system() { return {}; }
-  static Resource workspace(std::string workspace);
-  static Resource flow(std::string workspace, std::string flow);
-
-  // The value of a component, or empty when absent.
-  std::string_view get(std::string_view name) const;
-  std::string_view workspace_id() const { return get(component::workspace); }
-  void set(std::string name, std::string value);
-  const StringMap& components() const noexcept { return components_; }
-
-  friend bool operator==(const Resource&, const Resource&) = default;
-
- private:
-  StringMap components_;
-};
-
-// Operation parameters the policy may read (e.g. {workspace} for create-user).
-using Parameters = StringMap;
-
-// allow or deny, and how long the caller may cache the answer.
-struct Decision {
-  bool allow = false;
-  std::chrono::seconds ttl{0};
-
-  static Decision allowed(std::chrono::seconds ttl) { return {true, ttl}; }
-  static Decision denied(std::chrono::seconds ttl) { return {false, ttl}; }
-  friend bool operator==(const Decision&, const Decision&) = default;
-};
-
-struct AuthorisationCheck {
-  std::string capability;
-  Resource resource;
-  Parameters parameters;
-};
-
 // Capability sentinels of the registry (no role grants them: authorise of either is a deny).
 namespace capability {
 inline constexpr std::string_view public_access = "PUBLIC";         // no credential needed
@@ -112,20 +57,10 @@ inline constexpr std::string_view authenticated = "AUTHENTICATED";  // any valid
 inline constexpr std::string_view in_scope = "IN-SCOPE";
 }  // namespace capability
 
-// What a change made through a regime affects, so caches can drop it at once.
-struct Invalidation {
-  enum class Kind {
-    user,          // id = user id: roles, enabled, deletion, password
-    api_key,       // id = the key's SHA-256 hex (what caches are keyed by)
-    workspace,     // id = workspace id
-    signing_keys,  // id empty: the key set changed (rotation)
-    everything,    // id empty: drop all cached state
-  };
-  Kind kind = Kind::everything;
-  std::string id;
-};
-using InvalidationListener = std::function<void(const Invalidation&)>;
-
+// The decision half of a regime. A decision-only regime implements name, authenticate and
+// authorise; the other methods have defaults that fit it (no anonymous access, one
+// authorise per check, nothing to invalidate). Management is the optional
+// Administration (iam/administration.h), reached through administration().
 class Regime {
  public:
   virtual ~Regime() = default;
@@ -135,24 +70,33 @@ class Regime {
 
   // Who is this caller? `credential` is an API key or a JWT (never logged).
   virtual Result<Identity> authenticate(std::string_view credential) = 0;
-  // A request with no credential at all. The roles regime always refuses.
-  virtual Result<Identity> authenticate_anonymous() = 0;
+  // A request with no credential at all. The default, like the roles regime, refuses.
+  virtual Result<Identity> authenticate_anonymous() { return auth_failure(); }
 
   // May `identity` use `capability` on `resource`? Errors inside are a deny.
   virtual Decision authorise(const Identity& identity, std::string_view capability,
                              const Resource& resource, const Parameters& parameters) = 0;
-  // The same for many checks at once; the answers are in request order.
+  // The same for many checks at once; the answers are in request order. The default asks
+  // authorise once per check; a regime overrides it when a batch can share work.
   virtual std::vector<Decision> authorise_many(const Identity& identity,
-                                               std::span<const AuthorisationCheck> checks) = 0;
-
-  // A management operation (protocol.md "Operations"). A regime that does not support an
-  // operation answers not_supported.
-  virtual Result<OperationResponse> execute(const OperationRequest& request) = 0;
+                                               std::span<const AuthorisationCheck> checks) {
+    std::vector<Decision> decisions;
+    decisions.reserve(checks.size());
+    for (const AuthorisationCheck& check : checks)
+      decisions.push_back(authorise(identity, check.capability, check.resource, check.parameters));
+    return decisions;
+  }
 
   // Registers a listener told about every change made through this regime that could
   // make cached identities or decisions stale. Listeners must be fast and must not throw
   // (an exception is swallowed). Add listeners before sharing the regime between threads.
-  virtual void add_invalidation_listener(InvalidationListener listener) = 0;
+  // The default keeps none: a regime without administration changes nothing through
+  // itself, so it has nothing to tell.
+  virtual void add_invalidation_listener(InvalidationListener /*listener*/) {}
+
+  // The management operations, or nullptr for a decision-only regime (the default). The
+  // pointer is owned by the regime and valid for its lifetime.
+  virtual Administration* administration() noexcept { return nullptr; }
 };
 
 }  // namespace iam

@@ -100,7 +100,7 @@ struct CreatedApiKey {
   ApiKeyRecord record;
 };
 
-class RolesRegime final : public Regime {
+class RolesRegime final : public Regime, public Administration {
  public:
   // Validates the configuration (invalid_argument with a clear message: no repository,
   // no or bad bootstrap mode, a token in bootstrap mode, no token in token mode, too few
@@ -120,8 +120,11 @@ class RolesRegime final : public Regime {
                      const Parameters& parameters) noexcept override;
   std::vector<Decision> authorise_many(const Identity& identity,
                                        std::span<const AuthorisationCheck> checks) noexcept override;
-  Result<OperationResponse> execute(const OperationRequest& request) noexcept override;
   void add_invalidation_listener(InvalidationListener listener) override;
+  Administration* administration() noexcept override { return this; }
+
+  // ---- Administration: the operations below, by their wire names ----
+  Result<OperationResponse> execute(const OperationRequest& request) noexcept override;
 
   // ---- operations (protocol.md "Operations"), one method each ----
   // change_password, reset_password and disabling a user (disable_user, update_user with

@@ -39,6 +39,7 @@
 
 #include "core/mutex.h"
 #include "iam/noauth.h"
+#include "iam/operation_table.h"
 
 namespace iam {
 
@@ -74,7 +75,7 @@ std::optional<Error> check_workspace_id(const std::optional<std::string>& id) {
 
 Error not_supported(std::string why) { return {ErrorCode::not_supported, "noauth regime: " + std::move(why)}; }
 
-class NoauthRegime final : public Regime {
+class NoauthRegime final : public Regime, public Administration {
  public:
   explicit NoauthRegime(NoauthConfig config)
       : user_id_(config.user_id.empty() ? "anonymous" : config.user_id),
@@ -124,6 +125,8 @@ class NoauthRegime final : public Regime {
     }
   }
 
+  Administration* administration() noexcept override { return this; }
+
   Result<OperationResponse> execute(const OperationRequest& request) noexcept override {
     try {
       return execute_operation(request);
@@ -141,91 +144,122 @@ class NoauthRegime final : public Regime {
 
  private:
   Result<OperationResponse> execute_operation(const OperationRequest& request) {
-    const std::string& op = request.operation;
+    const auto operation = find_operation(request.operation);
+    if (!operation) return not_supported("operation not supported");
+    // No default: a new Operation must be given its noauth answer here.
+    switch (*operation) {
+      case Operation::authenticate_anonymous: return identity_response();
+      case Operation::resolve_api_key: {
+        const std::string_view key = request.api_key ? request.api_key->view() : std::string_view{};
+        if (auto identity = authenticate(key); !identity) return std::move(identity).error();
+        return identity_response();
+      }
+      case Operation::whoami: {
+        OperationResponse response;
+        response.user = default_user();
+        return response;
+      }
+      case Operation::login: return OperationResponse{};
+      case Operation::bootstrap_status: {
+        OperationResponse response;
+        response.bootstrap_available = false;
+        return response;
+      }
+      case Operation::bootstrap: return auth_failure();
+      case Operation::create_workspace: return create_workspace(request);
+      case Operation::get_workspace:
+      case Operation::update_workspace: return stub_workspace(*operation, request);
+      case Operation::list_workspaces:
+      case Operation::list_my_workspaces: {
+        OperationResponse response;
+        response.workspaces.emplace();
+        return response;
+      }
+      case Operation::list_api_keys: {
+        OperationResponse response;
+        response.api_keys.emplace();
+        return response;
+      }
 
-    if (op == "authenticate-anonymous") return identity_response();
-    if (op == "resolve-api-key") {
-      const std::string_view key = request.api_key ? request.api_key->view() : std::string_view{};
-      if (auto identity = authenticate(key); !identity) return std::move(identity).error();
-      return identity_response();
-    }
-    if (op == "whoami") {
-      OperationResponse response;
-      response.user = default_user();
-      return response;
-    }
-    if (op == "login") return OperationResponse{};
-    if (op == "bootstrap-status") {
-      OperationResponse response;
-      response.bootstrap_available = false;
-      return response;
-    }
-    if (op == "bootstrap") return auth_failure();
-    if (op == "create-workspace") return create_workspace(request);
-    if (op == "get-workspace" || op == "update-workspace") {
-      const auto& id = request.workspace_record ? request.workspace_record->id : std::nullopt;
-      if (auto error = check_workspace_id(id)) return *error;
-      if (op == "update-workspace") log_stub(op);
-      OperationResponse response;
-      response.workspace = WorkspaceRecord{*id, *id, true, started_};
-      return response;
-    }
-    if (op == "list-workspaces" || op == "list-my-workspaces") {
-      OperationResponse response;
-      response.workspaces.emplace();
-      return response;
-    }
-    if (op == "list-api-keys") {
-      OperationResponse response;
-      response.api_keys.emplace();
-      return response;
-    }
+      // The management operations: stubs of the right shape, nothing stored.
+      case Operation::list_users: {
+        OperationResponse response;
+        response.users.emplace(1, default_user());
+        return response;
+      }
+      case Operation::create_user:
+      case Operation::get_user:
+      case Operation::update_user:
+      case Operation::disable_user:
+      case Operation::enable_user: return user_stub(*operation, request);
+      case Operation::delete_user:
+      case Operation::change_password:
+      case Operation::revoke_api_key:
+      case Operation::disable_workspace:
+      case Operation::rotate_signing_key: log_stub(request.operation); return OperationResponse{};
+      case Operation::reset_password: {
+        log_stub(request.operation);
+        OperationResponse response;
+        response.temporary_password = SecretString(std::string_view(kStubPassword));
+        return response;
+      }
+      case Operation::create_api_key: return api_key_stub(request);
 
-    // The management operations: stubs of the right shape, nothing stored.
-    if (op == "list-users") {
-      OperationResponse response;
-      response.users.emplace(1, default_user());
-      return response;
+      case Operation::get_signing_key_public: return not_supported("there are no signing keys (noauth issues no JWTs)");
+      case Operation::authorise:
+      case Operation::authorise_many:
+        return not_supported("use Regime::authorise / authorise_many (the JSON dispatcher calls them)");
+      case Operation::create_group:
+      case Operation::get_group:
+      case Operation::list_groups:
+      case Operation::update_group:
+      case Operation::delete_group:
+      case Operation::add_group_member:
+      case Operation::remove_group_member:
+      case Operation::list_group_members:
+      case Operation::add_group_grant:
+      case Operation::remove_group_grant:
+      case Operation::list_group_grants:
+      case Operation::add_user_grant:
+      case Operation::remove_user_grant:
+      case Operation::list_user_grants:
+      case Operation::resolve_effective_permissions: return not_supported("operation not supported");
     }
-    if (op == "create-user" || op == "get-user" || op == "update-user" || op == "disable-user" ||
-        op == "enable-user") {
-      if (op != "create-user" && (!request.user_id || request.user_id->empty()))
-        return Error{ErrorCode::invalid_argument, "user_id is required"};
-      log_stub(op);
-      OperationResponse response;
-      response.user = op == "get-user" && *request.user_id == user_id_ ? default_user() : stub_user(request);
-      return response;
-    }
-    if (op == "delete-user" || op == "change-password" || op == "revoke-api-key" || op == "disable-workspace" ||
-        op == "rotate-signing-key") {
-      log_stub(op);
-      return OperationResponse{};
-    }
-    if (op == "reset-password") {
-      log_stub(op);
-      OperationResponse response;
-      response.temporary_password = SecretString(std::string_view(kStubPassword));
-      return response;
-    }
-    if (op == "create-api-key") {
-      log_stub(op);
-      const KeyInput key = request.key.value_or(KeyInput{});
-      OperationResponse response;
-      response.api_key_plaintext = SecretString(std::string_view(kStubApiKey));
-      response.api_key = ApiKeyRecord{kStubId,
-                                      key.user_id && !key.user_id->empty() ? *key.user_id : user_id_,
-                                      key.name && !key.name->empty() ? *key.name : "noauth",
-                                      std::string(kStubApiKey).substr(0, 7),
-                                      std::nullopt,
-                                      started_,
-                                      std::nullopt};
-      return response;
-    }
-
-    if (op == "get-signing-key-public") return not_supported("there are no signing keys (noauth issues no JWTs)");
-    if (op == "authorise" || op == "authorise-many")
-      return not_supported("use Regime::authorise / authorise_many (the JSON dispatcher calls them)");
     return not_supported("operation not supported");
+  }
+
+  Result<OperationResponse> stub_workspace(Operation operation, const OperationRequest& request) const {
+    const auto& id = request.workspace_record ? request.workspace_record->id : std::nullopt;
+    if (auto error = check_workspace_id(id)) return *error;
+    if (operation == Operation::update_workspace) log_stub(request.operation);
+    OperationResponse response;
+    response.workspace = WorkspaceRecord{*id, *id, true, started_};
+    return response;
+  }
+
+  Result<OperationResponse> user_stub(Operation operation, const OperationRequest& request) const {
+    if (operation != Operation::create_user && (!request.user_id || request.user_id->empty()))
+      return Error{ErrorCode::invalid_argument, "user_id is required"};
+    log_stub(request.operation);
+    OperationResponse response;
+    response.user =
+        operation == Operation::get_user && *request.user_id == user_id_ ? default_user() : stub_user(request);
+    return response;
+  }
+
+  OperationResponse api_key_stub(const OperationRequest& request) const {
+    log_stub(request.operation);
+    const KeyInput key = request.key.value_or(KeyInput{});
+    OperationResponse response;
+    response.api_key_plaintext = SecretString(std::string_view(kStubApiKey));
+    response.api_key = ApiKeyRecord{kStubId,
+                                    key.user_id && !key.user_id->empty() ? *key.user_id : user_id_,
+                                    key.name && !key.name->empty() ? *key.name : "noauth",
+                                    std::string(kStubApiKey).substr(0, 7),
+                                    std::nullopt,
+                                    started_,
+                                    std::nullopt};
+    return response;
   }
 
   Result<OperationResponse> create_workspace(const OperationRequest& request) {

@@ -1,9 +1,8 @@
 // RolesRegime::execute: the typed request of iam/operations.h onto one method per operation.
-#include <algorithm>
-#include <array>
 #include <functional>
 #include <unordered_map>
 
+#include "iam/operation_table.h"
 #include "iam/roles.h"
 
 namespace iam {
@@ -44,22 +43,22 @@ Result<OperationResponse> respond(Result<T> r, Set set) {
   return out;
 }
 
-const std::unordered_map<std::string_view, Handler>& handlers() {
-  static const std::unordered_map<std::string_view, Handler> table = {
-      {"bootstrap",
+const std::unordered_map<Operation, Handler>& handlers() {
+  static const std::unordered_map<Operation, Handler> table = {
+      {Operation::bootstrap,
        [](RolesRegime& g, const OperationRequest&) {
          return respond(g.bootstrap(), [](OperationResponse& o, BootstrapResult b) {
            o.bootstrap_admin_user_id = std::move(b.admin_user_id);
            o.bootstrap_admin_api_key = std::move(b.admin_api_key);
          });
        }},
-      {"bootstrap-status",
+      {Operation::bootstrap_status,
        [](RolesRegime& g, const OperationRequest&) -> Result<OperationResponse> {
          OperationResponse o;
          o.bootstrap_available = g.bootstrap_available();
          return o;
        }},
-      {"login",
+      {Operation::login,
        [](RolesRegime& g, const OperationRequest& r) {
          return respond(g.login(text(r.username), secret(r.password), view(r.workspace)),
                         [](OperationResponse& o, LoginResult l) {
@@ -67,15 +66,15 @@ const std::unordered_map<std::string_view, Handler>& handlers() {
                           o.jwt_expires = l.expires;
                         });
        }},
-      {"whoami",
+      {Operation::whoami,
        [](RolesRegime& g, const OperationRequest& r) {
          return respond(g.whoami(self(r)), [](OperationResponse& o, UserRecord u) { o.user = std::move(u); });
        }},
-      {"authenticate-anonymous",
+      {Operation::authenticate_anonymous,
        [](RolesRegime& g, const OperationRequest&) -> Result<OperationResponse> {
          return g.authenticate_anonymous().error();
        }},
-      {"resolve-api-key",
+      {Operation::resolve_api_key,
        [](RolesRegime& g, const OperationRequest& r) {
          return respond(g.resolve_api_key(secret(r.api_key)), [](OperationResponse& o, ResolvedKey k) {
            o.resolved_user_id = std::move(k.user_id);
@@ -83,90 +82,90 @@ const std::unordered_map<std::string_view, Handler>& handlers() {
            o.resolved_roles = std::move(k.roles);
          });
        }},
-      {"get-signing-key-public",
+      {Operation::get_signing_key_public,
        [](RolesRegime& g, const OperationRequest&) {
          return respond(g.signing_key_public(),
                         [](OperationResponse& o, std::string pem) { o.signing_key_public = std::move(pem); });
        }},
-      {"rotate-signing-key",
+      {Operation::rotate_signing_key,
        [](RolesRegime& g, const OperationRequest& r) { return empty_or_error(g.rotate_signing_key(r.actor)); }},
-      {"change-password",
+      {Operation::change_password,
        [](RolesRegime& g, const OperationRequest& r) {
          return empty_or_error(g.change_password(r.actor, text(r.user_id), secret(r.password), secret(r.new_password)));
        }},
-      {"reset-password",
+      {Operation::reset_password,
        [](RolesRegime& g, const OperationRequest& r) {
          return respond(g.reset_password(r.actor, text(r.user_id), view(r.workspace)),
                         [](OperationResponse& o, SecretString p) { o.temporary_password = std::move(p); });
        }},
-      {"create-user",
+      {Operation::create_user,
        [](RolesRegime& g, const OperationRequest& r) -> Result<OperationResponse> {
          if (!r.user) return Error{ErrorCode::invalid_argument, "user is required"};
          return respond(g.create_user(r.actor, text(r.workspace), *r.user),
                         [](OperationResponse& o, UserRecord u) { o.user = std::move(u); });
        }},
-      {"list-users",
+      {Operation::list_users,
        [](RolesRegime& g, const OperationRequest& r) {
          return respond(g.list_users(r.actor, view(r.workspace)),
                         [](OperationResponse& o, std::vector<UserRecord> u) { o.users = std::move(u); });
        }},
-      {"get-user",
+      {Operation::get_user,
        [](RolesRegime& g, const OperationRequest& r) {
          return respond(g.get_user(r.actor, text(r.user_id), view(r.workspace)),
                         [](OperationResponse& o, UserRecord u) { o.user = std::move(u); });
        }},
-      {"update-user",
+      {Operation::update_user,
        [](RolesRegime& g, const OperationRequest& r) -> Result<OperationResponse> {
          if (!r.user) return Error{ErrorCode::invalid_argument, "user is required"};
          return respond(g.update_user(r.actor, text(r.user_id), *r.user, view(r.workspace)),
                         [](OperationResponse& o, UserRecord u) { o.user = std::move(u); });
        }},
-      {"disable-user",
+      {Operation::disable_user,
        [](RolesRegime& g, const OperationRequest& r) {
          return empty_or_error(g.disable_user(r.actor, text(r.user_id), view(r.workspace)));
        }},
-      {"enable-user",
+      {Operation::enable_user,
        [](RolesRegime& g, const OperationRequest& r) {
          return empty_or_error(g.enable_user(r.actor, text(r.user_id), view(r.workspace)));
        }},
-      {"delete-user",
+      {Operation::delete_user,
        [](RolesRegime& g, const OperationRequest& r) {
          return empty_or_error(g.delete_user(r.actor, text(r.user_id), view(r.workspace)));
        }},
-      {"create-workspace",
+      {Operation::create_workspace,
        [](RolesRegime& g, const OperationRequest& r) {
          return respond(g.create_workspace(r.actor, r.workspace_record.value_or(WorkspaceInput{})),
                         [](OperationResponse& o, WorkspaceRecord w) { o.workspace = std::move(w); });
        }},
-      {"list-workspaces",
+      {Operation::list_workspaces,
        [](RolesRegime& g, const OperationRequest& r) -> Result<OperationResponse> {
          if (auto s = check_workspaces_admin(g, r, every_workspace); !s.ok()) return s.error();
          return respond(g.list_workspaces(),
                         [](OperationResponse& o, std::vector<WorkspaceRecord> w) { o.workspaces = std::move(w); });
        }},
-      {"list-my-workspaces",
+      {Operation::list_my_workspaces,
        [](RolesRegime& g, const OperationRequest& r) {
          return respond(g.list_my_workspaces(self(r)),
                         [](OperationResponse& o, std::vector<WorkspaceRecord> w) { o.workspaces = std::move(w); });
        }},
-      {"get-workspace",
+      {Operation::get_workspace,
        [](RolesRegime& g, const OperationRequest& r) -> Result<OperationResponse> {
          const auto id = r.workspace_record ? r.workspace_record->id : std::nullopt;
          if (auto s = check_workspaces_admin(g, r, text(id)); !s.ok()) return s.error();
          return respond(g.get_workspace(text(id)),
                         [](OperationResponse& o, WorkspaceRecord w) { o.workspace = std::move(w); });
        }},
-      {"update-workspace",
+      {Operation::update_workspace,
        [](RolesRegime& g, const OperationRequest& r) {
          return respond(g.update_workspace(r.actor, r.workspace_record.value_or(WorkspaceInput{})),
                         [](OperationResponse& o, WorkspaceRecord w) { o.workspace = std::move(w); });
        }},
-      {"disable-workspace",
+      {Operation::disable_workspace,
        [](RolesRegime& g, const OperationRequest& r) {
          const auto id = r.workspace_record ? r.workspace_record->id : std::nullopt;
          return empty_or_error(g.disable_workspace(r.actor, text(id)));
        }},
-      {"create-api-key",
+      {Operation::create_api_key,
        [](RolesRegime& g, const OperationRequest& r) -> Result<OperationResponse> {
          if (!r.key) return Error{ErrorCode::invalid_argument, "key is required"};
          return respond(g.create_api_key(r.actor, *r.key, view(r.workspace)),
@@ -175,12 +174,12 @@ const std::unordered_map<std::string_view, Handler>& handlers() {
                           o.api_key = std::move(k.record);
                         });
        }},
-      {"list-api-keys",
+      {Operation::list_api_keys,
        [](RolesRegime& g, const OperationRequest& r) {
          return respond(g.list_api_keys(r.actor, text(r.user_id), view(r.workspace)),
                         [](OperationResponse& o, std::vector<ApiKeyRecord> k) { o.api_keys = std::move(k); });
        }},
-      {"revoke-api-key",
+      {Operation::revoke_api_key,
        [](RolesRegime& g, const OperationRequest& r) {
          return empty_or_error(g.revoke_api_key(r.actor, text(r.key_id), view(r.workspace)));
        }},
@@ -188,27 +187,18 @@ const std::unordered_map<std::string_view, Handler>& handlers() {
   return table;
 }
 
-// Operations of enterprise regimes (groups and grants, operations.json) that this regime
-// does not have: not-supported, not unknown (a gateway answers 501, not 400).
-bool is_enterprise_operation(std::string_view op) {
-  static constexpr std::array<std::string_view, 15> names = {
-      "create-group",      "get-group",          "list-groups",         "update-group",
-      "delete-group",      "add-group-member",   "remove-group-member", "list-group-members",
-      "add-group-grant",   "remove-group-grant", "list-group-grants",   "add-user-grant",
-      "remove-user-grant", "list-user-grants",   "resolve-effective-permissions"};
-  return std::find(names.begin(), names.end(), op) != names.end();
-}
-
 }  // namespace
 
 Result<OperationResponse> RolesRegime::execute(const OperationRequest& request) noexcept {
   try {
+    const auto operation = find_operation(request.operation);
+    if (!operation) return Error{ErrorCode::invalid_argument, "unknown operation"};
     const auto& table = handlers();
-    if (const auto it = table.find(request.operation); it != table.end()) return it->second(*this, request);
-    if (is_enterprise_operation(request.operation) || request.operation == "authorise" ||
-        request.operation == "authorise-many")
-      return Error{ErrorCode::not_supported, "the roles regime does not support '" + request.operation + "'"};
-    return Error{ErrorCode::invalid_argument, "unknown operation"};
+    if (const auto it = table.find(*operation); it != table.end()) return it->second(*this, request);
+    // authorise / authorise-many (the dispatcher answers them from authorise) and the
+    // group/grant operations of enterprise regimes: not-supported, which a gateway maps to
+    // 501, not 400.
+    return Error{ErrorCode::not_supported, "the roles regime does not support '" + request.operation + "'"};
   } catch (...) {
     return Error{ErrorCode::internal_error, "operation failed unexpectedly"};
   }

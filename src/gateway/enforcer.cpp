@@ -380,7 +380,10 @@ WorkspaceExists workspace_exists_from_regime(std::shared_ptr<Regime> regime) {
     OperationRequest request;
     request.operation = "get-workspace";
     request.workspace_record = WorkspaceInput{std::string(workspace), std::nullopt, std::nullopt};
-    auto found = regime->execute(request);  // no actor: the gateway asks as a trusted internal caller
+    Administration* administration = regime->administration();
+    if (administration == nullptr)  // a decision-only regime: the application must say (workspace_exists)
+      return Error{ErrorCode::not_supported, "the regime has no administration to look workspaces up in"};
+    auto found = administration->execute(request);  // no actor: the gateway asks as a trusted internal caller
     if (found) return found->workspace.has_value() && found->workspace->enabled;  // disabled: as missing
     if (found.error().code == ErrorCode::not_found || found.error().code == ErrorCode::invalid_argument) return false;
     return found.error();

@@ -1,7 +1,11 @@
+#include <algorithm>
 #include <exception>
+#include <iterator>
+#include <span>
 #include <utility>
 
 #include "core/bounded_json.h"
+#include "iam/operation_table.h"
 #include "iam/protocol.h"
 #include "protocol/json_protocol.h"
 
@@ -65,10 +69,15 @@ std::string JsonDispatcher::handle(std::string_view request_json) const noexcept
 Result<OperationResponse> JsonDispatcher::handle(const OperationRequest& request) const noexcept {
   try {
     if (!regime_) return Error{ErrorCode::internal_error, "no regime configured"};
-    if (!protocol::is_known_operation(request.operation)) return invalid("unknown operation");
-    if (request.operation == "authorise") return authorise(request);
-    if (request.operation == "authorise-many") return authorise_many(request);
-    return regime_->execute(request);
+    const auto operation = find_operation(request.operation);
+    if (!operation) return invalid("unknown operation");
+    if (*operation == Operation::authorise) return authorise(request);
+    if (*operation == Operation::authorise_many) return authorise_many(request);
+    Administration* administration = regime_->administration();
+    if (administration == nullptr)
+      return Error{ErrorCode::not_supported,
+                   "the " + std::string(regime_->name()) + " regime has no management operations"};
+    return administration->execute(request);
   } catch (const std::exception&) {
     return Error{ErrorCode::internal_error, "internal error"};
   } catch (...) {
@@ -79,39 +88,35 @@ Result<OperationResponse> JsonDispatcher::handle(const OperationRequest& request
 Result<OperationResponse> JsonDispatcher::authorise(const OperationRequest& request) const {
   auto identity = identity_to_authorise(request);
   if (!identity) return invalid("authorise needs user_id (or actor)");
-  if (!request.capability || request.capability->empty()) return invalid("authorise needs a capability");
-  auto resource = protocol::parse_resource_text(request.resource_json);
-  if (!resource) return std::move(resource).error();
-  auto parameters = protocol::parse_parameters_text(request.parameters_json);
-  if (!parameters) return std::move(parameters).error();
-
-  const Decision decision = regime_->authorise(*identity, *request.capability, *resource, *parameters);
+  if (!request.check || request.check->capability.empty()) return invalid("authorise needs a capability");
+  const AuthorisationCheck& check = *request.check;
   OperationResponse response;
-  response.decision_allow = decision.allow;
-  response.decision_ttl_seconds = decision.ttl.count();
+  response.decision = regime_->authorise(*identity, check.capability, check.resource, check.parameters);
   return response;
 }
 
 Result<OperationResponse> JsonDispatcher::authorise_many(const OperationRequest& request) const {
   auto identity = identity_to_authorise(request);
   if (!identity) return invalid("authorise-many needs user_id (or actor)");
-  auto entries = protocol::parse_authorise_checks(request.authorise_checks);
-  if (!entries) return std::move(entries).error();
+  const std::vector<AuthorisationCheck> no_checks;
+  const std::vector<AuthorisationCheck>& entries = request.checks ? *request.checks : no_checks;
 
-  // Only well-formed entries reach the regime, in one call (one user lookup for the
-  // batch); malformed ones are denied in place.
-  std::vector<AuthorisationCheck> checks;
-  checks.reserve(entries->size());
-  // (A moved-from entry stays engaged, so the loop below still tells them apart.)
-  for (auto& entry : *entries)
-    if (entry) checks.push_back(std::move(*entry));
-  const std::vector<Decision> answers = regime_->authorise_many(*identity, checks);
+  // Only well-formed checks reach the regime, in one call (one user lookup for the
+  // batch); those without a capability are denied in place. The batch is copied only
+  // when it holds such a check.
+  const auto malformed = [](const AuthorisationCheck& check) { return check.capability.empty(); };
+  std::vector<AuthorisationCheck> well_formed;
+  const bool any_malformed = std::any_of(entries.begin(), entries.end(), malformed);
+  if (any_malformed) std::remove_copy_if(entries.begin(), entries.end(), std::back_inserter(well_formed), malformed);
+  const std::vector<Decision> answers =
+      regime_->authorise_many(*identity, any_malformed ? std::span(well_formed) : std::span(entries));
 
-  std::vector<Decision> decisions;
-  decisions.reserve(entries->size());
+  OperationResponse response;
+  auto& decisions = response.decisions.emplace();
+  decisions.reserve(entries.size());
   std::size_t next_answer = 0;
-  for (const auto& entry : *entries) {
-    if (!entry) {
+  for (const auto& entry : entries) {
+    if (malformed(entry)) {
       decisions.push_back(Decision::denied(std::chrono::seconds(0)));
       continue;
     }
@@ -119,9 +124,6 @@ Result<OperationResponse> JsonDispatcher::authorise_many(const OperationRequest&
     decisions.push_back(next_answer < answers.size() ? answers[next_answer] : Decision::denied(std::chrono::seconds(0)));
     ++next_answer;
   }
-
-  OperationResponse response;
-  response.decisions_json = protocol::decisions_to_json_text(decisions);
   return response;
 }
 

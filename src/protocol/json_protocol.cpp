@@ -1,46 +1,16 @@
 #include "protocol/json_protocol.h"
 
-#include <algorithm>
-#include <array>
 #include <string>
 #include <utility>
 
 #include "core/bounded_json.h"
+#include "iam/operation_table.h"
 
 namespace iam::protocol {
 
 using json = nlohmann::json;
 
 namespace {
-
-// protocol.md "Operations", in table order.
-constexpr std::array<std::string_view, 28> protocol_operations = {
-    "bootstrap",       "bootstrap-status",  "login",
-    "whoami",          "authenticate-anonymous", "resolve-api-key",
-    "get-signing-key-public", "rotate-signing-key", "change-password",
-    "reset-password",  "create-user",       "list-users",
-    "get-user",        "update-user",       "disable-user",
-    "enable-user",     "delete-user",       "create-workspace",
-    "list-workspaces", "list-my-workspaces", "get-workspace",
-    "update-workspace", "disable-workspace", "create-api-key",
-    "list-api-keys",   "revoke-api-key",    "authorise",
-    "authorise-many",
-};
-
-// The group/grant operations operations.json registers for enterprise regimes. They are
-// forwarded so the regime can answer them (the shipped regimes say not-supported, which a
-// gateway maps to 501 as gateway.md requires) instead of being rejected as unknown.
-constexpr std::array<std::string_view, 15> group_operations = {
-    "create-group",      "get-group",           "list-groups",        "update-group",
-    "delete-group",      "add-group-member",    "remove-group-member", "list-group-members",
-    "add-group-grant",   "remove-group-grant",  "list-group-grants",  "add-user-grant",
-    "remove-user-grant", "list-user-grants",    "resolve-effective-permissions",
-};
-
-template <std::size_t N>
-bool contains(const std::array<std::string_view, N>& names, std::string_view name) {
-  return std::find(names.begin(), names.end(), name) != names.end();
-}
 
 Error invalid(std::string message) { return {ErrorCode::invalid_argument, std::move(message)}; }
 
@@ -232,12 +202,6 @@ std::string time_text(const std::optional<TimePoint>& t) { return t ? time_text(
 
 }  // namespace
 
-bool is_known_operation(std::string_view operation) noexcept {
-  return contains(protocol_operations, operation) || contains(group_operations, operation);
-}
-
-bool is_group_operation(std::string_view operation) noexcept { return contains(group_operations, operation); }
-
 Result<OperationRequest> parse_request(const json& request) {
   if (!request.is_object()) return invalid("request must be a JSON object");
   const json* operation = find_field(request, "operation");
@@ -256,10 +220,11 @@ Result<OperationRequest> parse_request(const json& request) {
   out.api_key = reader.secret("api_key");
   out.password = reader.secret("password");
   out.new_password = reader.secret("new_password");
-  out.capability = reader.text("capability");
-  out.resource_json = reader.text("resource_json");
-  out.parameters_json = reader.text("parameters_json");
-  out.authorise_checks = reader.text("authorise_checks");
+  // Type-checked for every operation, read only for the two that use them.
+  const auto capability = reader.text("capability");
+  const auto resource_json = reader.text("resource_json");
+  const auto parameters_json = reader.text("parameters_json");
+  const auto authorise_checks = reader.text("authorise_checks");
 
   if (const json* user = reader.object("user")) {
     FieldReader user_reader(*user, "user.");
@@ -278,6 +243,15 @@ Result<OperationRequest> parse_request(const json& request) {
   }
 
   if (reader.failed()) return reader.error();
+  if (out.operation == operation_name(Operation::authorise)) {
+    auto check = parse_check(capability, resource_json, parameters_json);
+    if (!check) return std::move(check).error();
+    out.check = std::move(*check);
+  } else if (out.operation == operation_name(Operation::authorise_many)) {
+    auto checks = parse_authorise_checks(authorise_checks);
+    if (!checks) return std::move(checks).error();
+    out.checks = std::move(*checks);
+  }
   return out;
 }
 
@@ -308,15 +282,26 @@ Result<Parameters> parse_parameters_text(const std::optional<std::string>& text)
   return std::move(*parameters_from_json(*doc));
 }
 
-Result<std::vector<std::optional<AuthorisationCheck>>> parse_authorise_checks(const std::optional<std::string>& text) {
-  std::vector<std::optional<AuthorisationCheck>> checks;
+Result<AuthorisationCheck> parse_check(const std::optional<std::string>& capability,
+                                       const std::optional<std::string>& resource_json,
+                                       const std::optional<std::string>& parameters_json) {
+  auto resource = parse_resource_text(resource_json);
+  if (!resource) return std::move(resource).error();
+  auto parameters = parse_parameters_text(parameters_json);
+  if (!parameters) return std::move(parameters).error();
+  return AuthorisationCheck{capability.value_or(""), std::move(*resource), std::move(*parameters)};
+}
+
+Result<std::vector<AuthorisationCheck>> parse_authorise_checks(const std::optional<std::string>& text) {
+  std::vector<AuthorisationCheck> checks;
   // Absent or empty is an empty batch, as TrustGraph's services read it.
   if (!text || text->empty()) return checks;
   const auto doc = parse_json_bounded(*text);
   if (!doc) return invalid("authorise_checks: " + doc.error().message);
   if (!doc->is_array()) return invalid("authorise_checks must be the text of a JSON array");
   checks.reserve(doc->size());
-  for (const json& entry : *doc) checks.push_back(check_from_json(entry));
+  // A malformed entry becomes a check with no capability, which is denied in place.
+  for (const json& entry : *doc) checks.push_back(check_from_json(entry).value_or(AuthorisationCheck{}));
   return checks;
 }
 
@@ -397,9 +382,12 @@ json response_to_json(const OperationResponse& response) {
   if (response.bootstrap_admin_api_key)
     out["bootstrap_admin_api_key"] = std::string(response.bootstrap_admin_api_key->view());
   if (response.bootstrap_available) out["bootstrap_available"] = *response.bootstrap_available;
-  if (response.decision_allow) out["decision_allow"] = *response.decision_allow;
-  if (response.decision_ttl_seconds) out["decision_ttl_seconds"] = *response.decision_ttl_seconds;
-  if (response.decisions_json) out["decisions_json"] = *response.decisions_json;
+  if (response.decision) {
+    out["decision_allow"] = response.decision->allow;
+    out["decision_ttl_seconds"] = response.decision->ttl.count();
+  }
+  // TrustGraph's shape: the decisions as JSON text inside a string field.
+  if (response.decisions) out["decisions_json"] = decisions_to_json_text(*response.decisions);
   return out;
 }
 

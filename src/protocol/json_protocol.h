@@ -18,24 +18,18 @@
 #include <nlohmann/json.hpp>
 
 #include "iam/operations.h"
-#include "iam/regime.h"
+#include "iam/resource.h"
 #include "iam/status.h"
 
 namespace iam::protocol {
-
-// ---- operations ----
-
-// True for the operations of protocol.md's table and for the group/grant operations of
-// operations.json (which regimes without groups answer not-supported).
-bool is_known_operation(std::string_view operation) noexcept;
-// True only for the group/grant operations (iam:admin, for enterprise regimes).
-bool is_group_operation(std::string_view operation) noexcept;
 
 // ---- requests ----
 
 // Converts a request object. `null` counts as an omitted field; a field of the wrong type
 // is invalid_argument; unknown fields are ignored. Does not check that the operation is
-// known (the dispatcher does).
+// known (the dispatcher does). For authorise it reads capability, resource_json and
+// parameters_json into `check`, for authorise-many authorise_checks into `checks` (as
+// below); text there that is not what it must be is invalid_argument.
 Result<OperationRequest> parse_request(const nlohmann::json& request);
 
 // Overwrites the secret strings of a request object (password, new_password, api_key,
@@ -51,10 +45,16 @@ Result<Resource> parse_resource_text(const std::optional<std::string>& text);
 // empty text is {}. Text that is not a JSON object is invalid_argument.
 Result<Parameters> parse_parameters_text(const std::optional<std::string>& text);
 
-// authorise_checks: a JSON array of {"capability", "resource"?, "parameters"?}. Each entry
-// is the check, or nullopt when the entry is malformed (the caller answers it with a
-// deny). Text that is not a JSON array is invalid_argument.
-Result<std::vector<std::optional<AuthorisationCheck>>> parse_authorise_checks(const std::optional<std::string>& text);
+// authorise: the check of the three wire fields (an absent capability is empty).
+Result<AuthorisationCheck> parse_check(const std::optional<std::string>& capability,
+                                       const std::optional<std::string>& resource_json,
+                                       const std::optional<std::string>& parameters_json);
+
+// authorise_checks: a JSON array of {"capability", "resource"?, "parameters"?}. A
+// malformed entry reads as a check with an empty capability (the dispatcher denies it
+// without asking the regime). Absent or empty text is an empty batch; text that is not a
+// JSON array is invalid_argument.
+Result<std::vector<AuthorisationCheck>> parse_authorise_checks(const std::optional<std::string>& text);
 
 // decisions_json: `[{"allow": bool, "ttl": int}, ...]` as compact JSON text.
 std::string decisions_to_json_text(const std::vector<Decision>& decisions);

@@ -23,7 +23,7 @@ inline iam::Identity identity(std::string handle, std::string workspace = "defau
   return iam::Identity{handle, std::move(workspace), handle, source, expires};
 }
 
-class FakeRegime final : public iam::Regime {
+class FakeRegime final : public iam::Regime, public iam::Administration {
  public:
   // credential → what authenticate answers. Unknown credentials: auth_failure(), or, when
   // accept_any_api_key, an identity whose handle is the credential.
@@ -88,6 +88,8 @@ class FakeRegime final : public iam::Regime {
     for (const auto& check : checks) out.push_back(authorise(who, check.capability, check.resource, check.parameters));
     return out;
   }
+
+  iam::Administration* administration() noexcept override { return this; }
 
   iam::Result<iam::OperationResponse> execute(const iam::OperationRequest& request) override {
     ++execute_calls;

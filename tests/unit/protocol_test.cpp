@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "iam/gateway.h"
+#include "iam/operation_table.h"
 #include "iam/protocol.h"
 #include "protocol/json_protocol.h"
 
@@ -68,14 +70,12 @@ iam::OperationRequest copy_request(const iam::OperationRequest& in) {
   if (in.user) out.user = copy_user(*in.user);
   out.workspace_record = in.workspace_record;
   out.key = in.key;
-  out.capability = in.capability;
-  out.resource_json = in.resource_json;
-  out.parameters_json = in.parameters_json;
-  out.authorise_checks = in.authorise_checks;
+  out.check = in.check;
+  out.checks = in.checks;
   return out;
 }
 
-class FakeRegime final : public iam::Regime {
+class FakeRegime final : public iam::Regime, public iam::Administration {
  public:
   using Responder = std::function<iam::Result<iam::OperationResponse>(const iam::OperationRequest&)>;
   using ManyResponder = std::function<std::vector<iam::Decision>(std::span<const iam::AuthorisationCheck>)>;
@@ -123,6 +123,8 @@ class FakeRegime final : public iam::Regime {
     checks.assign(batch.begin(), batch.end());
     return respond_many(batch);
   }
+
+  iam::Administration* administration() noexcept override { return this; }
 
   iam::Result<iam::OperationResponse> execute(const iam::OperationRequest& request) override {
     ++execute_calls;
@@ -254,10 +256,10 @@ TEST_CASE("every request field reaches the regime typed") {
   CHECK(r.key->user_id == "u-2");
   CHECK(r.key->name == "ci");
   CHECK(r.key->expires == "2027-01-01T00:00:00Z");
-  CHECK(r.capability == "users:read");
-  CHECK(r.resource_json == "{}");
-  CHECK(r.parameters_json == "{\"workspace\":\"ws1\"}");
-  CHECK(r.authorise_checks == "[]");
+  // The authorise fields are type-checked for every operation but read only by the two
+  // operations that use them.
+  CHECK_FALSE(r.check.has_value());
+  CHECK_FALSE(r.checks.has_value());
 }
 
 TEST_CASE("omitted fields are absent, JSON null counts as omitted, unknown fields are ignored") {
@@ -559,13 +561,20 @@ TEST_CASE("every scalar response field has its wire name") {
 
   f.answer([] {
     iam::OperationResponse response;
-    response.decision_allow = true;
-    response.decision_ttl_seconds = 30;
-    response.decisions_json = "[]";
+    response.decision = iam::Decision::allowed(30s);
+    response.decisions = std::vector<iam::Decision>{};
     return response;
   });
   CHECK(f.call(json{{"operation", "whoami"}}) ==
         json{{"decision_allow", true}, {"decision_ttl_seconds", 30}, {"decisions_json", "[]"}});
+  f.answer([] {
+    iam::OperationResponse response;
+    response.decisions = std::vector<iam::Decision>{iam::Decision::allowed(5s), iam::Decision::denied(0s)};
+    return response;
+  });
+  // Byte for byte: TrustGraph's decisions_json is compact JSON text inside a string.
+  CHECK(f.dispatcher.handle(R"({"operation":"whoami"})") ==
+        R"({"decisions_json":"[{\"allow\":true,\"ttl\":5},{\"allow\":false,\"ttl\":0}]"})");
 }
 
 TEST_CASE("a regime error becomes an error object with no other field") {
@@ -745,17 +754,99 @@ TEST_CASE("the typed overload dispatches the same way") {
 
   request.operation = "authorise";
   request.user_id = "u-1";
-  request.capability = "graph:read";
-  request.resource_json = R"({"workspace":"ws1"})";
+  auto no_check = f.dispatcher.handle(request);
+  REQUIRE_FALSE(no_check.ok());
+  CHECK(no_check.error().code == iam::ErrorCode::invalid_argument);
+  request.check = iam::AuthorisationCheck{"graph:read", iam::Resource::workspace("ws1"), {}};
   auto decision = f.dispatcher.handle(request);
   REQUIRE(decision.ok());
-  CHECK(decision->decision_allow == true);
-  CHECK(decision->decision_ttl_seconds == 42);
+  CHECK(decision->decision == iam::Decision::allowed(42s));
   CHECK(f.regime->resource == iam::Resource::workspace("ws1"));
+
+  // authorise-many: a check without a capability is denied in place, the rest asked at once.
+  request.operation = "authorise-many";
+  request.checks = std::vector<iam::AuthorisationCheck>{{"a", {}, {}}, {}, {"b", {}, {}}};
+  auto many = f.dispatcher.handle(request);
+  REQUIRE(many.ok());
+  REQUIRE(many->decisions.has_value());
+  CHECK(*many->decisions == std::vector<iam::Decision>{iam::Decision::allowed(10s), iam::Decision::denied(0s),
+                                                       iam::Decision::allowed(11s)});
+  REQUIRE(f.regime->checks.size() == 2);
+  CHECK(f.regime->checks[1].capability == "b");
+  request.checks.reset();
+  auto none = f.dispatcher.handle(request);
+  REQUIRE(none.ok());
+  CHECK(none->decisions == std::vector<iam::Decision>{});
 
   request.operation = "whoami";
   CHECK(f.dispatcher.handle(request).ok());
   CHECK(f.regime->execute_calls == 1);
+}
+
+// ---------------------------------------------------------------- a decision-only regime
+
+namespace {
+
+// Only what Regime requires: name, authenticate, authorise. No administration.
+class DecisionOnlyRegime final : public iam::Regime {
+ public:
+  std::string_view name() const noexcept override { return "decision-only"; }
+  iam::Result<iam::Identity> authenticate(std::string_view credential) override {
+    if (credential != "good") return iam::auth_failure();
+    return iam::Identity{"u-1", "ws1", "u-1", iam::CredentialSource::api_key, std::nullopt};
+  }
+  iam::Decision authorise(const iam::Identity&, std::string_view capability, const iam::Resource& resource,
+                          const iam::Parameters&) override {
+    return capability == "graph:read" && resource.workspace_id() == "ws1" ? iam::Decision::allowed(9s)
+                                                                           : iam::Decision::denied(3s);
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a decision-only regime implements three methods; the defaults fit it") {
+  DecisionOnlyRegime regime;
+  CHECK(regime.administration() == nullptr);
+  CHECK(regime.authenticate("good").ok());
+  CHECK(regime.authenticate_anonymous().error() == iam::auth_failure());
+  regime.add_invalidation_listener([](const iam::Invalidation&) { FAIL("never called"); });
+  // authorise_many asks authorise once per check, in order.
+  const std::vector<iam::AuthorisationCheck> checks = {{"graph:read", iam::Resource::workspace("ws1"), {}},
+                                                       {"graph:read", iam::Resource::workspace("ws2"), {}},
+                                                       {"graph:write", iam::Resource::workspace("ws1"), {}}};
+  CHECK(regime.authorise_many(iam::Identity{}, checks) ==
+        std::vector<iam::Decision>{iam::Decision::allowed(9s), iam::Decision::denied(3s), iam::Decision::denied(3s)});
+  CHECK(regime.authorise_many(iam::Identity{}, {}).empty());
+}
+
+TEST_CASE("the dispatcher answers a decision-only regime's management operations not-supported") {
+  iam::JsonDispatcher dispatcher(std::make_shared<DecisionOnlyRegime>());
+  int management = 0;
+  for (const iam::OperationInfo& row : iam::operation_table()) {
+    if (row.answer != iam::OperationAnswer::administration) continue;
+    ++management;
+    CAPTURE(row.name);
+    const json out = json::parse(dispatcher.handle(json{{"operation", row.name}}.dump()));
+    check_error(out, "not-supported");
+  }
+  CHECK(management == 41);
+  check_error(json::parse(dispatcher.handle(R"({"operation":"no-such-op"})")), "invalid-argument");
+
+  // The decisions still work.
+  CHECK(json::parse(dispatcher.handle(
+            R"({"operation":"authorise","user_id":"u-1","capability":"graph:read","resource_json":"{\"workspace\":\"ws1\"}"})")) ==
+        json{{"decision_allow", true}, {"decision_ttl_seconds", 9}});
+  const json many = json::parse(dispatcher.handle(
+      R"({"operation":"authorise-many","user_id":"u-1","authorise_checks":"[{\"capability\":\"graph:read\",\"resource\":{\"workspace\":\"ws1\"}},{\"capability\":\"x\"}]"})"));
+  CHECK(json::parse(many["decisions_json"].get<std::string>()) ==
+        json::array({{{"allow", true}, {"ttl", 9}}, {{"allow", false}, {"ttl", 3}}}));
+}
+
+TEST_CASE("the gateway's default workspace lookup needs administration: not-supported without it") {
+  auto exists = iam::workspace_exists_from_regime(std::make_shared<DecisionOnlyRegime>());
+  auto answer = exists("ws1");
+  REQUIRE_FALSE(answer.ok());
+  CHECK(answer.error().code == iam::ErrorCode::not_supported);
 }
 
 TEST_CASE("no regime is internal-error, not a crash") {

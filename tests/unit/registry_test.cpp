@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iam/operation_registry.h"
+#include "iam/operation_table.h"
 
 using nlohmann::json;
 using iam::OperationRegistry;
@@ -23,13 +24,15 @@ using iam::ResourceLevel;
 
 namespace {
 
-// The specification's copy, readable only from tests (the library embeds its own).
-std::optional<std::string> spec_operations_json() {
-  const char* vectors = std::getenv("IAM_VECTORS_DIR");
-  if (vectors == nullptr) return std::nullopt;
-  const auto path = std::filesystem::path(vectors) / ".." / "spec" / "operations.json";
+// TrustGraph's registry as the specification gives it, carried in tests/fixtures (the
+// library embeds its own copy, src/gateway/operations.json). Missing is a failure.
+std::string reference_operations_json() {
+  const char* fixtures = std::getenv("IAM_FIXTURES_DIR");
+  REQUIRE_MESSAGE(fixtures != nullptr, "IAM_FIXTURES_DIR is not set (tests/meson.build sets it)");
+  const auto path = std::filesystem::path(fixtures) / "trustgraph_operations.json";
   std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
+  const std::string why = "cannot read " + path.string();
+  REQUIRE_MESSAGE(in.good(), why);
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
@@ -71,9 +74,8 @@ const std::vector<json> outside_registry_routes = {
 const std::set<std::string> all_workspace_operations{"config:getvalues-all-ws", "list-workspaces", "rotate-signing-key"};
 
 TEST_CASE("the embedded operations.json is the specification's, in order, plus the outside-registry routes, but for the documented differences") {
-  const auto spec_text = spec_operations_json();
-  REQUIRE_MESSAGE(spec_text.has_value(), "../shared/spec/operations.json not found (IAM_VECTORS_DIR)");
-  const json spec = json::parse(*spec_text);
+  const json spec = json::parse(reference_operations_json());
+  REQUIRE(spec["operations"].size() == 111);
   json ours = json::parse(OperationRegistry::default_operations_json())["operations"];
   std::set<std::string> marked;
   for (auto& op : ours) {
@@ -275,4 +277,54 @@ TEST_CASE("all_workspaces: an optional boolean, for system- and workspace-level 
       entry(R"({"name":"a","capability":"x","level":"system","resource":"empty","parameters":"none"})"));
   REQUIRE(absent.ok());
   CHECK_FALSE(absent->find("a")->all_workspaces);
+}
+
+// ---------------------------------------------------------------- the one operation table
+
+TEST_CASE("the operation table: one row per Operation, unique names, lookups both ways") {
+  const auto table = iam::operation_table();
+  REQUIRE(table.size() == 43);
+  std::set<std::string_view> names;
+  for (std::size_t i = 0; i < table.size(); ++i) {
+    const iam::OperationInfo& row = table[i];
+    CAPTURE(row.name);
+    CHECK(static_cast<std::size_t>(row.operation) == i);
+    CHECK(names.insert(row.name).second);
+    CHECK(iam::find_operation(row.name) == row.operation);
+    CHECK(iam::operation_name(row.operation) == row.name);
+    CHECK(&iam::operation_info(row.operation) == &row);
+    // Only authorise and authorise-many are answered from decisions.
+    CHECK((row.answer == iam::OperationAnswer::decision) ==
+          (row.operation == iam::Operation::authorise || row.operation == iam::Operation::authorise_many));
+  }
+  CHECK_FALSE(iam::find_operation("").has_value());
+  CHECK_FALSE(iam::find_operation("CREATE-USER").has_value());
+  CHECK_FALSE(iam::find_operation("config:get").has_value());  // a service operation, not IAM's
+  CHECK(std::count_if(table.begin(), table.end(), [](const auto& row) { return row.group; }) == 15);
+}
+
+TEST_CASE("operations.json's IAM operations are exactly the table's gateway rules") {
+  const auto registry = defaults();
+  // Table → registry: every operation a gateway serves is registered with the table's rule.
+  const auto specs = iam::gateway_operation_specs();
+  CHECK(specs.size() == 39);
+  std::set<std::string> from_table;
+  for (const OperationSpec& expected : specs) {
+    CAPTURE(expected.name);
+    from_table.insert(expected.name);
+    const OperationSpec* found = registry.find(expected.name);
+    REQUIRE(found != nullptr);
+    CHECK(*found == expected);
+  }
+  // Registry → table: every bare (IAM) name of operations.json has its row; `kind:op` names
+  // are the services' and http: routes, which the table does not hold.
+  std::set<std::string> bare_in_registry;
+  for (const OperationSpec* op : registry.operations())
+    if (op->name.find(':') == std::string::npos) bare_in_registry.insert(op->name);
+  CHECK(bare_in_registry == from_table);
+  // Only trusted callers send these: never a gateway's.
+  for (const iam::OperationInfo& row : iam::operation_table()) {
+    CAPTURE(row.name);
+    CHECK(row.gateway.has_value() == (registry.find(row.name) != nullptr));
+  }
 }

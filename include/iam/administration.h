@@ -1,0 +1,32 @@
+// iam/administration.h — the optional management half of a regime: the operations of
+// protocol.md "Operations" that create, read and change users, workspaces, API keys and
+// signing keys.
+//
+// A regime that manages its own state offers it through Regime::administration(); a
+// decision-only regime (one that only authenticates and authorises, its state kept
+// elsewhere) returns nullptr there, and the JSON dispatcher and the gateway kit answer
+// every management operation not-supported for it.
+//
+// THREAD SAFETY: implementations must be safe to call from many threads at once, like the
+// Regime that owns them.
+// OWNERSHIP: owned by its regime and valid for the regime's lifetime.
+// ERRORS: execute answers the error codes protocol.md lists per operation; an operation the
+// implementation does not offer is not_supported, a name outside the operation table
+// (iam/operation_table.h) invalid_argument. Like Regime, not declared noexcept so that an
+// application's implementation that throws is caught by its callers (internal-error).
+#pragma once
+
+#include "iam/operations.h"
+#include "iam/status.h"
+
+namespace iam {
+
+class Administration {
+ public:
+  virtual ~Administration() = default;
+
+  // One management operation (protocol.md "Operations"); request.operation names it.
+  virtual Result<OperationResponse> execute(const OperationRequest& request) = 0;
+};
+
+}  // namespace iam
