@@ -511,8 +511,8 @@ class Pool {
   // connection cannot be made.
   std::unique_ptr<Connection> take() {
     {
-      std::unique_lock lock(mutex_);
-      available_.wait(lock, [&] { return !idle_.empty() || open_ < size_; });
+      MutexLock lock(mutex_);
+      available_.wait(mutex_, [&]() IAM_REQUIRES(mutex_) { return !idle_.empty() || open_ < size_; });
       if (!idle_.empty()) {
         auto c = std::move(idle_.back());
         idle_.pop_back();
@@ -531,7 +531,7 @@ class Pool {
   // Adds a connection made elsewhere (the one open() migrated with).
   void adopt(std::unique_ptr<Connection> connection) {
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       ++open_;
     }
     give_back(std::move(connection));
@@ -541,7 +541,7 @@ class Pool {
     if (connection && connection->in_transaction()) connection->rollback();
     std::unique_ptr<Connection> closing;
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (connection && connection->reusable()) {
         idle_.push_back(std::move(connection));
       } else {
@@ -557,7 +557,7 @@ class Pool {
   void drop_idle() noexcept {
     std::vector<std::unique_ptr<Connection>> closing;
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       closing.swap(idle_);
       open_ -= closing.size();
     }
@@ -567,10 +567,10 @@ class Pool {
  private:
   Connector connector_;
   const std::size_t size_;
-  std::mutex mutex_;
-  std::condition_variable available_;
-  std::vector<std::unique_ptr<Connection>> idle_;
-  std::size_t open_ = 0;  // idle + lent + being connected
+  Mutex mutex_;
+  std::condition_variable_any available_;  // waits on mutex_
+  std::vector<std::unique_ptr<Connection>> idle_ IAM_GUARDED_BY(mutex_);
+  std::size_t open_ IAM_GUARDED_BY(mutex_) = 0;  // idle + lent + being connected
 };
 
 // ---------------------------------------------------------------------------------------
@@ -655,17 +655,17 @@ class ChangeChannel {
   // The first call starts the thread and waits (at most first_listen_wait) until it listens;
   // if it does not by then, it reports "everything" once it does.
   void add(InvalidationListener listener) {
-    std::unique_lock lock(mutex_);
+    MutexLock lock(mutex_);
     listeners_.push_back(std::move(listener));
     if (thread_.joinable()) return;
     thread_ = std::thread([this] { run(); });
-    changed_.wait_for(lock, first_listen_wait, [&] { return listening_ || stop_; });
+    changed_.wait_for(mutex_, first_listen_wait, [&]() IAM_REQUIRES(mutex_) { return listening_ || stop_; });
     if (!listening_) announce_next_listen_ = true;
   }
 
   void stop() noexcept {
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       stop_ = true;
     }
     changed_.notify_all();
@@ -674,19 +674,19 @@ class ChangeChannel {
 
  private:
   bool stopping() {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     return stop_;
   }
 
   void pause(std::chrono::milliseconds d) {
-    std::unique_lock lock(mutex_);
-    changed_.wait_for(lock, d, [&] { return stop_; });
+    MutexLock lock(mutex_);
+    changed_.wait_for(mutex_, d, [&]() IAM_REQUIRES(mutex_) { return stop_; });
   }
 
   void deliver(const Invalidation& what) noexcept {
     std::vector<InvalidationListener> listeners;
     try {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       listeners = listeners_;
     } catch (...) {
       return;
@@ -713,7 +713,7 @@ class ChangeChannel {
         backoff = std::chrono::milliseconds(100);
         bool announce = lost;
         {
-          std::lock_guard lock(mutex_);
+          MutexLock lock(mutex_);
           listening_ = true;
           announce = announce || announce_next_listen_;
           announce_next_listen_ = false;
@@ -723,7 +723,7 @@ class ChangeChannel {
         listen(conn);
         PQfinish(conn);
         {
-          std::lock_guard lock(mutex_);
+          MutexLock lock(mutex_);
           listening_ = false;
         }
         if (stopping()) break;
@@ -792,12 +792,14 @@ class ChangeChannel {
 
   const Connector connector_;
   const std::string instance_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<InvalidationListener> listeners_;
-  bool stop_ = false;
-  bool listening_ = false;
-  bool announce_next_listen_ = false;
+  Mutex mutex_;
+  std::condition_variable_any changed_;  // waits on mutex_
+  std::vector<InvalidationListener> listeners_ IAM_GUARDED_BY(mutex_);
+  bool stop_ IAM_GUARDED_BY(mutex_) = false;
+  bool listening_ IAM_GUARDED_BY(mutex_) = false;
+  bool announce_next_listen_ IAM_GUARDED_BY(mutex_) = false;
+  // Started under mutex_ by add(); joined by stop() (from the destructor, when no add() can
+  // run), which must not hold mutex_ while the thread still takes it.
   std::thread thread_;
 };
 

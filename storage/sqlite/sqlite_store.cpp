@@ -328,7 +328,8 @@ class SqliteBackend final : public sql::SqlBackend {
   Status run(std::string_view what, sql::Access access, sql::FunctionRef<Status(sql::SqlSession&)> body) override {
     if (access == sql::Access::write) {
       MutexLock lock(write_mutex_);
-      return with_retry(settings_.busy_timeout, what, [&]() IAM_REQUIRES(write_mutex_) { return body(*writer_); });
+      Connection& writer = *writer_;  // used only while the lock is held
+      return with_retry(settings_.busy_timeout, what, [&] { return body(writer); });
     }
     return with_retry(settings_.busy_timeout, what, [&]() -> Status {
       auto reader = take_reader();
