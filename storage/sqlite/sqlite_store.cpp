@@ -321,7 +321,9 @@ sql::SqlDialect sqlite_dialect(const std::string& path) {
 class SqliteBackend final : public sql::SqlBackend {
  public:
   SqliteBackend(ConnectionSettings settings, std::unique_ptr<Connection> writer)
-      : settings_(std::move(settings)), dialect_(sqlite_dialect(settings_.path)), writer_(std::move(writer)) {}
+      : settings_(std::move(settings)), dialect_(sqlite_dialect(settings_.path)), writer_(std::move(writer)) {
+    pool_.reserve(max_idle_readers);  // give_back never allocates
+  }
 
   const sql::SqlDialect& dialect() const noexcept override { return dialect_; }
 
@@ -332,15 +334,27 @@ class SqliteBackend final : public sql::SqlBackend {
       return with_retry(settings_.busy_timeout, what, [&] { return body(writer); });
     }
     return with_retry(settings_.busy_timeout, what, [&]() -> Status {
-      auto reader = take_reader();
-      Status status = body(*reader);
-      give_back(std::move(reader));
-      return status;
+      Reader reader(*this);
+      return body(reader.connection());
     });
   }
 
  private:
-  // A reader connection from the pool, or a new one.
+  // A reader connection on loan from the pool (or a new one), returned when the loan ends,
+  // however the read ended (a failed statement is reset, the connection stays usable).
+  class Reader {
+   public:
+    explicit Reader(SqliteBackend& backend) : backend_(backend), connection_(backend.take_reader()) {}
+    ~Reader() { backend_.give_back(std::move(connection_)); }
+    Reader(const Reader&) = delete;
+    Reader& operator=(const Reader&) = delete;
+    Connection& connection() { return *connection_; }
+
+   private:
+    SqliteBackend& backend_;
+    std::unique_ptr<Connection> connection_;
+  };
+
   std::unique_ptr<Connection> take_reader() {
     {
       MutexLock lock(pool_mutex_);
@@ -352,7 +366,7 @@ class SqliteBackend final : public sql::SqlBackend {
     }
     return std::make_unique<Connection>(settings_, false);
   }
-  void give_back(std::unique_ptr<Connection> c) {
+  void give_back(std::unique_ptr<Connection> c) noexcept {
     MutexLock lock(pool_mutex_);
     if (pool_.size() < max_idle_readers) pool_.push_back(std::move(c));
   }
