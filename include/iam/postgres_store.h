@@ -81,13 +81,14 @@
 #include <optional>
 #include <string>
 
+#include "iam/key_at_rest.h"
 #include "iam/repository.h"
 #include "iam/secret.h"
 #include "iam/status.h"
 
 namespace iam {
 
-inline constexpr std::size_t postgres_encryption_key_bytes = 32;
+inline constexpr std::size_t postgres_encryption_key_bytes = key_encryption_key_bytes;
 
 struct PostgresOptions {
   std::string conninfo;  // libpq keyword=value string or postgresql:// URI; see above

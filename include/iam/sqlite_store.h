@@ -21,7 +21,8 @@
 //   invalid_argument — the options are wrong: an empty path, a key that is not 32 bytes, a
 //     replacement_key without a key, a negative busy_timeout; or the key does not fit the file: it holds encrypted private
 //     keys and no key, or a different key, was supplied.
-//   not_supported — the database was written by a newer schema version than this build.
+//   not_supported — the database was written by a newer schema version than this build,
+//     or this build has no SQLite store (configured with -Dsqlite=disabled).
 //   internal_error — the store cannot be opened (as iam/store.h says): the directory does
 //     not exist; the file is not an SQLite database, or is one this library did not
 //     create; it is read-only, damaged or truncated; or SQLite failed otherwise.
@@ -43,7 +44,7 @@
 //
 // STORE SPECIFICATION: open_repository("sqlite:PATH") (iam/store.h) opens PATH with the
 // default options; when the environment variable IAM_KEY_ENCRYPTION_KEY_FILE names a file,
-// the encryption key is read from it with load_key_file.
+// the encryption key is read from it with load_key_file (iam/key_at_rest.h).
 #pragma once
 
 #include <chrono>
@@ -52,16 +53,17 @@
 #include <optional>
 #include <string>
 
+#include "iam/key_at_rest.h"  // load_key_file, load_key_from_environment
 #include "iam/repository.h"
 #include "iam/secret.h"
 #include "iam/status.h"
 
 namespace iam {
 
-inline constexpr std::size_t sqlite_encryption_key_bytes = 32;
+inline constexpr std::size_t sqlite_encryption_key_bytes = key_encryption_key_bytes;
 
 // The environment variable that open_repository("sqlite:…") reads the key file path from.
-inline constexpr const char* sqlite_key_file_env = "IAM_KEY_ENCRYPTION_KEY_FILE";
+inline constexpr const char* sqlite_key_file_env = key_encryption_key_file_env;
 
 struct SqliteOptions {
   std::string path;  // the database file; created (mode 0600) when absent
@@ -80,16 +82,10 @@ struct SqliteOptions {
   std::optional<SecretBytes> replacement_key;
 };
 
+// True when this build has the SQLite store (meson -Dsqlite=enabled, the default).
+bool sqlite_store_available() noexcept;
+
 // Opens (creating or migrating as needed) the database at options.path.
 Result<std::shared_ptr<Repository>> open_sqlite_repository(SqliteOptions options);
-
-// Reads an encryption key from a file holding either exactly 32 raw bytes or 64 hex
-// characters (surrounding whitespace and a trailing newline allowed).
-// invalid_argument (naming the file) when it cannot be read or holds anything else.
-Result<SecretBytes> load_key_file(const std::string& path);
-
-// The key named by IAM_KEY_ENCRYPTION_KEY_FILE: nullopt when the variable is unset or empty,
-// otherwise load_key_file of its value (and its errors).
-Result<std::optional<SecretBytes>> load_key_from_environment();
 
 }  // namespace iam

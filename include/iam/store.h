@@ -18,7 +18,7 @@ namespace iam {
 
 Result<std::shared_ptr<Repository>> open_repository(std::string_view spec);
 
-// As above, with the key that encrypts private signing keys at rest (iam/sqlite_store.h)
+// As above, with the key that encrypts private signing keys at rest (iam/key_at_rest.h)
 // given here instead of read from $IAM_KEY_ENCRYPTION_KEY_FILE: nullopt opens without a key.
 // `replacement_key` re-encrypts them under a new key on open (SqliteOptions::replacement_key,
 // PostgresOptions::replacement_key). "memory" ignores both.

@@ -1,4 +1,6 @@
-// The PostgreSQL repository (libpq).
+// The PostgreSQL repository (libpq): what is PostgreSQL's own. The records, the rules and
+// encryption at rest are the SQL core's (storage/sql/sql_repository.h); this file supplies
+// its sessions, the pool, the retry rule and cross-process invalidation.
 //
 // Connections: a pool of up to pool_size PGconn, each lent to one call at a time. Reads are
 // one SELECT each (one snapshot, so consistent); apply() runs BEGIN … COMMIT on one
@@ -7,13 +9,12 @@
 // cannot truncate one silently), numbers and booleans as text; bytea columns are read as
 // encode(…, 'hex') so the server's bytea_output setting does not matter.
 //
-// Failures of libpq or the server travel inside this file as a PgFailure exception (nothing
-// throws out of it): run() catches them, retries serialization failures and deadlocks with
-// backoff, retries once on a new connection when the old one turns out to be dead, and
-// turns everything else into an Error. The rules of repository.h (duplicate, not_found) are
-// checked with explicit queries in the order the in-memory backend checks them; the
-// schema's constraints stand behind them for races with other transactions (unique
-// violation → duplicate, foreign key violation → not_found).
+// Failures of libpq or the server travel as a SqlFailure exception (nothing throws out of
+// this file): the backend's run() catches them, retries serialization failures and
+// deadlocks with backoff, retries once on a new connection when the old one turns out to
+// be dead, and turns everything else into an Error. The schema's constraints stand behind
+// the core's checks for races with other transactions (unique violation → duplicate,
+// foreign key violation → not_found).
 #include "iam/postgres_store.h"
 
 #include <libpq-fe.h>
@@ -30,7 +31,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
-#include <limits>
 #include <mutex>
 #include <new>
 #include <optional>
@@ -38,36 +38,25 @@
 #include <string>
 #include <string_view>
 #include <thread>
-#include <type_traits>
 #include <unordered_map>
 #include <utility>
 #include <vector>
 
+#include "core/mutex.h"
 #include "crypto/crypto.h"
 #include "storage/postgres/postgres_schema.h"
-#include "storage/username_keys.h"
+#include "storage/sql/sql_repository.h"
 
 namespace iam {
 namespace {
 
+using sql::corrupt;
+using sql::Refusal;
+using sql::SqlFailure;
+
 // ---------------------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------------------
-
-// A failure of libpq or the server. `sqlstate` is empty when the server never answered.
-struct PgFailure {
-  std::string sqlstate;
-  std::string message;
-  bool connection_lost = false;  // the connection is unusable (or was never made)
-  bool during_commit = false;    // lost while COMMIT was in flight: the outcome is unknown
-};
-
-// A refusal that is not the server's: carried out of deep code as an exception, then returned.
-struct Refusal {
-  Error error;
-};
-
-[[noreturn]] void corrupt(std::string message) { throw PgFailure{"XX001", std::move(message)}; }
 
 bool sqlstate_class(std::string_view state, std::string_view cls) { return state.substr(0, 2) == cls; }
 
@@ -76,10 +65,22 @@ bool connection_state(std::string_view state) {
   return sqlstate_class(state, "08") || state == "57P01" || state == "57P02" || state == "57P03";
 }
 
-bool retryable(std::string_view state) { return state == "40001" || state == "40P01"; }
+SqlFailure::Kind failure_kind(std::string_view state) {
+  using K = SqlFailure::Kind;
+  if (connection_state(state)) return K::connection_lost;
+  if (state == "23505") return K::duplicate;
+  if (state == "23503") return K::missing_reference;
+  // A string the database cannot hold (not UTF-8, or NUL): a lookup of it finds nothing.
+  if (state == "22021" || state == "22P05") return K::unstorable_text;
+  if (sqlstate_class(state, "22") || state == "23502" || state == "23514") return K::invalid_data;
+  if (state == "40001" || state == "40P01") return K::retryable;
+  if (state == "XX001") return K::corrupt;
+  return K::other;
+}
 
-// A string the database cannot hold (not UTF-8, or NUL): a lookup of it finds nothing.
-bool unstorable_text(std::string_view state) { return state == "22021" || state == "22P05"; }
+[[noreturn]] void connection_failed(std::string message) {
+  throw SqlFailure{SqlFailure::Kind::connection_lost, std::move(message)};
+}
 
 // libpq's multi-line messages as one line (they go to logs).
 std::string one_line(const char* text) {
@@ -93,16 +94,11 @@ std::string one_line(const char* text) {
   return out;
 }
 
-Error to_error(const PgFailure& failure, std::string_view context) {
+Error to_error(const SqlFailure& failure, std::string_view context) {
   std::string message = "postgres store " + std::string(context) + ": " + failure.message;
-  const std::string_view state = failure.sqlstate;
-  if (state == "23505") return Error{ErrorCode::duplicate, std::move(message)};
-  if (state == "23503") return Error{ErrorCode::not_found, std::move(message)};
-  if (sqlstate_class(state, "22") || state == "23502" || state == "23514")
-    return Error{ErrorCode::invalid_argument, std::move(message)};
-  if (retryable(state)) message += " (still conflicting after retry_timeout)";
+  if (failure.kind == SqlFailure::Kind::retryable) message += " (still conflicting after retry_timeout)";
   if (failure.during_commit) message += " (the connection was lost during COMMIT: the change may have been applied)";
-  return Error{ErrorCode::internal_error, std::move(message)};
+  return Error{sql::error_code(failure.kind), std::move(message)};
 }
 
 // ---------------------------------------------------------------------------------------
@@ -112,6 +108,7 @@ Error to_error(const PgFailure& failure, std::string_view context) {
 // The parameters of one statement, $1 … $n in order.
 class Params {
  public:
+  Params() = default;
   // Binary format: the exact bytes, checked by the server (valid UTF-8, no NUL).
   Params& text(std::string_view value) {
     values_.push_back(Value{std::string(value), nullptr, 0, 1, false});
@@ -125,8 +122,6 @@ class Params {
     values_.push_back(Value{value ? "t" : "f", nullptr, 0, 0, false});
     return *this;
   }
-  Params& time(TimePoint value) { return integer(unix_seconds(value)); }
-  Params& time(const std::optional<TimePoint>& value) { return value ? time(*value) : null(); }
   Params& null() {
     values_.push_back(Value{{}, nullptr, 0, 0, true});
     return *this;
@@ -156,6 +151,20 @@ class Params {
     literal += '}';
     values_.push_back(Value{std::move(literal), nullptr, 0, 0, false});
     return *this;
+  }
+
+  // The core's parameters, in order.
+  explicit Params(sql::Params params) {
+    for (const auto& p : params) {
+      switch (p.type) {
+        case sql::SqlParam::Type::null: null(); break;
+        case sql::SqlParam::Type::integer: integer(p.integer); break;
+        case sql::SqlParam::Type::boolean: boolean(p.integer != 0); break;
+        case sql::SqlParam::Type::text: text(p.text); break;
+        case sql::SqlParam::Type::bytes: bytes(p.bytes); break;
+        case sql::SqlParam::Type::text_list: text_array(*p.list); break;
+      }
+    }
   }
 
   int size() const { return static_cast<int>(values_.size()); }
@@ -280,14 +289,38 @@ std::vector<std::string> Rows::text_array(int row, int col) const {
   return out;
 }
 
+
+// One row of a result, as the core reads it.
+class PgRow final : public sql::SqlRow {
+ public:
+  PgRow(const Rows& rows, int row) : rows_(rows), row_(row) {}
+  bool is_null(int col) const override { return rows_.is_null(row_, col); }
+  std::int64_t integer(int col) const override { return rows_.integer(row_, col); }
+  bool boolean(int col) const override { return rows_.boolean(row_, col); }
+  std::string text(int col) const override { return rows_.text(row_, col); }
+  SecretBytes bytes(int col) const override { return rows_.secret_hex(row_, col); }
+  std::vector<std::string> text_list(int col) const override { return rows_.text_array(row_, col); }
+
+ private:
+  const Rows& rows_;
+  int row_;
+};
+
 // ---------------------------------------------------------------------------------------
 // Connections
 // ---------------------------------------------------------------------------------------
 
-class Connection {
+// Serialises schema changes of one database across processes: an advisory lock, keyed
+// "iam1" and 1. Taken before the transaction begins: a transaction's start is when the
+// server drops cached catalog entries, so what is read after it sees tables another
+// process created while this one waited.
+constexpr const char* schema_lock = "SELECT pg_advisory_lock(1767992625, 1)";
+constexpr const char* schema_unlock = "SELECT pg_advisory_unlock(1767992625, 1)";
+
+class Connection final : public sql::SqlSession {
  public:
   explicit Connection(PGconn* conn) : conn_(conn) {}
-  ~Connection() { PQfinish(conn_); }
+  ~Connection() override { PQfinish(conn_); }
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -295,11 +328,61 @@ class Connection {
   bool reusable() const { return PQstatus(conn_) == CONNECTION_OK && PQtransactionStatus(conn_) == PQTRANS_IDLE; }
   bool in_transaction() const { return PQtransactionStatus(conn_) != PQTRANS_IDLE; }
 
+  void query(const std::string& sql, sql::Params params, sql::FunctionRef<void(const sql::SqlRow&)> row) override {
+    const Rows rows = run(sql, Params(params));
+    for (int i = 0; i < rows.size(); ++i) row(PgRow(rows, i));
+  }
+  std::int64_t execute(const std::string& sql, sql::Params params) override {
+    return run(sql, Params(params)).affected();
+  }
   // SQL text without parameters: transaction control, LOCK, DDL (possibly several statements).
+  void execute_script(const char* sql) override { exec(sql); }
+
+  void begin() override { exec("BEGIN ISOLATION LEVEL READ COMMITTED"); }
+  void commit() override {
+    try {
+      exec("COMMIT");
+    } catch (SqlFailure& failure) {
+      failure.during_commit = failure.kind == SqlFailure::Kind::connection_lost;
+      throw;
+    }
+  }
+  // Best effort: a connection that cannot roll back is not reused (see reusable()).
+  void rollback() noexcept override {
+    if (PQstatus(conn_) == CONNECTION_OK && in_transaction()) PQclear(PQexec(conn_, "ROLLBACK"));
+  }
+
+  void begin_schema_change() override {
+    exec(schema_lock);
+    try {
+      begin();
+    } catch (...) {
+      end_schema_change();
+      throw;
+    }
+  }
+  // Best effort (a lost connection releases what it held).
+  void end_schema_change() noexcept override { PQclear(PQexec(conn_, schema_unlock)); }
+  // SHARE ROW EXCLUSIVE conflicts with itself and with every writer of these tables, so
+  // racing bootstraps run one after another and each sees what the earlier committed
+  // (READ COMMITTED: the next statement takes a new snapshot).
+  void lock_tables(std::string_view tables) override {
+    exec(("LOCK TABLE " + std::string(tables) + " IN SHARE ROW EXCLUSIVE MODE").c_str());
+  }
+
+  // The schema version, 0 when there are no iam tables yet.
+  int schema_version() override {
+    if (!exec("SELECT 1 WHERE to_regclass('iam_schema_version') IS NOT NULL").size()) return 0;
+    const auto r = exec("SELECT version FROM iam_schema_version WHERE id = 1");
+    if (r.size() != 1) corrupt("the iam_schema_version table is empty");
+    return static_cast<int>(r.integer(0, 0));
+  }
+
+ private:
   Rows exec(const char* sql) { return check(PQexec(conn_, sql)); }
 
   // A statement with parameters, prepared on this connection at first use.
-  Rows run(const char* sql, const Params& params = Params()) {
+  Rows run(const std::string& sql, const Params& params) {
     const std::string& name = prepared(sql, params.size());
     std::vector<const char*> values;
     std::vector<int> lengths;
@@ -308,40 +391,22 @@ class Connection {
     return check(PQexecPrepared(conn_, name.c_str(), params.size(), values.data(), lengths.data(), formats.data(), 0));
   }
 
-  bool exists(const char* sql, std::string_view arg) { return !run(sql, Params().text(arg)).empty(); }
-
-  void begin() { exec("BEGIN ISOLATION LEVEL READ COMMITTED"); }
-  void commit() {
-    try {
-      exec("COMMIT");
-    } catch (PgFailure& failure) {
-      failure.during_commit = failure.connection_lost;
-      throw;
-    }
-  }
-  // Best effort: a connection that cannot roll back is not reused (see reusable()).
-  void rollback() noexcept {
-    if (PQstatus(conn_) == CONNECTION_OK && in_transaction()) PQclear(PQexec(conn_, "ROLLBACK"));
-  }
-  // Best effort, for cleanup on a failure path (a lost connection releases what it held).
-  void exec_quietly(const char* sql) noexcept { PQclear(PQexec(conn_, sql)); }
-
- private:
-  const std::string& prepared(const char* sql, int parameters) {
+  const std::string& prepared(const std::string& sql, int parameters) {
     const auto it = statements_.find(sql);
     if (it != statements_.end()) return it->second;
     std::string name = "iam_" + std::to_string(statements_.size());
-    check(PQprepare(conn_, name.c_str(), sql, parameters, nullptr));
+    check(PQprepare(conn_, name.c_str(), sql.c_str(), parameters, nullptr));
     return statements_.emplace(sql, std::move(name)).first->second;
   }
 
   Rows check(PGresult* result) {
     const auto status = result ? PQresultStatus(result) : PGRES_FATAL_ERROR;
     if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) return Rows(result);
-    PgFailure failure;
+    std::string sqlstate;
+    SqlFailure failure;
     if (result) {
       const char* state = PQresultErrorField(result, PG_DIAG_SQLSTATE);
-      failure.sqlstate = state ? state : "";
+      sqlstate = state ? state : "";
       // The primary message only: DETAIL would quote the row's values.
       const char* primary = PQresultErrorField(result, PG_DIAG_MESSAGE_PRIMARY);
       failure.message = one_line(primary ? primary : PQresultErrorMessage(result));
@@ -350,13 +415,14 @@ class Connection {
       failure.message = one_line(PQerrorMessage(conn_));
     }
     if (failure.message.empty()) failure.message = "unexpected result " + std::string(PQresStatus(status));
-    failure.connection_lost = PQstatus(conn_) != CONNECTION_OK || connection_state(failure.sqlstate);
-    if (failure.connection_lost && failure.sqlstate.empty()) failure.message = "connection lost: " + failure.message;
+    failure.kind = PQstatus(conn_) != CONNECTION_OK ? SqlFailure::Kind::connection_lost : failure_kind(sqlstate);
+    if (failure.kind == SqlFailure::Kind::connection_lost && sqlstate.empty())
+      failure.message = "connection lost: " + failure.message;
     throw failure;
   }
 
   PGconn* conn_;
-  std::unordered_map<std::string_view, std::string> statements_;  // SQL (a literal) → name
+  std::unordered_map<std::string, std::string> statements_;  // SQL → prepared statement name
 };
 
 // Opens connections with the repository's settings.
@@ -372,11 +438,11 @@ class Connector {
     std::vector<const char*> values;
     parameters(keywords, values);
     PGconn* conn = PQconnectdbParams(keywords.data(), values.data(), 1);
-    if (!conn) throw PgFailure{"", "cannot connect: out of memory", true};
+    if (!conn) connection_failed("cannot connect: out of memory");
     if (PQstatus(conn) != CONNECTION_OK) {
       std::string message = "cannot connect: " + one_line(PQerrorMessage(conn));
       PQfinish(conn);
-      throw PgFailure{"", std::move(message), true};
+      connection_failed(std::move(message));
     }
     return std::make_unique<Connection>(conn);
   }
@@ -441,12 +507,12 @@ class Pool {
     bool released_ = false;
   };
 
-  // Waits for an idle connection or room for a new one. Throws PgFailure when a new
+  // Waits for an idle connection or room for a new one. Throws SqlFailure when a new
   // connection cannot be made.
   std::unique_ptr<Connection> take() {
     {
-      std::unique_lock lock(mutex_);
-      available_.wait(lock, [&] { return !idle_.empty() || open_ < size_; });
+      MutexLock lock(mutex_);
+      available_.wait(mutex_, [&]() IAM_REQUIRES(mutex_) { return !idle_.empty() || open_ < size_; });
       if (!idle_.empty()) {
         auto c = std::move(idle_.back());
         idle_.pop_back();
@@ -465,7 +531,7 @@ class Pool {
   // Adds a connection made elsewhere (the one open() migrated with).
   void adopt(std::unique_ptr<Connection> connection) {
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       ++open_;
     }
     give_back(std::move(connection));
@@ -475,7 +541,7 @@ class Pool {
     if (connection && connection->in_transaction()) connection->rollback();
     std::unique_ptr<Connection> closing;
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       if (connection && connection->reusable()) {
         idle_.push_back(std::move(connection));
       } else {
@@ -491,7 +557,7 @@ class Pool {
   void drop_idle() noexcept {
     std::vector<std::unique_ptr<Connection>> closing;
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       closing.swap(idle_);
       open_ -= closing.size();
     }
@@ -501,10 +567,10 @@ class Pool {
  private:
   Connector connector_;
   const std::size_t size_;
-  std::mutex mutex_;
-  std::condition_variable available_;
-  std::vector<std::unique_ptr<Connection>> idle_;
-  std::size_t open_ = 0;  // idle + lent + being connected
+  Mutex mutex_;
+  std::condition_variable_any available_;  // waits on mutex_
+  std::vector<std::unique_ptr<Connection>> idle_ IAM_GUARDED_BY(mutex_);
+  std::size_t open_ IAM_GUARDED_BY(mutex_) = 0;  // idle + lent + being connected
 };
 
 // ---------------------------------------------------------------------------------------
@@ -589,17 +655,17 @@ class ChangeChannel {
   // The first call starts the thread and waits (at most first_listen_wait) until it listens;
   // if it does not by then, it reports "everything" once it does.
   void add(InvalidationListener listener) {
-    std::unique_lock lock(mutex_);
+    MutexLock lock(mutex_);
     listeners_.push_back(std::move(listener));
     if (thread_.joinable()) return;
     thread_ = std::thread([this] { run(); });
-    changed_.wait_for(lock, first_listen_wait, [&] { return listening_ || stop_; });
+    changed_.wait_for(mutex_, first_listen_wait, [&]() IAM_REQUIRES(mutex_) { return listening_ || stop_; });
     if (!listening_) announce_next_listen_ = true;
   }
 
   void stop() noexcept {
     {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       stop_ = true;
     }
     changed_.notify_all();
@@ -608,19 +674,19 @@ class ChangeChannel {
 
  private:
   bool stopping() {
-    std::lock_guard lock(mutex_);
+    MutexLock lock(mutex_);
     return stop_;
   }
 
   void pause(std::chrono::milliseconds d) {
-    std::unique_lock lock(mutex_);
-    changed_.wait_for(lock, d, [&] { return stop_; });
+    MutexLock lock(mutex_);
+    changed_.wait_for(mutex_, d, [&]() IAM_REQUIRES(mutex_) { return stop_; });
   }
 
   void deliver(const Invalidation& what) noexcept {
     std::vector<InvalidationListener> listeners;
     try {
-      std::lock_guard lock(mutex_);
+      MutexLock lock(mutex_);
       listeners = listeners_;
     } catch (...) {
       return;
@@ -647,7 +713,7 @@ class ChangeChannel {
         backoff = std::chrono::milliseconds(100);
         bool announce = lost;
         {
-          std::lock_guard lock(mutex_);
+          MutexLock lock(mutex_);
           listening_ = true;
           announce = announce || announce_next_listen_;
           announce_next_listen_ = false;
@@ -657,7 +723,7 @@ class ChangeChannel {
         listen(conn);
         PQfinish(conn);
         {
-          std::lock_guard lock(mutex_);
+          MutexLock lock(mutex_);
           listening_ = false;
         }
         if (stopping()) break;
@@ -726,12 +792,14 @@ class ChangeChannel {
 
   const Connector connector_;
   const std::string instance_;
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  std::vector<InvalidationListener> listeners_;
-  bool stop_ = false;
-  bool listening_ = false;
-  bool announce_next_listen_ = false;
+  Mutex mutex_;
+  std::condition_variable_any changed_;  // waits on mutex_
+  std::vector<InvalidationListener> listeners_ IAM_GUARDED_BY(mutex_);
+  bool stop_ IAM_GUARDED_BY(mutex_) = false;
+  bool listening_ IAM_GUARDED_BY(mutex_) = false;
+  bool announce_next_listen_ IAM_GUARDED_BY(mutex_) = false;
+  // Started under mutex_ by add(); joined by stop() (from the destructor, when no add() can
+  // run), which must not hold mutex_ while the thread still takes it.
   std::thread thread_;
 };
 
@@ -744,253 +812,37 @@ std::string new_instance_id() {
   return std::string(hex, 16);
 }
 
-// ---------------------------------------------------------------------------------------
-// Private keys at rest: nonce || crypto_secretbox_easy(plaintext)
-// ---------------------------------------------------------------------------------------
-
-constexpr std::string_view key_check_plaintext = "iam postgres store: private key encryption check v1";
-constexpr const char* meta_private_keys = "private_keys";  // value "encrypted"
-constexpr const char* meta_key_check = "key_check";
-
-std::vector<std::uint8_t> seal(const SecretBytes& key, std::span<const std::uint8_t> plaintext) {
-  std::vector<std::uint8_t> box(crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES + plaintext.size());
-  randombytes_buf(box.data(), crypto_secretbox_NONCEBYTES);
-  crypto_secretbox_easy(box.data() + crypto_secretbox_NONCEBYTES, plaintext.data(), plaintext.size(), box.data(),
-                        key.data());
-  return box;
-}
-
-std::optional<SecretBytes> unseal(const SecretBytes& key, std::span<const std::uint8_t> box) {
-  if (box.size() <= crypto_secretbox_NONCEBYTES + crypto_secretbox_MACBYTES) return std::nullopt;
-  SecretBytes plaintext(box.size() - crypto_secretbox_NONCEBYTES - crypto_secretbox_MACBYTES);
-  if (crypto_secretbox_open_easy(plaintext.data(), box.data() + crypto_secretbox_NONCEBYTES,
-                                 box.size() - crypto_secretbox_NONCEBYTES, box.data(), key.data()) != 0)
-    return std::nullopt;
-  return plaintext;
-}
-
-std::optional<std::vector<std::uint8_t>> read_meta(Connection& c, const char* name) {
-  const auto r = c.run("SELECT encode(value, 'hex') FROM iam_meta WHERE name = $1", Params().text(name));
-  if (r.empty()) return std::nullopt;
-  auto bytes = crypto::hex_decode(r.view(0, 0));
-  if (!bytes) corrupt("iam_meta." + std::string(name) + " does not decode");
-  return bytes;
-}
-
-// True when `key` opens the database's check value (it is the key the database is under).
-bool key_fits(Connection& c, const SecretBytes& key) {
-  const auto check = read_meta(c, meta_key_check);
-  const auto plain = check ? unseal(key, *check) : std::nullopt;
-  return plain && crypto::as_text(plain->span()) == key_check_plaintext;
+sql::SqlDialect postgres_dialect() {
+  sql::SqlDialect d;
+  d.label = "postgres store";
+  d.table_prefix = "iam_";
+  d.placeholder = '$';
+  d.bytes_as_hex = true;
+  d.key_check_text = "iam postgres store: private key encryption check v1";
+  d.migration_steps = postgres_detail::migration_steps();
+  return d;
 }
 
 // ---------------------------------------------------------------------------------------
-// Row readers
+// The backend: the pool, the retry rule, the invalidation channel
 // ---------------------------------------------------------------------------------------
 
-#define IAM_WORKSPACE_COLUMNS "id, name, enabled, created"
-#define IAM_USER_COLUMNS \
-  "id, workspace_id, username, name, email, roles, enabled, must_change_password, created, password_hash, " \
-  "credentials_epoch"
-#define IAM_KEY_COLUMNS "id, user_id, name, prefix, expires, created, last_used, key_hash"
-#define IAM_SIGNING_COLUMNS \
-  "kid, encode(public_key, 'hex'), encode(secret_key, 'hex'), secret_encrypted, created, retired"
-
-WorkspaceRecord read_workspace(const Rows& r, int i) {
-  WorkspaceRecord w;
-  w.id = r.text(i, 0);
-  w.name = r.text(i, 1);
-  w.enabled = r.boolean(i, 2);
-  w.created = r.time(i, 3);
-  return w;
-}
-
-// bigint is signed: an epoch past INT64_MAX (never reached by +1 steps) is refused.
-std::int64_t epoch_value(std::uint64_t epoch) {
-  if (epoch > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-    throw Refusal{Error{ErrorCode::invalid_argument, "credentials epoch out of range"}};
-  return static_cast<std::int64_t>(epoch);
-}
-
-StoredUser read_user(const Rows& r, int i) {
-  StoredUser u;
-  u.record.id = r.text(i, 0);
-  u.record.workspace = r.text(i, 1);
-  u.record.username = r.text(i, 2);
-  u.record.name = r.text(i, 3);
-  u.record.email = r.text(i, 4);
-  u.record.roles = r.text_array(i, 5);
-  u.record.enabled = r.boolean(i, 6);
-  u.record.must_change_password = r.boolean(i, 7);
-  u.record.created = r.time(i, 8);
-  u.password_hash = r.text(i, 9);
-  const std::int64_t epoch = r.integer(i, 10);
-  if (epoch < 0) corrupt("the credentials epoch of user '" + u.record.id + "' is negative");
-  u.credentials_epoch = static_cast<std::uint64_t>(epoch);
-  return u;
-}
-
-StoredApiKey read_key(const Rows& r, int i) {
-  StoredApiKey k;
-  k.record.id = r.text(i, 0);
-  k.record.user_id = r.text(i, 1);
-  k.record.name = r.text(i, 2);
-  k.record.prefix = r.text(i, 3);
-  k.record.expires = r.optional_time(i, 4);
-  k.record.created = r.time(i, 5);
-  k.record.last_used = r.optional_time(i, 6);
-  k.key_hash = r.text(i, 7);
-  return k;
-}
-
-template <class T, class F>
-std::vector<T> read_all(const Rows& r, F read) {
-  std::vector<T> out;
-  out.reserve(static_cast<std::size_t>(r.size()));
-  for (int i = 0; i < r.size(); ++i) out.push_back(read(r, i));
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------
-// The repository
-// ---------------------------------------------------------------------------------------
-
-class PostgresRepository final : public Repository {
+class PostgresBackend final : public sql::SqlBackend {
  public:
-  PostgresRepository(Connector connector, std::size_t pool_size, std::chrono::milliseconds retry_timeout,
-                     std::optional<SecretBytes> key)
-      : pool_(connector, pool_size),
+  PostgresBackend(Connector connector, std::size_t pool_size, std::chrono::milliseconds retry_timeout)
+      : dialect_(postgres_dialect()),
+        pool_(connector, pool_size),
         retry_timeout_(retry_timeout),
-        key_(std::move(key)),
         channel_(std::move(connector), new_instance_id()) {}
 
   void adopt(std::unique_ptr<Connection> connection) { pool_.adopt(std::move(connection)); }
 
-  // NOTIFY on a pooled connection (retried once on a new one after a restart, like every
-  // call); when the server cannot be reached the notification is dropped: the others then
-  // learn within their caches' TTL.
-  void publish(const Invalidation& what) noexcept override {
-    try {
-      const std::string payload = notify_payload(channel_.instance(), what);
-      (void)run<void>("publish", [&](Connection& c) -> Status {
-        c.run("SELECT pg_notify('iam_invalidation', $1)", Params().text(payload));
-        return {};
-      });
-    } catch (...) {
-    }
-  }
+  const sql::SqlDialect& dialect() const noexcept override { return dialect_; }
 
-  void add_change_listener(InvalidationListener listener) override { channel_.add(std::move(listener)); }
-
-  Result<WorkspaceRecord> find_workspace(std::string_view id) override {
-    return run<WorkspaceRecord>("find_workspace", [&](Connection& c) -> Result<WorkspaceRecord> {
-      const auto r = c.run("SELECT " IAM_WORKSPACE_COLUMNS " FROM iam_workspaces WHERE id = $1", Params().text(id));
-      if (r.empty()) return Error{ErrorCode::not_found, "workspace not found"};
-      return read_workspace(r, 0);
-    });
-  }
-
-  Result<std::vector<WorkspaceRecord>> list_workspaces() override {
-    return run<std::vector<WorkspaceRecord>>("list_workspaces", [&](Connection& c) {
-      return read_all<WorkspaceRecord>(c.run("SELECT " IAM_WORKSPACE_COLUMNS " FROM iam_workspaces ORDER BY id"),
-                                       read_workspace);
-    });
-  }
-
-  Result<StoredUser> find_user(std::string_view id) override {
-    return run<StoredUser>("find_user", [&](Connection& c) -> Result<StoredUser> {
-      const auto r = c.run("SELECT " IAM_USER_COLUMNS " FROM iam_users WHERE id = $1", Params().text(id));
-      if (r.empty()) return Error{ErrorCode::not_found, "user not found"};
-      return read_user(r, 0);
-    });
-  }
-
-  Result<StoredUser> find_user_by_username(std::string_view username) override {
-    const auto key = username_key(username);
-    if (!key) return Error{ErrorCode::not_found, "user not found"};
-    return run<StoredUser>("find_user_by_username", [&](Connection& c) -> Result<StoredUser> {
-      const auto r = c.run("SELECT " IAM_USER_COLUMNS " FROM iam_users WHERE username_key = $1", Params().text(*key));
-      if (r.empty()) return Error{ErrorCode::not_found, "user not found"};
-      return read_user(r, 0);
-    });
-  }
-
-  Result<std::vector<StoredUser>> list_users(std::optional<std::string_view> workspace) override {
-    return run<std::vector<StoredUser>>("list_users", [&](Connection& c) {
-      if (workspace)
-        return read_all<StoredUser>(
-            c.run("SELECT " IAM_USER_COLUMNS " FROM iam_users WHERE workspace_id = $1 ORDER BY username_key",
-                  Params().text(*workspace)),
-            read_user);
-      return read_all<StoredUser>(c.run("SELECT " IAM_USER_COLUMNS " FROM iam_users ORDER BY username_key"),
-                                  read_user);
-    });
-  }
-
-  Result<StoredApiKey> find_api_key(std::string_view id) override {
-    return run<StoredApiKey>("find_api_key", [&](Connection& c) -> Result<StoredApiKey> {
-      const auto r = c.run("SELECT " IAM_KEY_COLUMNS " FROM iam_api_keys WHERE id = $1", Params().text(id));
-      if (r.empty()) return Error{ErrorCode::not_found, "API key not found"};
-      return read_key(r, 0);
-    });
-  }
-
-  Result<StoredApiKey> find_api_key_by_hash(std::string_view key_hash) override {
-    return run<StoredApiKey>("find_api_key_by_hash", [&](Connection& c) -> Result<StoredApiKey> {
-      const auto r = c.run("SELECT " IAM_KEY_COLUMNS " FROM iam_api_keys WHERE key_hash = $1", Params().text(key_hash));
-      if (r.empty()) return Error{ErrorCode::not_found, "API key not found"};
-      return read_key(r, 0);
-    });
-  }
-
-  Result<std::vector<StoredApiKey>> list_api_keys(std::string_view user_id) override {
-    return run<std::vector<StoredApiKey>>("list_api_keys", [&](Connection& c) {
-      return read_all<StoredApiKey>(
-          c.run("SELECT " IAM_KEY_COLUMNS " FROM iam_api_keys WHERE user_id = $1 ORDER BY created, id",
-                Params().text(user_id)),
-          read_key);
-    });
-  }
-
-  Result<std::vector<SigningKey>> list_signing_keys() override {
-    return run<std::vector<SigningKey>>("list_signing_keys", [&](Connection& c) {
-      const auto r = c.run("SELECT " IAM_SIGNING_COLUMNS " FROM iam_signing_keys ORDER BY created, seq");
-      std::vector<SigningKey> out;
-      for (int i = 0; i < r.size(); ++i) out.push_back(read_signing_key(r, i));
-      return out;
-    });
-  }
-
-  Result<bool> is_empty() override {
-    return run<bool>("is_empty", [&](Connection& c) {
-      const auto r = c.run("SELECT NOT EXISTS (SELECT 1 FROM iam_workspaces) AND NOT EXISTS (SELECT 1 FROM iam_users)");
-      if (r.size() != 1) corrupt("is_empty returned no row");
-      return r.boolean(0, 0);
-    });
-  }
-
-  Status apply(std::span<const Mutation> change) override {
-    if (change.empty()) return {};
-    return run<void>("apply", [&](Connection& c) -> Status {
-      c.begin();
-      for (const auto& m : change) {
-        Status s = std::visit([&](const auto& step) { return apply_one(c, step); }, m);
-        if (!s.ok()) {
-          c.rollback();
-          return s;
-        }
-      }
-      c.commit();
-      return {};
-    });
-  }
-
- private:
   // Runs `body` on a pooled connection: retries serialization failures and deadlocks with
   // jittered backoff until retry_timeout has passed, and once on a new connection when the
   // one it had turns out dead before anything was committed; any other failure is an Error.
-  template <class T, class F>
-  Result<T> run(std::string_view what, F&& body) {
+  Status run(std::string_view what, sql::Access access, sql::FunctionRef<Status(sql::SqlSession&)> body) override {
     using Clock = std::chrono::steady_clock;
     const auto deadline = Clock::now() + retry_timeout_;
     std::chrono::microseconds backoff{1000};
@@ -1000,7 +852,7 @@ class PostgresRepository final : public Repository {
       std::unique_ptr<Connection> taken;
       try {
         taken = pool_.take();
-      } catch (const PgFailure& failure) {
+      } catch (const SqlFailure& failure) {
         return to_error(failure, what);  // the server is unreachable
       } catch (const std::bad_alloc&) {
         return Error{ErrorCode::internal_error, "postgres store " + std::string(what) + ": out of memory"};
@@ -1008,8 +860,8 @@ class PostgresRepository final : public Repository {
       Pool::Lease lease(pool_, std::move(taken));
       try {
         return body(*lease);
-      } catch (const PgFailure& failure) {
-        if (failure.connection_lost) {
+      } catch (const SqlFailure& failure) {
+        if (failure.kind == SqlFailure::Kind::connection_lost) {
           lease.release();  // not reusable: closed
           pool_.drop_idle();
           if (!reconnected && !failure.during_commit) {
@@ -1018,9 +870,9 @@ class PostgresRepository final : public Repository {
           }
           return to_error(failure, what);
         }
-        if (unstorable_text(failure.sqlstate) && !std::is_void_v<T>)
+        if (failure.kind == SqlFailure::Kind::unstorable_text && access == sql::Access::read)
           return Error{ErrorCode::not_found, "postgres store " + std::string(what) + ": no record has that key"};
-        if (!retryable(failure.sqlstate) || Clock::now() >= deadline) return to_error(failure, what);
+        if (failure.kind != SqlFailure::Kind::retryable || Clock::now() >= deadline) return to_error(failure, what);
       } catch (const Refusal& refusal) {
         return refusal.error;
       } catch (const std::bad_alloc&) {
@@ -1035,396 +887,31 @@ class PostgresRepository final : public Repository {
     }
   }
 
-  SigningKey read_signing_key(const Rows& r, int i) const {
-    SigningKey k;
-    k.kid = r.text(i, 0);
-    {
-      const SecretBytes pub = r.secret_hex(i, 1);
-      if (pub.size() != k.public_key.size()) corrupt("signing key '" + k.kid + "' has a malformed public key");
-      std::copy(pub.data(), pub.data() + pub.size(), k.public_key.begin());
+  // NOTIFY on a pooled connection (retried once on a new one after a restart, like every
+  // call); when the server cannot be reached the notification is dropped: the others then
+  // learn within their caches' TTL.
+  void publish(const Invalidation& what) noexcept override {
+    try {
+      const std::string payload = notify_payload(channel_.instance(), what);
+      (void)run("publish", sql::Access::write, [&](sql::SqlSession& s) -> Status {
+        s.query("SELECT pg_notify('iam_invalidation', $1)", {sql::text(payload)}, [](const sql::SqlRow&) {});
+        return {};
+      });
+    } catch (...) {
     }
-    if (!r.is_null(i, 2)) {
-      SecretBytes stored = r.secret_hex(i, 2);
-      if (r.boolean(i, 3)) {
-        if (!key_)
-          throw Refusal{Error{ErrorCode::invalid_argument,
-                              "postgres store: signing keys are encrypted and this repository was opened without "
-                              "the key"}};
-        auto plain = unseal(*key_, stored.span());
-        if (!plain) corrupt("the private half of signing key '" + k.kid + "' does not decrypt");
-        k.secret_key = std::move(*plain);
-      } else {
-        k.secret_key = std::move(stored);
-      }
-      // libsodium's secret key is seed || public key: a swapped or damaged row shows here.
-      if (k.secret_key.size() != ed25519_secret_key_bytes ||
-          !std::equal(k.public_key.begin(), k.public_key.end(), k.secret_key.data() + ed25519_seed_bytes))
-        corrupt("the private half of signing key '" + k.kid + "' does not match its public key");
-    }
-    k.created = r.time(i, 4);
-    k.retired = r.optional_time(i, 5);
-    return k;
   }
 
-  // ---- mutations (inside the change's transaction) ----
+  void add_change_listener(InvalidationListener listener) override { channel_.add(std::move(listener)); }
 
-  static Status apply_one(Connection& c, const mutation::RequireEmpty&) {
-    // SHARE ROW EXCLUSIVE conflicts with itself and with every writer of these tables, so
-    // racing bootstraps run one after another and each sees what the earlier committed
-    // (READ COMMITTED: the next statement takes a new snapshot).
-    c.exec("LOCK TABLE iam_workspaces, iam_users IN SHARE ROW EXCLUSIVE MODE");
-    const auto r = c.run("SELECT EXISTS (SELECT 1 FROM iam_workspaces) OR EXISTS (SELECT 1 FROM iam_users)");
-    if (r.size() == 1 && r.boolean(0, 0)) return Error{ErrorCode::duplicate, "the store is not empty"};
-    return {};
-  }
-
-  static Status apply_one(Connection& c, const mutation::InsertWorkspace& m) {
-    const auto& w = m.workspace;
-    if (c.exists("SELECT 1 FROM iam_workspaces WHERE id = $1", w.id)) return Error{ErrorCode::duplicate, "workspace exists"};
-    c.run("INSERT INTO iam_workspaces (id, name, enabled, created) VALUES ($1, $2, $3, $4)",
-          Params().text(w.id).text(w.name).boolean(w.enabled).time(w.created));
-    return {};
-  }
-
-  static Status apply_one(Connection& c, const mutation::UpdateWorkspace& m) {
-    const auto& w = m.workspace;
-    const auto r = c.run("UPDATE iam_workspaces SET name = $2, enabled = $3 WHERE id = $1",
-                         Params().text(w.id).text(w.name).boolean(w.enabled));
-    if (r.affected() == 0) return Error{ErrorCode::not_found, "workspace not found"};
-    return {};
-  }
-
-  static Status apply_one(Connection& c, const mutation::InsertUser& m) {
-    const auto& u = m.user;
-    const auto key = username_key(u.record.username);
-    if (c.exists("SELECT 1 FROM iam_users WHERE id = $1", u.record.id)) return Error{ErrorCode::duplicate, "user id exists"};
-    if (!key) return Error{ErrorCode::invalid_argument, "the username has no key (not UTF-8, or empty)"};
-    if (c.exists("SELECT 1 FROM iam_users WHERE username_key = $1", *key))
-      return Error{ErrorCode::duplicate, "username exists"};
-    if (!c.exists("SELECT 1 FROM iam_workspaces WHERE id = $1", u.record.workspace))
-      return Error{ErrorCode::not_found, "workspace not found"};
-    c.run("INSERT INTO iam_users (id, workspace_id, username, username_key, name, email, roles, enabled, "
-          "must_change_password, created, password_hash, credentials_epoch) "
-          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-          Params()
-              .text(u.record.id)
-              .text(u.record.workspace)
-              .text(u.record.username)
-              .text(*key)
-              .text(u.record.name)
-              .text(u.record.email)
-              .text_array(u.record.roles)
-              .boolean(u.record.enabled)
-              .boolean(u.record.must_change_password)
-              .time(u.record.created)
-              .text(u.password_hash)
-              .integer(epoch_value(u.credentials_epoch)));
-    return {};
-  }
-
-  static Status apply_one(Connection& c, const mutation::UpdateUser& m) {
-    const auto& u = m.user;
-    if (!c.exists("SELECT 1 FROM iam_users WHERE id = $1", u.record.id)) return Error{ErrorCode::not_found, "user not found"};
-    if (!c.exists("SELECT 1 FROM iam_workspaces WHERE id = $1", u.record.workspace))
-      return Error{ErrorCode::not_found, "workspace not found"};
-    const auto r = c.run(
-        "UPDATE iam_users SET workspace_id = $2, name = $3, email = $4, roles = $5, enabled = $6, "
-        "must_change_password = $7, password_hash = $8 WHERE id = $1",
-        Params()
-            .text(u.record.id)
-            .text(u.record.workspace)
-            .text(u.record.name)
-            .text(u.record.email)
-            .text_array(u.record.roles)
-            .boolean(u.record.enabled)
-            .boolean(u.record.must_change_password)
-            .text(u.password_hash));
-    if (r.affected() == 0) return Error{ErrorCode::not_found, "user not found"};  // deleted meanwhile
-    return {};
-  }
-
-  static Status apply_one(Connection& c, const mutation::DeleteUser& m) {
-    // The keys go by ON DELETE CASCADE, including any another transaction just added.
-    const auto r = c.run("DELETE FROM iam_users WHERE id = $1", Params().text(m.user_id));
-    if (r.affected() == 0) return Error{ErrorCode::not_found, "user not found"};
-    return {};
-  }
-
-  static Status apply_one(Connection& c, const mutation::DisableUsersInWorkspace& m) {
-    c.run("UPDATE iam_users SET enabled = false, credentials_epoch = credentials_epoch + 1 WHERE workspace_id = $1",
-          Params().text(m.workspace_id));
-    return {};
-  }
-
-  static Status apply_one(Connection& c, const mutation::AdvanceCredentialsEpoch& m) {
-    const auto r = c.run("UPDATE iam_users SET credentials_epoch = credentials_epoch + 1 WHERE id = $1",
-                         Params().text(m.user_id));
-    if (r.affected() == 0) return Error{ErrorCode::not_found, "user not found"};
-    return {};
-  }
-
-  static Status apply_one(Connection& c, const mutation::InsertApiKey& m) {
-    const auto& k = m.key;
-    if (c.exists("SELECT 1 FROM iam_api_keys WHERE id = $1", k.record.id))
-      return Error{ErrorCode::duplicate, "API key id exists"};
-    if (c.exists("SELECT 1 FROM iam_api_keys WHERE key_hash = $1", k.key_hash))
-      return Error{ErrorCode::duplicate, "API key exists"};
-    if (!c.exists("SELECT 1 FROM iam_users WHERE id = $1", k.record.user_id))
-      return Error{ErrorCode::not_found, "user not found"};
-    c.run("INSERT INTO iam_api_keys (id, user_id, key_hash, name, prefix, expires, created, last_used) "
-          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-          Params()
-              .text(k.record.id)
-              .text(k.record.user_id)
-              .text(k.key_hash)
-              .text(k.record.name)
-              .text(k.record.prefix)
-              .time(k.record.expires)
-              .time(k.record.created)
-              .time(k.record.last_used));
-    return {};
-  }
-
-  static Status apply_one(Connection& c, const mutation::DeleteApiKey& m) {
-    const auto r = c.run("DELETE FROM iam_api_keys WHERE id = $1", Params().text(m.key_id));
-    if (r.affected() == 0) return Error{ErrorCode::not_found, "API key not found"};
-    return {};
-  }
-
-  static Status apply_one(Connection& c, const mutation::DeleteApiKeysOfUser& m) {
-    c.run("DELETE FROM iam_api_keys WHERE user_id = $1", Params().text(m.user_id));
-    return {};
-  }
-
-  static Status apply_one(Connection& c, const mutation::DeleteApiKeysInWorkspace& m) {
-    c.run("DELETE FROM iam_api_keys WHERE user_id IN (SELECT id FROM iam_users WHERE workspace_id = $1)",
-          Params().text(m.workspace_id));
-    return {};
-  }
-
-  static Status apply_one(Connection& c, const mutation::TouchApiKey& m) {
-    c.run("UPDATE iam_api_keys SET last_used = $2 WHERE id = $1", Params().text(m.key_id).time(m.last_used));
-    return {};
-  }
-
-  Status apply_one(Connection& c, const mutation::InsertSigningKey& m) {
-    const auto& k = m.key;
-    if (c.exists("SELECT 1 FROM iam_signing_keys WHERE kid = $1", k.kid))
-      return Error{ErrorCode::duplicate, "signing key exists"};
-    if (!k.retired && !c.run("SELECT 1 FROM iam_signing_keys WHERE retired IS NULL").empty())
-      return Error{ErrorCode::duplicate, "an active signing key exists"};
-    std::vector<std::uint8_t> sealed;  // declared first: bound without a copy, so it outlives the call
-    Params p;
-    p.text(k.kid).bytes(k.public_key).time(k.created).time(k.retired);
-    if (k.secret_key.empty()) {
-      p.null().boolean(false);
-    } else if (key_) {
-      sealed = seal(*key_, k.secret_key.span());
-      p.bytes(sealed).boolean(true);
-    } else {
-      p.bytes(k.secret_key.span()).boolean(false);
-    }
-    c.run("INSERT INTO iam_signing_keys (kid, public_key, created, retired, secret_key, secret_encrypted) "
-          "VALUES ($1, $2, $3, $4, $5, $6)",
-          p);
-    // Another process may have turned encryption on since this one opened the database.
-    // Checked after the insert: the insert waits for that process's table lock, so this
-    // query sees its commit, and the plaintext key is never committed next to encrypted ones.
-    if (!key_ && !k.secret_key.empty() && c.exists("SELECT 1 FROM iam_meta WHERE name = $1", meta_private_keys))
-      throw Refusal{Error{ErrorCode::invalid_argument,
-                          "postgres store: the database now holds encrypted private keys; reopen it with the "
-                          "encryption key"}};
-    // Likewise another process may have replaced the key-encryption key (replacement_key).
-    if (key_ && !k.secret_key.empty() && !key_fits(c, *key_))
-      throw Refusal{Error{ErrorCode::invalid_argument,
-                          "postgres store: the database's encryption key was replaced; reopen it with the new key"}};
-    return {};
-  }
-
-  static Status apply_one(Connection& c, const mutation::RetireSigningKeys& m) {
-    c.run("UPDATE iam_signing_keys SET retired = $1, secret_key = NULL, secret_encrypted = false "
-          "WHERE retired IS NULL",
-          Params().time(m.at));
-    return {};
-  }
-
-  static Status apply_one(Connection& c, const mutation::DeleteSigningKeysRetiredBefore& m) {
-    // Stored seconds r are before `before` exactly when r < ceil(before).
-    const auto before = std::chrono::ceil<std::chrono::seconds>(m.before.time_since_epoch()).count();
-    c.run("DELETE FROM iam_signing_keys WHERE retired IS NOT NULL AND retired < $1", Params().integer(before));
-    return {};
-  }
-
+ private:
+  const sql::SqlDialect dialect_;
   Pool pool_;
   const std::chrono::milliseconds retry_timeout_;
-  const std::optional<SecretBytes> key_;
   ChangeChannel channel_;  // last: its thread stops first
 };
 
-// ---------------------------------------------------------------------------------------
-// Opening
-// ---------------------------------------------------------------------------------------
-
 Error refuse(ErrorCode code, std::string_view problem) {
   return Error{code, "postgres store: " + std::string(problem)};
-}
-
-// Serialises schema changes of one database across processes: an advisory lock, keyed
-// "iam1" and 1.
-constexpr const char* schema_lock = "SELECT pg_advisory_lock(1767992625, 1)";
-constexpr const char* schema_unlock = "SELECT pg_advisory_unlock(1767992625, 1)";
-constexpr const char* schema_xact_lock = "SELECT pg_advisory_xact_lock(1767992625, 1)";
-
-// The schema version, 0 when there are no iam tables yet.
-int read_schema_version(Connection& c) {
-  if (!c.exec("SELECT 1 WHERE to_regclass('iam_schema_version') IS NOT NULL").size()) return 0;
-  const auto r = c.exec("SELECT version FROM iam_schema_version WHERE id = 1");
-  if (r.size() != 1) corrupt("the iam_schema_version table is empty");
-  return static_cast<int>(r.integer(0, 0));
-}
-
-void migrate(Connection& c) {
-  const int latest = postgres_detail::latest_schema_version();
-  auto check = [&](int version) {
-    if (version > latest)
-      throw Refusal{refuse(ErrorCode::not_supported,
-                           "the database has schema version " + std::to_string(version) +
-                               ", newer than this build supports (" + std::to_string(latest) +
-                               "); use a newer version of iam")};
-    if (version < 0) corrupt("the schema version is negative");
-  };
-  int version = read_schema_version(c);
-  check(version);
-  if (version == latest) return;
-  // The lock is taken before the transaction begins: a transaction's start is when the
-  // server drops cached catalog entries, so the re-read below sees tables another process
-  // created while this one waited.
-  c.exec(schema_lock);
-  try {
-    c.begin();
-    version = read_schema_version(c);  // another process may have migrated meanwhile
-    check(version);
-    const auto steps = postgres_detail::migration_steps();
-    for (int v = version; v < latest; ++v) c.exec(steps[static_cast<std::size_t>(v)]);
-    c.commit();
-  } catch (...) {
-    c.rollback();
-    c.exec_quietly(schema_unlock);
-    throw;
-  }
-  c.exec(schema_unlock);
-}
-
-// Rewrites every username key computed by an older username_key() (see
-// storage/username_keys.h), once: a code step rather than a schema version, as SQL cannot
-// compute NFKC. Refuses the open, changing nothing, when two users would share a key.
-// (The caller rolls back on a throw.)
-void rekey_usernames(Connection& c) {
-  using namespace storage_detail;
-  const std::string meta_name(username_keys_meta);
-  auto current = [&] {
-    const auto form = read_meta(c, meta_name.c_str());
-    return form && std::string_view(reinterpret_cast<const char*>(form->data()), form->size()) == username_keys_form;
-  };
-  if (current()) return;
-  c.begin();
-  c.exec(schema_xact_lock);
-  // Holds off inserts (by processes still on the old keys) until the new keys are in.
-  c.exec("LOCK TABLE iam_users IN SHARE ROW EXCLUSIVE MODE");
-  if (current()) {  // another process got here first
-    c.rollback();
-    return;
-  }
-  std::vector<StoredUsername> users;
-  {
-    const auto r = c.exec("SELECT id, username, username_key FROM iam_users ORDER BY created, id");
-    for (int i = 0; i < r.size(); ++i) users.push_back(StoredUsername{r.text(i, 0), r.text(i, 1), r.text(i, 2)});
-  }
-  auto plan = plan_username_rekey(users);
-  if (!plan) throw Refusal{refuse(plan.error().code, plan.error().message)};
-  // Through a placeholder no key can equal (keys never hold control characters), so no
-  // intermediate state trips the UNIQUE constraint.
-  for (const auto& r : *plan) c.run("UPDATE iam_users SET username_key = chr(1) || id WHERE id = $1", Params().text(r.id));
-  for (const auto& r : *plan)
-    c.run("UPDATE iam_users SET username_key = $2 WHERE id = $1", Params().text(r.id).text(r.key));
-  c.run("INSERT INTO iam_meta (name, value) VALUES ($1, $2) ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
-        Params().text(meta_name).bytes(crypto::as_bytes(username_keys_form)));
-  c.commit();
-}
-
-// With a key: checks it against the database's check value, or (first use) records the
-// check value and encrypts every plaintext private key. Without one: refuses a database
-// that holds encrypted keys.
-void setup_encryption(Connection& c, const std::optional<SecretBytes>& key) {
-  auto verify = [&](const std::optional<std::vector<std::uint8_t>>& check) {
-    if (!check) corrupt("the database holds encrypted keys but no key check value");
-    auto plain = unseal(*key, *check);
-    if (!plain || crypto::as_text(plain->span()) != key_check_plaintext)
-      throw Refusal{refuse(ErrorCode::invalid_argument,
-                           "the private key encryption key is not the one this database was encrypted with")};
-  };
-  if (!key) {
-    if (read_meta(c, meta_private_keys))
-      throw Refusal{refuse(ErrorCode::invalid_argument,
-                           "the database holds encrypted private keys and no encryption key was given (set "
-                           "private_key_encryption_key, or IAM_KEY_ENCRYPTION_KEY_FILE)")};
-    return;
-  }
-  if (read_meta(c, meta_private_keys)) {
-    verify(read_meta(c, meta_key_check));
-    return;
-  }
-  c.begin();
-  c.exec(schema_xact_lock);
-  // Holds off inserts of plaintext keys by processes opened without the key (they check
-  // for encryption after their insert, see InsertSigningKey).
-  c.exec("LOCK TABLE iam_signing_keys IN SHARE ROW EXCLUSIVE MODE");
-  if (read_meta(c, meta_private_keys)) {  // another process got here first
-    verify(read_meta(c, meta_key_check));
-    c.rollback();
-    return;
-  }
-  const auto check = seal(*key, crypto::as_bytes(key_check_plaintext));
-  c.run("INSERT INTO iam_meta (name, value) VALUES ($1, $2)", Params().text(meta_key_check).bytes(check));
-  c.run("INSERT INTO iam_meta (name, value) VALUES ($1, $2)",
-        Params().text(meta_private_keys).bytes(crypto::as_bytes("encrypted")));
-  std::vector<std::pair<std::int64_t, std::vector<std::uint8_t>>> sealed;
-  {
-    const auto r = c.run(
-        "SELECT seq, encode(secret_key, 'hex') FROM iam_signing_keys WHERE secret_key IS NOT NULL AND NOT "
-        "secret_encrypted");
-    for (int i = 0; i < r.size(); ++i) sealed.emplace_back(r.integer(i, 0), seal(*key, r.secret_hex(i, 1).span()));
-  }
-  for (const auto& [seq, box] : sealed)
-    c.run("UPDATE iam_signing_keys SET secret_key = $2, secret_encrypted = true WHERE seq = $1",
-          Params().integer(seq).bytes(box));
-  c.commit();
-}
-
-// Re-encrypts every private key and the check value from `key` (already verified) to
-// `replacement`, in one transaction that holds off inserts of signing keys meanwhile.
-void replace_encryption_key(Connection& c, const SecretBytes& key, const SecretBytes& replacement) {
-  c.begin();
-  c.exec("LOCK TABLE iam_signing_keys IN SHARE ROW EXCLUSIVE MODE");
-  if (!key_fits(c, key))  // replaced meanwhile
-    throw Refusal{refuse(ErrorCode::invalid_argument,
-                         "the private key encryption key is not the one this database was encrypted with")};
-  std::vector<std::pair<std::int64_t, std::vector<std::uint8_t>>> resealed;
-  {
-    const auto r = c.run(
-        "SELECT seq, encode(secret_key, 'hex') FROM iam_signing_keys WHERE secret_key IS NOT NULL AND "
-        "secret_encrypted");
-    for (int i = 0; i < r.size(); ++i) {
-      auto plain = unseal(key, r.secret_hex(i, 1).span());
-      if (!plain) corrupt("a private signing key does not decrypt with the current key");
-      resealed.emplace_back(r.integer(i, 0), seal(replacement, plain->span()));
-    }
-  }
-  for (const auto& [seq, box] : resealed)
-    c.run("UPDATE iam_signing_keys SET secret_key = $2 WHERE seq = $1", Params().integer(seq).bytes(box));
-  c.run("UPDATE iam_meta SET value = $2 WHERE name = $1",
-        Params().text(meta_key_check).bytes(seal(replacement, crypto::as_bytes(key_check_plaintext))));
-  c.commit();
 }
 
 }  // namespace
@@ -1434,14 +921,8 @@ bool postgres_store_available() noexcept { return true; }
 Result<std::shared_ptr<Repository>> open_postgres_repository(PostgresOptions options) {
   if (options.pool_size == 0) return refuse(ErrorCode::invalid_argument, "pool_size must be at least 1");
   if (options.retry_timeout.count() < 0) return refuse(ErrorCode::invalid_argument, "retry_timeout is negative");
-  if (options.private_key_encryption_key &&
-      options.private_key_encryption_key->size() != postgres_encryption_key_bytes)
-    return refuse(ErrorCode::invalid_argument, "the private key encryption key must be " +
-                                                   std::to_string(postgres_encryption_key_bytes) + " bytes");
-  if (options.replacement_key &&
-      (!options.private_key_encryption_key || options.replacement_key->size() != postgres_encryption_key_bytes))
-    return refuse(ErrorCode::invalid_argument, "a replacement key needs the current key, and must be " +
-                                                   std::to_string(postgres_encryption_key_bytes) + " bytes");
+  IAM_RETURN_IF_ERROR(
+      sql::check_key_options("postgres store", options.private_key_encryption_key, options.replacement_key));
   if (!options.conninfo.empty()) {
     // libpq's own message may quote the string (and a password in it): not repeated.
     char* parse_error = nullptr;
@@ -1458,22 +939,16 @@ Result<std::shared_ptr<Repository>> open_postgres_repository(PostgresOptions opt
   try {
     auto connection = connector.connect();
     try {
-      migrate(*connection);
-      rekey_usernames(*connection);
-      setup_encryption(*connection, options.private_key_encryption_key);
-      if (options.replacement_key) {
-        replace_encryption_key(*connection, *options.private_key_encryption_key, *options.replacement_key);
-        options.private_key_encryption_key = std::move(options.replacement_key);
-      }
+      sql::open_database(*connection, postgres_dialect(), options.private_key_encryption_key, options.replacement_key);
     } catch (...) {
       connection->rollback();
       throw;
     }
-    auto repo = std::make_shared<PostgresRepository>(std::move(connector), options.pool_size, options.retry_timeout,
-                                                     std::move(options.private_key_encryption_key));
-    repo->adopt(std::move(connection));
-    return std::shared_ptr<Repository>(std::move(repo));
-  } catch (const PgFailure& failure) {
+    if (options.replacement_key) options.private_key_encryption_key = std::move(options.replacement_key);
+    auto backend = std::make_unique<PostgresBackend>(std::move(connector), options.pool_size, options.retry_timeout);
+    backend->adopt(std::move(connection));
+    return sql::make_sql_repository(std::move(backend), std::move(options.private_key_encryption_key));
+  } catch (const SqlFailure& failure) {
     return to_error(failure, "open");
   } catch (const Refusal& refusal) {
     return refusal.error;

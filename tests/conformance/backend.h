@@ -1,7 +1,8 @@
 // tests/conformance/backend.h — how a storage backend plugs into the conformance suite.
 //
-// The suite (conformance_suite.cpp) is written against iam::Repository only. Each backend
-// contributes one source file that defines make_backend_under_test(), and one entry in the
+// The suite (suite.h and the *_test.cpp files here) is written against iam::Repository
+// only. Each backend contributes one source file that defines make_backend_under_test()
+// and backend_persists (and, if it persists, reopen_backend()), and one entry in the
 // `conformance_backends` dictionary of tests/conformance/meson.build; the build then makes
 // one test executable per backend, all running the same TEST_CASEs.
 //
@@ -22,10 +23,15 @@ namespace conformance {
 // returns null; a backend that cannot start should abort the test run with a clear message.
 std::shared_ptr<iam::Repository> make_backend_under_test();
 
-// OPTIONAL. For backends that persist: destroy `repo` (the suite holds no other reference
-// to it) and return a new repository over the same stored data, as a restarted process
-// would see it. A backend that does not define this function gets the suite's default,
-// which answers nullptr, and the persistence test case then only says it was skipped.
+// REQUIRED. Whether the backend keeps its records beyond the repository object. When
+// false the persistence case is skipped (doctest reports it as skipped); when true the
+// backend must define reopen_backend. Define it with `extern const bool backend_persists =
+// …;` (a constant, read when the test cases register).
+extern const bool backend_persists;
+
+// For backends that persist: destroy `repo` (the suite holds no other reference to it)
+// and return a new repository over the same stored data, as a restarted process would see
+// it. Not needed when backend_persists is false.
 std::shared_ptr<iam::Repository> reopen_backend(std::shared_ptr<iam::Repository> repo);
 
 }  // namespace conformance

@@ -16,6 +16,8 @@
 #include "tests/postgres/pg_test_support.h"
 
 namespace conformance {
+
+extern const bool backend_persists = true;
 namespace {
 
 // The repository the suite sees: the PostgreSQL one, and the database it lives in.

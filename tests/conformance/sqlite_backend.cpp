@@ -17,6 +17,8 @@
 #include "iam/sqlite_store.h"
 
 namespace conformance {
+
+extern const bool backend_persists = true;
 namespace {
 
 // A temporary directory, removed with everything in it when the last owner lets go.

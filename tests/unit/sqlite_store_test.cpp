@@ -26,9 +26,11 @@
 #include "iam/sqlite_store.h"
 #include "iam/store.h"
 #include "storage/sqlite/sqlite_schema.h"
+#include "tests/support/records.h"
 
 namespace {
 
+using namespace records;
 namespace m = iam::mutation;
 namespace fs = std::filesystem;
 
@@ -70,71 +72,6 @@ iam::Error open_error(const std::string& path, const iam::SecretBytes* key = nul
   auto r = iam::open_sqlite_repository(options_for(path, key));
   REQUIRE_FALSE(r.ok());
   return r.error();
-}
-
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-template <class T>
-T must(iam::Result<T> r) {
-  if (!r.ok()) FAIL("expected success, got " << r.error().message);
-  return std::move(r).value();
-}
-
-iam::SecretBytes random_key() {
-  REQUIRE(sodium_init() >= 0);
-  iam::SecretBytes key(iam::sqlite_encryption_key_bytes);
-  randombytes_buf(key.data(), key.size());
-  return key;
-}
-
-template <class... M>
-iam::Status apply(iam::Repository& repo, M&&... steps) {
-  iam::Change c;
-  (c.emplace_back(std::forward<M>(steps)), ...);
-  return repo.apply(c);
-}
-
-iam::WorkspaceRecord workspace(const std::string& id) {
-  iam::WorkspaceRecord w;
-  w.id = id;
-  w.name = "Workspace " + id;
-  w.created = iam::from_unix_seconds(1'800'000'000);
-  return w;
-}
-
-iam::StoredUser user(const std::string& id, const std::string& ws, const std::string& username) {
-  iam::StoredUser u;
-  u.record.id = id;
-  u.record.workspace = ws;
-  u.record.username = username;
-  u.record.name = "Name " + id;
-  u.record.email = id + "@example.com";
-  u.record.roles = {"writer", "reader"};
-  u.record.created = iam::from_unix_seconds(1'800'000'001);
-  u.password_hash = "pbkdf2-sha256$600000$c2FsdA$" + id;
-  return u;
-}
-
-iam::StoredApiKey api_key(const std::string& id, const std::string& user_id) {
-  iam::StoredApiKey k;
-  k.record.id = id;
-  k.record.user_id = user_id;
-  k.record.name = "key " + id;
-  k.record.prefix = "tg_abcd";
-  k.record.created = iam::from_unix_seconds(1'800'000'002);
-  k.record.expires = iam::from_unix_seconds(4'102'444'800);
-  k.key_hash = "hash-of-" + id;
-  return k;
-}
-
-iam::SigningKey signing_key(const std::string& kid, std::uint8_t seed_byte, std::int64_t created) {
-  std::array<std::uint8_t, iam::ed25519_seed_bytes> seed{};
-  for (std::size_t i = 0; i < seed.size(); ++i) seed[i] = static_cast<std::uint8_t>(seed_byte * 7 + i * 13 + 1);
-  auto k = iam::SigningKey::from_seed(kid, seed, iam::from_unix_seconds(created));
-  REQUIRE(k.ok());
-  return std::move(k).value();
 }
 
 using iam::crypto::hex_encode;  // the library's own (libsodium)
@@ -202,8 +139,10 @@ void seed(iam::Repository& repo, int users = 3) {
   REQUIRE(apply(repo, m::InsertWorkspace{workspace("acme")}).ok());
   for (int i = 0; i < users; ++i) {
     const std::string id = "u" + std::to_string(i);
-    REQUIRE(apply(repo, m::InsertUser{user(id, "acme", "User" + std::to_string(i))},
-                  m::InsertApiKey{api_key("k" + std::to_string(i), id)})
+    auto key = api_key("k" + std::to_string(i), id);
+    key.record.expires = at(far);
+    REQUIRE(apply(repo, m::InsertUser{user(id, "acme", "User" + std::to_string(i), {"writer", "reader"})},
+                  m::InsertApiKey{key})
                 .ok());
   }
 }
@@ -314,7 +253,7 @@ TEST_CASE("sqlite: everything persists across a reopen") {
   REQUIRE(users->size() == 3);
   CHECK(users->at(1).record.roles == std::vector<std::string>{"writer", "reader"});
   CHECK(repo->find_user_by_username("USER2")->record.id == "u2");
-  const auto k1 = repo->find_api_key_by_hash("hash-of-k1");
+  const auto k1 = repo->find_api_key_by_hash(api_key("k1", "u1").key_hash);
   REQUIRE(k1.ok());
   CHECK(k1->record.last_used == iam::from_unix_seconds(1'900'000'000));
   CHECK(k1->record.expires == iam::from_unix_seconds(4'102'444'800));
@@ -340,7 +279,7 @@ TEST_CASE("sqlite: the schema itself refuses inconsistent rows") {
   CHECK(raw.try_exec("INSERT INTO api_keys VALUES ('kx', 'nobody', 'h', '', '', NULL, 0, NULL)") == SQLITE_CONSTRAINT);
   CHECK(raw.try_exec("INSERT INTO users VALUES ('x', 'acme', 'USER1', 'user1', '', '', '[]', 1, 0, 0, '', 0)") ==
         SQLITE_CONSTRAINT);
-  CHECK(raw.try_exec("INSERT INTO api_keys VALUES ('kx', 'u1', 'hash-of-k1', '', '', NULL, 0, NULL)") ==
+  CHECK(raw.try_exec("INSERT INTO api_keys VALUES ('kx', 'u1', '" + fake_hash("key:k1") + "', '', '', NULL, 0, NULL)") ==
         SQLITE_CONSTRAINT);
   CHECK(raw.try_exec("DELETE FROM users WHERE id = 'u1'") == SQLITE_CONSTRAINT);
   CHECK(raw.try_exec("UPDATE users SET enabled = 2 WHERE id = 'u1'") == SQLITE_CONSTRAINT);

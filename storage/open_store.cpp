@@ -1,3 +1,5 @@
+// open_repository (iam/store.h): the one place that knows every backend. It lives in
+// storage/ because core code must not include the backends.
 #include <algorithm>
 
 #include "iam/memory_store.h"
@@ -10,8 +12,8 @@ namespace iam {
 Result<std::shared_ptr<Repository>> open_repository(std::string_view spec) {
   // The key that encrypts private signing keys at rest, if the environment names one. Not
   // read for a postgres store in a build without it: that says so whatever the environment holds.
-  const bool keyed = spec.starts_with("sqlite:") || ((spec.starts_with("postgres:") || spec.starts_with("postgresql://")) &&
-                                                     postgres_store_available());
+  const bool keyed = (spec.starts_with("sqlite:") && sqlite_store_available()) ||
+                     ((spec.starts_with("postgres:") || spec.starts_with("postgresql://")) && postgres_store_available());
   if (!keyed) return open_repository(spec, std::nullopt);
   IAM_ASSIGN_OR_RETURN(auto key, load_key_from_environment());
   return open_repository(spec, std::move(key));
@@ -22,6 +24,8 @@ Result<std::shared_ptr<Repository>> open_repository(std::string_view spec,
                                                     std::optional<SecretBytes> replacement_key) {
   if (spec == "memory") return make_memory_repository();
   if (spec.starts_with("sqlite:")) {
+    // Checked first: a build without the store says so whatever the environment holds.
+    if (!sqlite_store_available()) return open_sqlite_repository({});
     SqliteOptions options;
     options.path = std::string(spec.substr(7));
     if (options.path.empty()) return Error{ErrorCode::invalid_argument, "store 'sqlite:' needs a path: sqlite:PATH"};
