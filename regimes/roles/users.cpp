@@ -1,6 +1,5 @@
 // The roles regime's user operations (protocol.md "Operations"): create, read, update,
 // enable / disable / delete, and passwords (change, reset).
-#include "credentials/api_key.h"
 #include "crypto/crypto.h"
 #include "regimes/roles/roles_regime_impl.h"
 
