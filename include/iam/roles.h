@@ -3,6 +3,8 @@
 //
 // THREAD SAFETY: RolesRegime is safe to share between threads; every method may be called
 // concurrently. RoleTable, RolesConfig and the result structs are plain values.
+// RolesRegime is an interface: create() returns the library's implementation (its internals
+// live in regimes/roles/, not here).
 // OWNERSHIP: the regime holds its repository, clock, random source and audit sink by
 // std::shared_ptr; results are owned by the caller. Secrets in results are SecretString.
 // ERRORS: each method documents its error codes in protocol.md's terms; storage failures
@@ -13,7 +15,6 @@
 #include <cstdint>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <set>
 #include <string>
@@ -27,6 +28,7 @@
 #include "iam/random.h"
 #include "iam/regime.h"
 #include "iam/repository.h"
+#include "iam/role_table.h"
 #include "iam/throttle.h"
 
 namespace iam {
@@ -34,16 +36,6 @@ namespace iam {
 // How a fresh deployment gets its first administrator (protocol.md "Bootstrap modes").
 enum class BootstrapMode { token, bootstrap };
 std::optional<BootstrapMode> parse_bootstrap_mode(std::string_view text);  // "token" | "bootstrap"
-
-// A role: the capabilities it grants and where. Scope is the user's home workspace, or
-// every workspace.
-struct RoleDefinition {
-  std::set<std::string, std::less<>> capabilities;
-  bool all_workspaces = false;
-};
-using RoleTable = std::map<std::string, RoleDefinition, std::less<>>;
-// reader / writer / admin with TrustGraph's capability names (contract.md).
-RoleTable default_role_table();
 
 struct PasswordRules {
   std::size_t min_characters = 8;  // UTF-8 code points
@@ -100,27 +92,20 @@ struct CreatedApiKey {
   ApiKeyRecord record;
 };
 
-class RolesRegime final : public Regime, public Administration {
+class RolesRegime : public Regime, public Administration {
  public:
   // Validates the configuration (invalid_argument with a clear message: no repository,
   // no or bad bootstrap mode, a token in bootstrap mode, no token in token mode, too few
   // PBKDF2 iterations, bad JWT settings), loads the key set and, in token mode, seeds an
   // empty store.
   static Result<std::shared_ptr<RolesRegime>> create(RolesConfig config);
-  ~RolesRegime() override;
 
   // ---- Regime ----
+  // authenticate, authorise and authorise_many follow contract.md's policy;
+  // capability::in_scope is allowed iff some role of the user (any capability) reaches the
+  // target workspace, and denied without one; the workspace "*" (every_workspace) is
+  // reached only by a role whose scope is every workspace.
   std::string_view name() const noexcept override { return "roles"; }
-  Result<Identity> authenticate(std::string_view credential) noexcept override;
-  Result<Identity> authenticate_anonymous() noexcept override;
-  // contract.md's policy; capability::in_scope is allowed iff some role of the user (any
-  // capability) reaches the target workspace, and denied without one; the workspace "*"
-  // (every_workspace) is reached only by a role whose scope is every workspace.
-  Decision authorise(const Identity& identity, std::string_view capability, const Resource& resource,
-                     const Parameters& parameters) noexcept override;
-  std::vector<Decision> authorise_many(const Identity& identity,
-                                       std::span<const AuthorisationCheck> checks) noexcept override;
-  void add_invalidation_listener(InvalidationListener listener) override;
   Administration* administration() noexcept override { return this; }
 
   // ---- Administration: the operations below, by their wire names ----
@@ -130,48 +115,50 @@ class RolesRegime final : public Regime, public Administration {
   // change_password, reset_password and disabling a user (disable_user, update_user with
   // enabled:false, or its home workspace) end every JWT issued to the user before, for
   // good (enable_user does not revive them); a login afterwards gets a working one.
-  Result<BootstrapResult> bootstrap();
-  bool bootstrap_available();
-  Result<LoginResult> login(std::string_view username, std::string_view password,
-                            std::optional<std::string_view> workspace);
-  Result<UserRecord> whoami(std::string_view user_id);
-  Result<ResolvedKey> resolve_api_key(std::string_view api_key);
-  Result<std::string> signing_key_public();
-  std::string jwks();
-  Status rotate_signing_key(const Actor& actor);
-  Status change_password(const Actor& actor, std::string_view user_id, std::string_view password,
-                         std::string_view new_password);
-  Result<SecretString> reset_password(const Actor& actor, std::string_view user_id,
-                                      std::optional<std::string_view> workspace);
-  Result<UserRecord> create_user(const Actor& actor, std::string_view workspace, const UserInput& user);
-  Result<std::vector<UserRecord>> list_users(const Actor& actor, std::optional<std::string_view> workspace);
-  Result<UserRecord> get_user(const Actor& actor, std::string_view user_id, std::optional<std::string_view> workspace);
-  Result<UserRecord> update_user(const Actor& actor, std::string_view user_id, const UserInput& user,
-                                 std::optional<std::string_view> workspace);
-  Status disable_user(const Actor& actor, std::string_view user_id, std::optional<std::string_view> workspace);
-  Status enable_user(const Actor& actor, std::string_view user_id, std::optional<std::string_view> workspace);
-  Status delete_user(const Actor& actor, std::string_view user_id, std::optional<std::string_view> workspace);
-  Result<WorkspaceRecord> create_workspace(const Actor& actor, const WorkspaceInput& workspace);
-  Result<std::vector<WorkspaceRecord>> list_workspaces();
-  Result<std::vector<WorkspaceRecord>> list_my_workspaces(std::string_view user_id);
-  Result<WorkspaceRecord> get_workspace(std::string_view id);
-  Result<WorkspaceRecord> update_workspace(const Actor& actor, const WorkspaceInput& workspace);
-  Status disable_workspace(const Actor& actor, std::string_view id);
-  Result<CreatedApiKey> create_api_key(const Actor& actor, const KeyInput& key,
-                                       std::optional<std::string_view> workspace);
-  Result<std::vector<ApiKeyRecord>> list_api_keys(const Actor& actor, std::string_view user_id,
-                                                  std::optional<std::string_view> workspace);
-  Status revoke_api_key(const Actor& actor, std::string_view key_id, std::optional<std::string_view> workspace);
+  virtual Result<BootstrapResult> bootstrap() = 0;
+  virtual bool bootstrap_available() = 0;
+  virtual Result<LoginResult> login(std::string_view username, std::string_view password,
+                                    std::optional<std::string_view> workspace) = 0;
+  virtual Result<UserRecord> whoami(std::string_view user_id) = 0;
+  virtual Result<ResolvedKey> resolve_api_key(std::string_view api_key) = 0;
+  virtual Result<std::string> signing_key_public() = 0;
+  virtual std::string jwks() = 0;
+  virtual Status rotate_signing_key(const Actor& actor) = 0;
+  virtual Status change_password(const Actor& actor, std::string_view user_id, std::string_view password,
+                                 std::string_view new_password) = 0;
+  virtual Result<SecretString> reset_password(const Actor& actor, std::string_view user_id,
+                                              std::optional<std::string_view> workspace) = 0;
+  virtual Result<UserRecord> create_user(const Actor& actor, std::string_view workspace, const UserInput& user) = 0;
+  virtual Result<std::vector<UserRecord>> list_users(const Actor& actor,
+                                                     std::optional<std::string_view> workspace) = 0;
+  virtual Result<UserRecord> get_user(const Actor& actor, std::string_view user_id,
+                                      std::optional<std::string_view> workspace) = 0;
+  virtual Result<UserRecord> update_user(const Actor& actor, std::string_view user_id, const UserInput& user,
+                                         std::optional<std::string_view> workspace) = 0;
+  virtual Status disable_user(const Actor& actor, std::string_view user_id,
+                              std::optional<std::string_view> workspace) = 0;
+  virtual Status enable_user(const Actor& actor, std::string_view user_id,
+                             std::optional<std::string_view> workspace) = 0;
+  virtual Status delete_user(const Actor& actor, std::string_view user_id,
+                             std::optional<std::string_view> workspace) = 0;
+  virtual Result<WorkspaceRecord> create_workspace(const Actor& actor, const WorkspaceInput& workspace) = 0;
+  virtual Result<std::vector<WorkspaceRecord>> list_workspaces() = 0;
+  virtual Result<std::vector<WorkspaceRecord>> list_my_workspaces(std::string_view user_id) = 0;
+  virtual Result<WorkspaceRecord> get_workspace(std::string_view id) = 0;
+  virtual Result<WorkspaceRecord> update_workspace(const Actor& actor, const WorkspaceInput& workspace) = 0;
+  virtual Status disable_workspace(const Actor& actor, std::string_view id) = 0;
+  virtual Result<CreatedApiKey> create_api_key(const Actor& actor, const KeyInput& key,
+                                               std::optional<std::string_view> workspace) = 0;
+  virtual Result<std::vector<ApiKeyRecord>> list_api_keys(const Actor& actor, std::string_view user_id,
+                                                          std::optional<std::string_view> workspace) = 0;
+  virtual Status revoke_api_key(const Actor& actor, std::string_view key_id,
+                                std::optional<std::string_view> workspace) = 0;
 
-  const KeySet& key_set() const noexcept;
-  const RoleTable& role_table() const noexcept;
+  virtual const KeySet& key_set() const noexcept = 0;
+  virtual const RoleTable& role_table() const noexcept = 0;
 
-  struct Impl;  // internal
-  // Internal: applications use create().
-  explicit RolesRegime(std::unique_ptr<Impl> impl);
-
- private:
-  std::unique_ptr<Impl> impl_;
+ protected:
+  RolesRegime() = default;  // implemented inside the library only
 };
 
 }  // namespace iam

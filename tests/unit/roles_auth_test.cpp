@@ -1,7 +1,7 @@
-// The roles regime's authentication and authorisation rules (contract.md, protocol.md):
-// authenticate (API keys, JWTs, malformed credentials, anonymous), authorise and
-// authorise_many with the role table and scope rules, bootstrap modes and configuration,
-// login, and the signing key lifecycle.
+// The roles regime's authentication (contract.md, protocol.md): authenticate (API keys,
+// JWTs, malformed credentials, anonymous), login, and the signing key lifecycle.
+// Authorisation is roles_authorise_test.cpp; bootstrap and configuration
+// roles_bootstrap_test.cpp.
 //
 // Time is the ManualClock of make_test_iam; nothing sleeps and nothing is timed.
 #include <doctest/doctest.h>
@@ -25,106 +25,6 @@ using namespace std::chrono_literals;
 using namespace roles_test;
 using iam::ErrorCode;
 using iam::Resource;
-
-namespace {
-
-constexpr const char* kOperatorToken = "tg_operatorTokenForTheUnitTests_0123";
-
-// The whole capability vocabulary of contract.md.
-const std::vector<std::string> kVocabulary = {
-    "agent", "graph:read", "graph:write", "triples:read", "triples:write", "sparql:read", "graph-rag:read",
-    "graph-embeddings:read", "graph-embeddings:write", "documents:read", "documents:write", "document-rag:read",
-    "document-embeddings:read", "document-embeddings:write", "entity-contexts:read", "entity-contexts:write",
-    "rows:read", "rows:write", "nlp-query:read", "structured-query:read", "row-embeddings:read", "llm",
-    "embeddings", "reranker", "image-to-text", "mcp", "collections:read", "collections:write", "knowledge:read",
-    "knowledge:write", "config:read", "config:write", "flows:read", "flows:write", "users:read", "users:write",
-    "users:admin", "keys:self", "keys:admin", "workspaces:admin", "iam:admin", "metrics:read"};
-
-// contract.md "The roles regime's policy", written out independently of the library.
-const std::set<std::string> kReader = {
-    "graph:read", "triples:read", "sparql:read", "graph-rag:read", "graph-embeddings:read", "documents:read",
-    "document-rag:read", "document-embeddings:read", "entity-contexts:read", "rows:read", "nlp-query:read",
-    "structured-query:read", "row-embeddings:read", "collections:read", "knowledge:read", "agent", "llm",
-    "embeddings", "reranker", "image-to-text", "mcp", "config:read", "flows:read", "keys:self"};
-std::set<std::string> writer_set() {
-  auto s = kReader;
-  for (const char* c : {"graph:write", "triples:write", "graph-embeddings:write", "document-embeddings:write",
-                        "entity-contexts:write", "documents:write", "rows:write", "collections:write",
-                        "knowledge:write"})
-    s.insert(c);
-  return s;
-}
-std::set<std::string> admin_set() {
-  auto s = writer_set();
-  for (const char* c : {"config:write", "flows:write", "users:read", "users:write", "users:admin", "keys:admin",
-                        "workspaces:admin", "iam:admin", "metrics:read"})
-    s.insert(c);
-  return s;
-}
-
-iam::Identity identity_of(const std::string& user_id) {
-  iam::Identity id;
-  id.handle = user_id;
-  id.principal_id = user_id;
-  id.source = iam::CredentialSource::api_key;
-  return id;
-}
-
-bool allows(iam::RolesRegime& regime, const std::string& user_id, std::string_view capability,
-            const Resource& resource = {}, const iam::Parameters& parameters = {}) {
-  return regime.authorise(identity_of(user_id), capability, resource, parameters).allow;
-}
-
-iam::RolesConfig base_config(std::shared_ptr<iam::Repository> repo = iam::make_memory_repository()) {
-  iam::RolesConfig c;
-  c.repository = std::move(repo);
-  c.clock = std::make_shared<iam::ManualClock>();
-  c.logger = iam::null_logger();
-  return c;
-}
-
-// A token-mode regime at the test PBKDF2 cost (create() would hash at 600,000).
-iam::Result<std::shared_ptr<iam::RolesRegime>> token_regime(std::shared_ptr<iam::Repository> repo,
-                                                            const char* token = kOperatorToken) {
-  auto c = base_config(std::move(repo));
-  c.bootstrap_mode = iam::BootstrapMode::token;
-  c.bootstrap_token = iam::SecretString(std::string_view(token));
-  c.read_environment = false;
-  return iam::detail::create_roles_regime_for_testing(std::move(c), 1000);
-}
-
-// What the seed of either mode must contain (protocol.md "bootstrap").
-void check_seeded_store(iam::Repository& repo, iam::RolesRegime& regime, const std::string& admin_key) {
-  auto workspaces = repo.list_workspaces();
-  REQUIRE(workspaces.ok());
-  REQUIRE(workspaces->size() == 1);
-  CHECK(workspaces->front().id == "default");
-  CHECK(workspaces->front().enabled);
-  auto users = repo.list_users(std::nullopt);
-  REQUIRE(users.ok());
-  REQUIRE(users->size() == 1);
-  const auto& admin = users->front().record;
-  CHECK(admin.username == "admin");
-  CHECK(admin.workspace == "default");
-  CHECK(admin.roles == std::vector<std::string>{"admin"});
-  CHECK(admin.enabled);
-  CHECK(admin.must_change_password);
-  auto identity = regime.authenticate(admin_key);
-  REQUIRE(identity.ok());
-  CHECK(identity->handle == admin.id);
-  auto keys = regime.list_api_keys(std::nullopt, admin.id, std::nullopt);
-  REQUIRE(keys.ok());
-  REQUIRE(keys->size() == 1);
-  CHECK(keys->front().name == "bootstrap");
-  CHECK(keys->front().prefix == admin_key.substr(0, 7));
-  auto signing = repo.list_signing_keys();
-  REQUIRE(signing.ok());
-  REQUIRE(signing->size() == 1);
-  CHECK_FALSE(signing->front().retired.has_value());
-  CHECK(regime.signing_key_public().ok());
-}
-
-}  // namespace
 
 // ====================================================================== authenticate
 
@@ -305,515 +205,6 @@ TEST_CASE("authenticate-anonymous: the roles regime always refuses, mentioning a
   REQUIRE_FALSE(viaexec.ok());
   CHECK(viaexec.error().code == ErrorCode::auth_failed);
   CHECK(viaexec.error().message.find("anonymous") != std::string::npos);
-}
-
-// ====================================================================== authorise
-
-TEST_CASE("authorise: the default role table grants exactly contract.md's capabilities") {
-  auto t = make_iam();
-  const auto reader = created_user_id(t.create_user("r", kPassword, {"reader"}, "ws-a"));
-  const auto writer = created_user_id(t.create_user("w", kPassword, {"writer"}, "ws-a"));
-  const auto admin = created_user_id(t.create_user("ad", kPassword, {"admin"}, "ws-a"));
-  const auto ws = Resource::workspace("ws-a");
-  const auto writers = writer_set();
-  const auto admins = admin_set();
-  for (const auto& c : kVocabulary) {
-    CAPTURE(c);
-    CHECK(allows(*t.regime, reader, c, ws) == (kReader.count(c) == 1));
-    CHECK(allows(*t.regime, writer, c, ws) == (writers.count(c) == 1));
-    CHECK(allows(*t.regime, admin, c, ws) == (admins.count(c) == 1));
-  }
-  // The samples the issue names explicitly.
-  CHECK(allows(*t.regime, reader, "graph:read", ws));
-  CHECK_FALSE(allows(*t.regime, reader, "graph:write", ws));
-  CHECK(allows(*t.regime, writer, "graph:write", ws));
-  CHECK_FALSE(allows(*t.regime, writer, "users:read", ws));
-  CHECK(allows(*t.regime, admin, "users:read", ws));
-  // And the data itself.
-  const auto table = iam::default_role_table();
-  REQUIRE(table.size() == 3);
-  CHECK(std::set<std::string>(table.at("reader").capabilities.begin(), table.at("reader").capabilities.end()) ==
-        kReader);
-  CHECK(std::set<std::string>(table.at("writer").capabilities.begin(), table.at("writer").capabilities.end()) ==
-        writers);
-  CHECK(std::set<std::string>(table.at("admin").capabilities.begin(), table.at("admin").capabilities.end()) ==
-        admins);
-  CHECK_FALSE(table.at("reader").all_workspaces);
-  CHECK_FALSE(table.at("writer").all_workspaces);
-  CHECK(table.at("admin").all_workspaces);
-}
-
-TEST_CASE("authorise: target = resource.workspace, else parameters.workspace, else none") {
-  auto t = make_iam();
-  const auto reader = created_user_id(t.create_user("r", kPassword, {"reader"}, "ws-a"));
-  const auto admin = created_user_id(t.create_user("ad", kPassword, {"admin"}, "ws-a"));
-  REQUIRE(t.regime->create_workspace(std::nullopt, workspace_input("ws-b")).ok());
-  auto& g = *t.regime;
-
-  // own-workspace scope
-  CHECK(allows(g, reader, "graph:read", Resource::workspace("ws-a")));
-  CHECK(allows(g, reader, "graph:read", Resource::flow("ws-a", "f1")));
-  CHECK_FALSE(allows(g, reader, "graph:read", Resource::workspace("ws-b")));
-  CHECK_FALSE(allows(g, reader, "graph:read", Resource::flow("ws-b", "f1")));
-  // no resource workspace: the parameter decides
-  CHECK(allows(g, reader, "graph:read", {}, {{"workspace", "ws-a"}}));
-  CHECK_FALSE(allows(g, reader, "graph:read", {}, {{"workspace", "ws-b"}}));
-  // the resource wins over the parameter, both ways
-  CHECK(allows(g, reader, "graph:read", Resource::workspace("ws-a"), {{"workspace", "ws-b"}}));
-  CHECK_FALSE(allows(g, reader, "graph:read", Resource::workspace("ws-b"), {{"workspace", "ws-a"}}));
-  // no target at all: the capability alone decides
-  CHECK(allows(g, reader, "graph:read"));
-  CHECK_FALSE(allows(g, reader, "graph:write"));
-  // other parameters and unknown components are ignored
-  CHECK(allows(g, reader, "graph:read", {}, {{"flow", "x"}, {"user", "y"}}));
-  Resource odd = Resource::workspace("ws-a");
-  odd.set("colour", "blue");
-  CHECK(allows(g, reader, "graph:read", odd));
-  // admin scope: every workspace, even one that does not exist
-  CHECK(allows(g, admin, "graph:read", Resource::workspace("ws-b")));
-  CHECK(allows(g, admin, "users:admin", {}, {{"workspace", "ws-b"}}));
-  CHECK(allows(g, admin, "config:write", Resource::workspace("anything")));
-}
-
-TEST_CASE("authorise: any one role granting capability and scope is enough; unknown roles grant nothing") {
-  std::vector<std::string> warnings;
-  std::mutex m;
-  iam::testing::TestIamOptions options;
-  options.logger = [&](iam::LogLevel level, std::string_view msg) {
-    std::lock_guard lock(m);
-    if (level == iam::LogLevel::warning) warnings.emplace_back(msg);
-  };
-  auto t = make_iam(options);
-  auto& repo = *t.repository;
-  const auto uid = created_user_id(t.create_user("u", kPassword, {"reader"}, "ws-a"));
-
-  auto u = stored_user(repo, uid);
-  u.record.roles = {"ghost"};  // not in the table (e.g. removed from it after assignment)
-  store_user(repo, u);
-  for (const auto& c : kVocabulary) CHECK_FALSE(allows(*t.regime, uid, c));
-  CHECK_FALSE(allows(*t.regime, uid, "graph:read", Resource::workspace("ws-a")));
-  {
-    std::lock_guard lock(m);
-    CHECK(std::any_of(warnings.begin(), warnings.end(),
-                      [](const std::string& w) { return w.find("ghost") != std::string::npos; }));
-  }
-
-  u.record.roles = {"ghost", "reader"};
-  store_user(repo, u);
-  CHECK(allows(*t.regime, uid, "graph:read", Resource::workspace("ws-a")));
-  CHECK_FALSE(allows(*t.regime, uid, "graph:write", Resource::workspace("ws-a")));
-
-  // reader + admin: no hierarchy, no order; admin's scope covers ws-b
-  u.record.roles = {"reader", "admin"};
-  store_user(repo, u);
-  CHECK(allows(*t.regime, uid, "graph:read", Resource::workspace("ws-b")));
-  u.record.roles = {"admin", "reader"};
-  store_user(repo, u);
-  CHECK(allows(*t.regime, uid, "graph:read", Resource::workspace("ws-b")));
-
-  u.record.roles = {};
-  store_user(repo, u);
-  CHECK_FALSE(allows(*t.regime, uid, "graph:read"));
-}
-
-TEST_CASE("authorise: unknown capability, disabled user and unknown handle deny; TTL is 60 s") {
-  auto t = make_iam();
-  const auto admin = t.admin_user_id;
-  const auto uid = created_user_id(t.create_user("u", kPassword, {"writer"}, "ws-a"));
-  auto& g = *t.regime;
-
-  auto allow = g.authorise(identity_of(uid), "graph:read", Resource::workspace("ws-a"), {});
-  CHECK(allow.allow);
-  CHECK(allow.ttl == 60s);
-  auto deny = g.authorise(identity_of(uid), "users:admin", Resource::workspace("ws-a"), {});
-  CHECK_FALSE(deny.allow);
-  CHECK(deny.ttl == 60s);
-
-  for (std::string_view c : {"bogus", "graph:delete", "", "PUBLIC", "AUTHENTICATED", "*", "graph:*"}) {
-    CAPTURE(c);
-    auto d = g.authorise(identity_of(admin), c, {}, {});
-    CHECK_FALSE(d.allow);
-  }
-
-  auto unknown = g.authorise(identity_of("no-such-user"), "graph:read", {}, {});
-  CHECK_FALSE(unknown.allow);
-  CHECK(unknown.ttl == 60s);
-  CHECK_FALSE(g.authorise(identity_of(""), "graph:read", {}, {}).allow);
-
-  REQUIRE(g.disable_user(std::nullopt, uid, std::nullopt).ok());
-  auto disabled = g.authorise(identity_of(uid), "graph:read", Resource::workspace("ws-a"), {});
-  CHECK_FALSE(disabled.allow);
-  CHECK(disabled.ttl == 60s);
-  REQUIRE(g.enable_user(std::nullopt, uid, std::nullopt).ok());
-  CHECK(g.authorise(identity_of(uid), "graph:read", Resource::workspace("ws-a"), {}).allow);
-
-  // Roles are read from storage at decision time, not from the identity.
-  iam::Identity stale = identity_of(uid);
-  stale.workspace = "ws-b";  // the credential's workspace is never policy input
-  CHECK(g.authorise(stale, "graph:read", Resource::workspace("ws-a"), {}).allow);
-  CHECK_FALSE(g.authorise(stale, "graph:read", Resource::workspace("ws-b"), {}).allow);
-}
-
-TEST_CASE("authorise_many: one answer per check, in request order") {
-  auto t = make_iam();
-  const auto uid = created_user_id(t.create_user("u", kPassword, {"reader"}, "ws-a"));
-  std::vector<iam::AuthorisationCheck> checks = {
-      {"graph:read", Resource::workspace("ws-a"), {}},   // allow
-      {"graph:write", Resource::workspace("ws-a"), {}},  // deny: capability
-      {"graph:read", Resource::workspace("ws-b"), {}},   // deny: scope
-      {"llm", Resource::flow("ws-a", "f"), {}},          // allow
-      {"unknown:cap", {}, {}},                           // deny
-      {"config:read", {}, {{"workspace", "ws-a"}}},      // allow
-      {"config:read", {}, {{"workspace", "ws-c"}}},      // deny
-  };
-  auto answers = t.regime->authorise_many(identity_of(uid), checks);
-  REQUIRE(answers.size() == checks.size());
-  const std::vector<bool> expected = {true, false, false, true, false, true, false};
-  for (std::size_t i = 0; i < checks.size(); ++i) {
-    CAPTURE(i);
-    CHECK(answers[i].allow == expected[i]);
-    CHECK(answers[i].ttl == 60s);
-    // the same as one authorise each
-    CHECK(answers[i] == t.regime->authorise(identity_of(uid), checks[i].capability, checks[i].resource,
-                                            checks[i].parameters));
-  }
-  CHECK(t.regime->authorise_many(identity_of(uid), {}).empty());
-  auto unknown = t.regime->authorise_many(identity_of("nobody"), checks);
-  REQUIRE(unknown.size() == checks.size());
-  for (const auto& d : unknown) CHECK_FALSE(d.allow);
-  REQUIRE(t.regime->disable_user(std::nullopt, uid, std::nullopt).ok());
-  for (const auto& d : t.regime->authorise_many(identity_of(uid), checks)) CHECK_FALSE(d.allow);
-}
-
-TEST_CASE("authorise: the role table is data (an application-defined helpdesk role)") {
-  iam::testing::TestIamOptions options;
-  options.roles = helpdesk_roles();
-  auto t = make_iam(options);
-  const auto hd = created_user_id(t.create_user("hd", kPassword, {"helpdesk"}, "ws-a"));
-  auto& g = *t.regime;
-  CHECK(t.regime->role_table().count("helpdesk") == 1);
-  for (std::string_view c : {"users:read", "users:write", "keys:admin"}) {
-    CAPTURE(c);
-    CHECK(allows(g, hd, c, {}, {{"workspace", "ws-a"}}));
-    CHECK(allows(g, hd, c));
-    CHECK_FALSE(allows(g, hd, c, {}, {{"workspace", "ws-b"}}));
-    CHECK_FALSE(allows(g, hd, c, Resource::workspace("ws-b")));
-  }
-  for (std::string_view c : {"users:admin", "graph:read", "keys:self", "workspaces:admin", "iam:admin"}) {
-    CAPTURE(c);
-    CHECK_FALSE(allows(g, hd, c, {}, {{"workspace", "ws-a"}}));
-  }
-  // create-user accepts the new role name; an unknown name is still refused
-  CHECK(t.create_user("hd2", kPassword, {"helpdesk"}, "ws-a").ok());
-  CHECK(code_of(t.create_user("hd3", kPassword, {"superhero"}, "ws-a")) == ErrorCode::invalid_argument);
-}
-
-// ====================================================================== configuration
-
-TEST_CASE("configuration: a bootstrap mode is required and there is no default") {
-  EnvGuard env;
-  auto c = base_config();
-  c.password_iterations = iam::minimum_password_iterations;
-  auto r = iam::RolesRegime::create(std::move(c));
-  REQUIRE_FALSE(r.ok());
-  CHECK(r.error().code == ErrorCode::invalid_argument);
-  CHECK(r.error().message.find("bootstrap") != std::string::npos);
-
-  auto without_env = base_config();
-  without_env.read_environment = false;
-  EnvGuard::set("IAM_BOOTSTRAP_MODE", "bootstrap");  // ignored when read_environment is off
-  auto r2 = iam::RolesRegime::create(std::move(without_env));
-  CHECK(code_of(r2) == ErrorCode::invalid_argument);
-}
-
-TEST_CASE("configuration: explicit modes and their validation") {
-  EnvGuard env;
-  SUBCASE("bootstrap mode starts and seeds nothing") {
-    auto c = base_config();
-    auto repo = c.repository;
-    c.bootstrap_mode = iam::BootstrapMode::bootstrap;
-    auto r = iam::RolesRegime::create(std::move(c));
-    REQUIRE(r.ok());
-    CHECK((*r)->name() == "roles");
-    CHECK(*repo->is_empty());
-    CHECK((*r)->bootstrap_available());
-  }
-  SUBCASE("bootstrap mode given a token refuses to start") {
-    auto c = base_config();
-    c.bootstrap_mode = iam::BootstrapMode::bootstrap;
-    c.bootstrap_token = iam::SecretString(std::string_view(kOperatorToken));
-    CHECK(code_of(iam::RolesRegime::create(std::move(c))) == ErrorCode::invalid_argument);
-  }
-  SUBCASE("token mode without a token refuses to start") {
-    auto c = base_config();
-    c.bootstrap_mode = iam::BootstrapMode::token;
-    CHECK(code_of(iam::RolesRegime::create(std::move(c))) == ErrorCode::invalid_argument);
-    auto empty = base_config();
-    empty.bootstrap_mode = iam::BootstrapMode::token;
-    empty.bootstrap_token = iam::SecretString();
-    CHECK(code_of(iam::RolesRegime::create(std::move(empty))) == ErrorCode::invalid_argument);
-  }
-  SUBCASE("token mode with a malformed token refuses to start") {
-    for (const char* bad : {"not-a-tg-token-at-all-000", "tg_short", "tg_has a space in it 00000"}) {
-      CAPTURE(bad);
-      auto c = base_config();
-      c.bootstrap_mode = iam::BootstrapMode::token;
-      c.bootstrap_token = iam::SecretString(std::string_view(bad));
-      CHECK(code_of(iam::RolesRegime::create(std::move(c))) == ErrorCode::invalid_argument);
-    }
-  }
-  SUBCASE("no repository") {
-    iam::RolesConfig c;
-    c.bootstrap_mode = iam::BootstrapMode::bootstrap;
-    c.logger = iam::null_logger();
-    CHECK(code_of(iam::RolesRegime::create(std::move(c))) == ErrorCode::invalid_argument);
-  }
-  SUBCASE("PBKDF2 cost below the production minimum") {
-    auto c = base_config();
-    c.bootstrap_mode = iam::BootstrapMode::bootstrap;
-    c.password_iterations = iam::minimum_password_iterations - 1;
-    CHECK(code_of(iam::RolesRegime::create(std::move(c))) == ErrorCode::invalid_argument);
-    auto higher = base_config();
-    higher.bootstrap_mode = iam::BootstrapMode::bootstrap;
-    higher.password_iterations = iam::minimum_password_iterations + 1;
-    CHECK(iam::RolesRegime::create(std::move(higher)).ok());
-  }
-  SUBCASE("bad JWT settings") {
-    auto c = base_config();
-    c.bootstrap_mode = iam::BootstrapMode::bootstrap;
-    c.jwt.issuer = "";
-    CHECK(code_of(iam::RolesRegime::create(std::move(c))) == ErrorCode::invalid_argument);
-    auto d = base_config();
-    d.bootstrap_mode = iam::BootstrapMode::bootstrap;
-    d.jwt.lifetime = 0s;
-    CHECK(code_of(iam::RolesRegime::create(std::move(d))) == ErrorCode::invalid_argument);
-  }
-  SUBCASE("parse_bootstrap_mode") {
-    CHECK(iam::parse_bootstrap_mode("token") == iam::BootstrapMode::token);
-    CHECK(iam::parse_bootstrap_mode("bootstrap") == iam::BootstrapMode::bootstrap);
-    CHECK_FALSE(iam::parse_bootstrap_mode("").has_value());
-    CHECK_FALSE(iam::parse_bootstrap_mode("Token").has_value());
-    CHECK_FALSE(iam::parse_bootstrap_mode("none").has_value());
-  }
-}
-
-TEST_CASE("configuration: IAM_BOOTSTRAP_MODE / IAM_BOOTSTRAP_TOKEN when not configured") {
-  EnvGuard env;
-  SUBCASE("mode bootstrap from the environment") {
-    EnvGuard::set("IAM_BOOTSTRAP_MODE", "bootstrap");
-    auto c = base_config();
-    auto r = iam::RolesRegime::create(std::move(c));
-    REQUIRE(r.ok());
-    CHECK((*r)->bootstrap_available());
-  }
-  SUBCASE("an invalid mode in the environment refuses to start") {
-    for (const char* bad : {"tokens", "BOOTSTRAP", "noauth", " token"}) {
-      CAPTURE(bad);
-      EnvGuard::set("IAM_BOOTSTRAP_MODE", bad);
-      auto r = iam::RolesRegime::create(base_config());
-      REQUIRE_FALSE(r.ok());
-      CHECK(r.error().code == ErrorCode::invalid_argument);
-      CHECK(r.error().message.find("IAM_BOOTSTRAP_MODE") != std::string::npos);
-    }
-  }
-  SUBCASE("token mode and token both from the environment") {
-    EnvGuard::set("IAM_BOOTSTRAP_MODE", "token");
-    EnvGuard::set("IAM_BOOTSTRAP_TOKEN", kOperatorToken);
-    auto c = base_config();
-    auto repo = c.repository;
-    auto r = iam::detail::create_roles_regime_for_testing(std::move(c), 1000);
-    REQUIRE(r.ok());
-    check_seeded_store(*repo, **r, kOperatorToken);
-  }
-  SUBCASE("token mode from the environment without a token refuses") {
-    EnvGuard::set("IAM_BOOTSTRAP_MODE", "token");
-    CHECK(code_of(iam::RolesRegime::create(base_config())) == ErrorCode::invalid_argument);
-  }
-  SUBCASE("bootstrap mode from the environment with a token in it refuses") {
-    EnvGuard::set("IAM_BOOTSTRAP_MODE", "bootstrap");
-    EnvGuard::set("IAM_BOOTSTRAP_TOKEN", kOperatorToken);
-    CHECK(code_of(iam::RolesRegime::create(base_config())) == ErrorCode::invalid_argument);
-  }
-  SUBCASE("explicit mode wins over the environment") {
-    EnvGuard::set("IAM_BOOTSTRAP_MODE", "token");  // would refuse: no token anywhere
-    auto c = base_config();
-    c.bootstrap_mode = iam::BootstrapMode::bootstrap;
-    auto r = iam::RolesRegime::create(std::move(c));
-    REQUIRE(r.ok());
-    CHECK((*r)->bootstrap_available());
-    EnvGuard::set("IAM_BOOTSTRAP_MODE", "garbage");  // not even parsed
-    auto c2 = base_config();
-    c2.bootstrap_mode = iam::BootstrapMode::bootstrap;
-    CHECK(iam::RolesRegime::create(std::move(c2)).ok());
-  }
-  SUBCASE("explicit token wins over the environment's token") {
-    EnvGuard::set("IAM_BOOTSTRAP_MODE", "token");
-    EnvGuard::set("IAM_BOOTSTRAP_TOKEN", "tg_environmentTokenIsNotUsed_000000");
-    auto c = base_config();
-    auto repo = c.repository;
-    c.bootstrap_token = iam::SecretString(std::string_view(kOperatorToken));
-    auto r = iam::detail::create_roles_regime_for_testing(std::move(c), 1000);
-    REQUIRE(r.ok());
-    check_seeded_store(*repo, **r, kOperatorToken);
-    CHECK(is_auth_failure((*r)->authenticate("tg_environmentTokenIsNotUsed_000000")));
-  }
-}
-
-// ====================================================================== bootstrap
-
-TEST_CASE("token mode: seeds an empty store, is a no-op later, and refuses the bootstrap operation") {
-  auto repo = iam::make_memory_repository();
-  auto r = token_regime(repo);
-  REQUIRE(r.ok());
-  auto& g = **r;
-  check_seeded_store(*repo, g, kOperatorToken);
-  CHECK_FALSE(g.bootstrap_available());
-
-  auto refused = g.bootstrap();
-  CHECK(is_auth_failure(refused));
-  iam::OperationRequest req;
-  req.operation = "bootstrap";
-  auto refused2 = g.execute(req);
-  CHECK(is_auth_failure(refused2));
-  iam::OperationRequest status;
-  status.operation = "bootstrap-status";
-  auto st = g.execute(status);
-  REQUIRE(st.ok());
-  CHECK(st->bootstrap_available == false);
-
-  // A second start (same store, another token): nothing new is seeded.
-  auto again = token_regime(repo, "tg_aDifferentOperatorToken_00000000");
-  REQUIRE(again.ok());
-  CHECK(is_auth_failure((*again)->authenticate("tg_aDifferentOperatorToken_00000000")));
-  CHECK((*again)->authenticate(kOperatorToken).ok());
-  check_seeded_store(*repo, **again, kOperatorToken);
-}
-
-TEST_CASE("token mode: a store that is not empty is left alone") {
-  auto t = make_iam();
-  auto r = token_regime(t.repository);
-  REQUIRE(r.ok());
-  CHECK(is_auth_failure((*r)->authenticate(kOperatorToken)));
-  auto users = t.repository->list_users(std::nullopt);
-  REQUIRE(users.ok());
-  CHECK(users->size() == 1);
-  CHECK((*r)->authenticate(t.admin_api_key).ok());
-}
-
-TEST_CASE("token mode: seeding is atomic") {
-  auto inner = iam::make_memory_repository();
-  auto repo = std::make_shared<DecoratedRepository>(inner);
-  repo->fail_when = [](std::span<const iam::Mutation> change) {
-    return contains_mutation<iam::mutation::InsertSigningKey>(change);
-  };
-  auto r = token_regime(repo);
-  CHECK_FALSE(r.ok());
-  CHECK(*inner->is_empty());
-  auto keys = inner->list_signing_keys();
-  REQUIRE(keys.ok());
-  CHECK(keys->empty());
-  repo->fail_when = nullptr;
-  auto ok = token_regime(repo);
-  REQUIRE(ok.ok());
-  check_seeded_store(*inner, **ok, kOperatorToken);
-}
-
-TEST_CASE("bootstrap mode: status, then bootstrap succeeds once, then refuses (masked)") {
-  iam::testing::TestIamOptions options;
-  options.bootstrap = false;
-  auto t = make_iam(options);
-  auto& g = *t.regime;
-
-  // status has no side effects
-  CHECK(g.bootstrap_available());
-  CHECK(g.bootstrap_available());
-  CHECK(*t.repository->is_empty());
-  // no signing key yet
-  auto pem = g.signing_key_public();
-  REQUIRE_FALSE(pem.ok());
-  CHECK(pem.error().code == ErrorCode::not_found);
-  iam::OperationRequest pub;
-  pub.operation = "get-signing-key-public";
-  CHECK(code_of(g.execute(pub)) == ErrorCode::not_found);
-
-  auto first = g.bootstrap();
-  REQUIRE(first.ok());
-  const std::string key(first->admin_api_key.view());
-  CHECK(key.size() == 35);
-  CHECK(key.starts_with("tg_"));
-  check_seeded_store(*t.repository, g, key);
-  CHECK(stored_user(*t.repository, first->admin_user_id).record.username == "admin");
-  CHECK_FALSE(g.bootstrap_available());
-  // the unusable password cannot be guessed as empty or as the username
-  CHECK(is_auth_failure(g.login("admin", "", std::nullopt)));
-  CHECK(is_auth_failure(g.login("admin", "admin", std::nullopt)));
-
-  auto second = g.bootstrap();
-  CHECK(is_auth_failure(second));
-  // identical to the token-mode refusal
-  auto token_mode = token_regime(iam::make_memory_repository());
-  REQUIRE(token_mode.ok());
-  auto token_refusal = (*token_mode)->bootstrap();
-  REQUIRE_FALSE(token_refusal.ok());
-  CHECK(second.error() == token_refusal.error());
-  CHECK(second.error().message == "auth failure");
-}
-
-TEST_CASE("bootstrap mode: refused once the store has anything in it") {
-  iam::testing::TestIamOptions options;
-  options.bootstrap = false;
-  auto t = make_iam(options);
-  REQUIRE(t.regime->create_workspace(std::nullopt, workspace_input("early")).ok());
-  CHECK_FALSE(t.regime->bootstrap_available());
-  CHECK(is_auth_failure(t.regime->bootstrap()));
-}
-
-TEST_CASE("bootstrap mode: seeding is one atomic change") {
-  auto inner = iam::make_memory_repository();
-  auto repo = std::make_shared<DecoratedRepository>(inner);
-  auto c = base_config(repo);
-  c.bootstrap_mode = iam::BootstrapMode::bootstrap;
-  c.read_environment = false;
-  auto r = iam::detail::create_roles_regime_for_testing(std::move(c), 1000);
-  REQUIRE(r.ok());
-  auto& g = **r;
-
-  repo->fail_when = [](std::span<const iam::Mutation> change) {
-    return contains_mutation<iam::mutation::InsertSigningKey>(change);
-  };
-  CHECK_FALSE(g.bootstrap().ok());
-  CHECK(*inner->is_empty());
-  CHECK(inner->list_signing_keys()->empty());
-  CHECK(g.bootstrap_available());
-
-  repo->fail_when = nullptr;
-  repo->applies = 0;
-  repo->change_sizes.clear();
-  auto ok = g.bootstrap();
-  REQUIRE(ok.ok());
-  CHECK(repo->applies == 1);  // workspace, user, key and signing key in one change
-  check_seeded_store(*inner, g, std::string(ok->admin_api_key.view()));
-}
-
-TEST_CASE("bootstrap mode: concurrent bootstraps, exactly one wins") {
-  iam::testing::TestIamOptions options;
-  options.bootstrap = false;
-  auto t = make_iam(options);
-  std::atomic<int> wins{0};
-  std::atomic<int> masked{0};
-  std::vector<std::thread> threads;
-  for (int i = 0; i < 8; ++i)
-    threads.emplace_back([&] {
-      auto r = t.regime->bootstrap();
-      if (r.ok()) ++wins;
-      else if (r.error() == iam::auth_failure()) ++masked;
-    });
-  for (auto& th : threads) th.join();
-  CHECK(wins.load() == 1);
-  CHECK(masked.load() == 7);
-  auto users = t.repository->list_users(std::nullopt);
-  REQUIRE(users.ok());
-  CHECK(users->size() == 1);
 }
 
 // ====================================================================== login
@@ -1047,4 +438,93 @@ TEST_CASE("rotate-signing-key: concurrent rotations leave memory agreeing with s
   REQUIRE(t.create_user("alice", kPassword, {"reader"}, "ws-a").ok());
   const auto jwt = key_plaintext(t.login("alice", kPassword));
   CHECK(jwt_header(jwt)["kid"] == active.front());
+}
+
+// ====================================================================== concurrency
+
+TEST_CASE("concurrency: authenticate and authorise while keys rotate and API keys are revoked") {
+  auto t = make_iam();
+  auto& g = *t.regime;
+  const auto reader = created_user_id(t.create_user("reader", kPassword, {"reader"}, "ws-a"));
+  const auto victim = created_user_id(t.create_user("victim", kPassword, {"reader"}, "ws-a"));
+  const auto stable_key = key_plaintext(t.create_api_key(reader));
+  const auto stable_jwt = key_plaintext(t.login("reader", kPassword));
+  struct Doomed {
+    std::string id;
+    std::string plaintext;
+  };
+  std::vector<Doomed> doomed;
+  for (int i = 0; i < 40; ++i) {
+    auto k = g.create_api_key(kTrusted, key_input(victim, "k" + std::to_string(i)), std::nullopt);
+    REQUIRE(k.ok());
+    doomed.push_back({k->record.id, std::string(k->plaintext.view())});
+  }
+
+  std::atomic<bool> stop{false};
+  std::atomic<int> wrong{0};
+  std::atomic<int> revoked_but_accepted{0};
+  std::atomic<int> rotation_failures{0};
+  std::atomic<long> work{0};
+  const std::vector<iam::AuthorisationCheck> checks = {
+      {"graph:read", Resource::workspace("ws-a"), {}},
+      {"graph:write", Resource::workspace("ws-a"), {}},
+      {"graph:read", Resource::workspace("ws-b"), {}}};
+
+  std::vector<std::thread> workers;
+  for (int w = 0; w < 6; ++w)
+    workers.emplace_back([&, w] {
+      int i = 0;
+      while (!stop.load() || i < 50) {
+        ++i;
+        auto a = g.authenticate(stable_key);
+        if (!a.ok() || a->handle != reader) ++wrong;
+        auto j = g.authenticate(stable_jwt);
+        if (!j.ok() || j->handle != reader || j->workspace != "ws-a") ++wrong;
+        const auto& d = doomed[static_cast<std::size_t>(i + w) % doomed.size()];
+        auto v = g.authenticate(d.plaintext);
+        if (!v.ok() && !(v.error() == iam::auth_failure())) ++wrong;
+        if (v.ok() && v->handle != victim) ++wrong;
+        const auto id = iam::Identity{reader, "ws-a", reader, iam::CredentialSource::api_key, std::nullopt};
+        if (!g.authorise(id, "graph:read", Resource::workspace("ws-a"), {}).allow) ++wrong;
+        if (g.authorise(id, "graph:write", Resource::workspace("ws-a"), {}).allow) ++wrong;
+        const auto many = g.authorise_many(id, checks);
+        if (many.size() != 3 || !many[0].allow || many[1].allow || many[2].allow) ++wrong;
+        if (i % 10 == 0) {
+          auto fresh = g.login("reader", kPassword, std::nullopt);
+          if (!fresh.ok() || !g.authenticate(fresh->jwt.view()).ok()) ++wrong;
+        }
+        ++work;
+      }
+    });
+  std::thread rotator([&] {
+    for (int i = 0; i < 30; ++i)
+      if (!g.rotate_signing_key(kTrusted).ok()) ++rotation_failures;
+  });
+  std::thread revoker([&] {
+    for (const auto& d : doomed) {
+      if (!g.revoke_api_key(kTrusted, d.id, std::nullopt).ok()) ++wrong;
+      if (g.authenticate(d.plaintext).ok()) ++revoked_but_accepted;
+    }
+  });
+  rotator.join();
+  revoker.join();
+  stop = true;
+  for (auto& th : workers) th.join();
+
+  CHECK(wrong.load() == 0);
+  CHECK(revoked_but_accepted.load() == 0);
+  CHECK(rotation_failures.load() == 0);
+  CHECK(work.load() > 0);
+  for (const auto& d : doomed) CHECK(is_auth_failure(g.authenticate(d.plaintext)));
+  CHECK(g.list_api_keys(kTrusted, victim, std::nullopt)->empty());
+  CHECK(g.authenticate(stable_jwt).ok());
+  auto stored = t.repository->list_signing_keys();
+  REQUIRE(stored.ok());
+  int active = 0;
+  for (const auto& k : *stored)
+    if (!k.retired) {
+      ++active;
+      CHECK(*g.key_set().active_kid() == k.kid);
+    }
+  CHECK(active == 1);
 }

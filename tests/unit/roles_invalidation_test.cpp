@@ -9,6 +9,9 @@
 #include "../support/forwarding_repository.h"
 #include "iam/memory_store.h"
 #include "iam/roles.h"
+#include "roles_test_support.h"
+
+using namespace roles_test;
 
 namespace {
 
@@ -128,4 +131,72 @@ TEST_CASE("a notification arriving after the regime is gone is ignored safely") 
   }
   store->deliver(iam::Invalidation{Kind::everything, ""});  // no crash (ASan would see a use after free)
   CHECK(store->listener_count() == 1);
+}
+
+// Changes made through this process, told to its own listeners:
+TEST_CASE("invalidation: every mutation through the regime notifies listeners at once") {
+  auto t = make_iam();
+  auto& g = *t.regime;
+  std::mutex m;
+  std::vector<iam::Invalidation> seen;
+  g.add_invalidation_listener([&](const iam::Invalidation& i) {
+    std::lock_guard lock(m);
+    seen.push_back(i);
+  });
+  g.add_invalidation_listener([](const iam::Invalidation&) { throw std::runtime_error("bad listener"); });
+  auto take = [&] {
+    std::lock_guard lock(m);
+    auto out = seen;
+    seen.clear();
+    return out;
+  };
+  auto single = [&](iam::Invalidation::Kind kind, const std::string& id) {
+    const auto got = take();
+    REQUIRE(got.size() == 1);
+    CHECK(got.front().kind == kind);
+    CHECK(got.front().id == id);
+  };
+  using Kind = iam::Invalidation::Kind;
+
+  const auto uid = created_user_id(t.create_user("alice", kPassword, {"reader"}, "ws-a"));
+  take();
+  auto key = g.create_api_key(kTrusted, key_input(uid), std::nullopt);
+  REQUIRE(key.ok());
+  take();
+
+  REQUIRE(g.revoke_api_key(kTrusted, key->record.id, std::nullopt).ok());
+  single(Kind::api_key, iam::crypto::sha256_hex(key->plaintext.view()));
+  CHECK_FALSE(g.revoke_api_key(kTrusted, key->record.id, std::nullopt).ok());
+  CHECK(take().empty());  // a failed operation changed nothing
+
+  REQUIRE(g.disable_user(kTrusted, uid, std::nullopt).ok());
+  single(Kind::user, uid);
+  REQUIRE(g.enable_user(kTrusted, uid, std::nullopt).ok());
+  single(Kind::user, uid);
+  iam::UserInput change;
+  change.roles = std::vector<std::string>{"writer"};
+  REQUIRE(g.update_user(kTrusted, uid, change, std::nullopt).ok());
+  single(Kind::user, uid);
+  REQUIRE(g.reset_password(kTrusted, uid, std::nullopt).ok());
+  single(Kind::user, uid);
+
+  REQUIRE(g.disable_workspace(kTrusted, "ws-a").ok());
+  single(Kind::workspace, "ws-a");
+  REQUIRE(g.update_workspace(kTrusted, workspace_input("ws-a", std::nullopt, true)).ok());
+  single(Kind::workspace, "ws-a");
+
+  REQUIRE(g.rotate_signing_key(kTrusted).ok());
+  single(Kind::signing_keys, "");
+
+  REQUIRE(g.delete_user(kTrusted, uid, std::nullopt).ok());
+  single(Kind::user, uid);
+
+  // reads notify nothing
+  CHECK(g.list_users(kTrusted, std::nullopt).ok());
+  CHECK(g.list_workspaces().ok());
+  CHECK(g.whoami(t.admin_user_id).ok());
+  CHECK(g.authorise(iam::Identity{t.admin_user_id, "default", t.admin_user_id, iam::CredentialSource::api_key, {}},
+                    "users:read", {}, {})
+            .allow);
+  CHECK(take().empty());
 }

@@ -1,4 +1,5 @@
 // Shared helpers for the roles regime's unit tests (roles_*_test.cpp): a ready TestIam,
+// record builders and readers,
 // capturing / throwing audit sinks, an environment guard, a repository decorator that can
 // fail or count apply() calls, and JWT decoding.
 #pragma once
@@ -7,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <functional>
 #include <memory>
@@ -30,6 +32,35 @@ namespace roles_test {
 using nlohmann::json;
 
 inline constexpr const char* kPassword = "correct horse battery";
+
+// The trusted internal caller (no actor): skips the in-process re-checks.
+inline const iam::Actor kTrusted = std::nullopt;
+
+// An identity for `user_id` as authenticate would give it for an API key.
+inline iam::Identity identity_of(const std::string& user_id) {
+  return iam::Identity{user_id, "", user_id, iam::CredentialSource::api_key, std::nullopt};
+}
+
+inline bool is_base64url(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+  });
+}
+
+// The usernames of `users`, sorted.
+inline std::vector<std::string> usernames(const std::vector<iam::UserRecord>& users) {
+  std::vector<std::string> out;
+  for (const auto& u : users) out.push_back(u.username);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// The ids of `workspaces`, in their order.
+inline std::vector<std::string> workspace_ids(const std::vector<iam::WorkspaceRecord>& workspaces) {
+  std::vector<std::string> out;
+  for (const auto& w : workspaces) out.push_back(w.id);
+  return out;
+}
 
 // make_test_iam or fail the test.
 inline iam::testing::TestIam make_iam(iam::testing::TestIamOptions options = {}) {

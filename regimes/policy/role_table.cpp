@@ -1,4 +1,5 @@
-#include "iam/roles.h"
+// The default role table (contract.md): reader, writer, admin.
+#include "iam/role_table.h"
 
 namespace iam {
 
@@ -25,12 +26,6 @@ RoleTable default_role_table() {
   admin.all_workspaces = true;
 
   return RoleTable{{"reader", reader}, {"writer", writer}, {"admin", admin}};
-}
-
-std::optional<BootstrapMode> parse_bootstrap_mode(std::string_view text) {
-  if (text == "token") return BootstrapMode::token;
-  if (text == "bootstrap") return BootstrapMode::bootstrap;
-  return std::nullopt;
 }
 
 }  // namespace iam

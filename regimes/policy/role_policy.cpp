@@ -1,0 +1,74 @@
+// The role-based policy (contract.md "The roles regime's policy").
+#include "regimes/policy/role_policy.h"
+
+#include <algorithm>
+
+#include "core/text.h"
+#include "iam/regime.h"
+
+namespace iam {
+namespace {
+constexpr std::size_t kMaxEchoedRoleBytes = 64;  // longer is never a configured role: not echoed
+}  // namespace
+
+RolePolicy::RolePolicy(RoleTable table, Logger logger) : table_(std::move(table)), logger_(std::move(logger)) {}
+
+const RoleDefinition* RolePolicy::definition(std::string_view role) const {
+  const auto it = table_.find(role);
+  return it == table_.end() ? nullptr : &it->second;
+}
+
+Verdict RolePolicy::allows(const RoleHolder& holder, std::string_view capability, std::string_view workspace) const {
+  // IN-SCOPE is a question about a workspace: without one there is nothing to allow.
+  const bool in_scope_question = capability == capability::in_scope;
+  if (in_scope_question && workspace.empty()) return {false, "no-workspace"};
+  bool granted = false;
+  for (const auto& role_name : holder.roles) {
+    const RoleDefinition* role = definition(role_name);
+    if (!role) {
+      try {
+        if (logger_)
+          logger_(LogLevel::warning,
+                  "user " + std::string(holder.id) + " has unknown role '" + role_name + "': it grants nothing");
+      } catch (...) {
+        // A failing logger must not change the decision.
+      }
+      continue;
+    }
+    if (!in_scope_question && !role->capabilities.count(capability)) continue;
+    granted = true;
+    // "*" is never a workspace id, so only an every-workspace role reaches it.
+    if (workspace.empty() || role->all_workspaces || workspace == holder.home_workspace) return {true, ""};
+  }
+  return {false, granted ? "workspace-out-of-scope" : "capability-not-in-role"};
+}
+
+bool RolePolicy::scope_covers(const RoleHolder& holder, std::string_view workspace) const {
+  return workspace == holder.home_workspace || reaches_every_workspace(holder.roles);
+}
+
+bool RolePolicy::reaches_every_workspace(std::span<const std::string> roles) const {
+  return std::any_of(roles.begin(), roles.end(), [&](const std::string& name) {
+    const RoleDefinition* role = definition(name);
+    return role && role->all_workspaces;
+  });
+}
+
+bool RolePolicy::grants_somewhere(const RoleHolder& holder, std::string_view capability) const {
+  return std::any_of(holder.roles.begin(), holder.roles.end(), [&](const std::string& name) {
+    const RoleDefinition* role = definition(name);
+    return role && role->capabilities.count(capability);
+  });
+}
+
+Status RolePolicy::validate(std::span<const std::string> roles) const {
+  for (const auto& role : roles) {
+    if (definition(role)) continue;
+    if (role.size() > kMaxEchoedRoleBytes || !text::is_plain(role))
+      return Error{ErrorCode::invalid_argument, "unknown role"};
+    return Error{ErrorCode::invalid_argument, "unknown role '" + role + "'"};
+  }
+  return {};
+}
+
+}  // namespace iam

@@ -1,0 +1,115 @@
+// The roles regime's decisions: authorise / authorise_many (one decision function), and
+// the in-process re-checks of a management operation's actor (contract.md).
+#include "regimes/roles/roles_regime_impl.h"
+
+namespace iam {
+namespace {
+
+// The workspace a check is about: the resource's, else the parameters', else none.
+std::string_view target_workspace(const Resource& resource, const Parameters& parameters) {
+  std::string_view target = resource.workspace_id();
+  if (target.empty())
+    if (const auto it = parameters.find(component::workspace); it != parameters.end()) target = it->second;
+  return target;
+}
+
+Status check_integrity(std::optional<std::string_view> workspace, std::string_view actual) {
+  if (workspace && !workspace->empty() && *workspace != actual)
+    return Error{ErrorCode::operation_not_permitted, "the target is not in the named workspace"};
+  return {};
+}
+
+// An actor's record: an unknown actor is a refusal, a store failure internal_error.
+Status actor_lookup_error(const Error& e) {
+  return e.code == ErrorCode::not_found ? Status(denied()) : Status(storage_error(e));
+}
+
+}  // namespace
+
+Verdict RolesRegimeImpl::evaluate(const StoredUser& user, std::string_view capability,
+                                  std::string_view workspace) const {
+  if (!user.record.enabled) return {false, "user-disabled"};
+  return policy_.allows(holder_of(user), capability, workspace);
+}
+
+Decision RolesRegimeImpl::decide(const Identity& identity, const Result<StoredUser>& user,
+                                 std::string_view capability, const Resource& resource,
+                                 const Parameters& parameters) {
+  const std::string_view target = target_workspace(resource, parameters);
+  const bool store_ok = user.ok() || user.error().code == ErrorCode::not_found;
+  Verdict verdict{false, store_ok ? "user-unknown" : "regime-error"};
+  if (user) verdict = evaluate(*user, capability, target);
+  audit_authorise(identity.handle, capability, target, verdict);
+  // Errors are not worth caching: deny now, ask again next time.
+  return Decision{verdict.allow, store_ok ? cfg_.decision_ttl : std::chrono::seconds(0)};
+}
+
+Decision RolesRegimeImpl::authorise(const Identity& identity, std::string_view capability, const Resource& resource,
+                                    const Parameters& parameters) noexcept {
+  try {
+    return decide(identity, repo().find_user(identity.handle), capability, resource, parameters);
+  } catch (...) {
+    return Decision::denied(std::chrono::seconds(0));
+  }
+}
+
+std::vector<Decision> RolesRegimeImpl::authorise_many(const Identity& identity,
+                                                      std::span<const AuthorisationCheck> checks) noexcept {
+  std::vector<Decision> out;
+  try {
+    out.reserve(checks.size());
+    const auto user = repo().find_user(identity.handle);  // one lookup for the batch
+    for (const auto& check : checks)
+      out.push_back(decide(identity, user, check.capability, check.resource, check.parameters));
+    return out;
+  } catch (...) {
+    out.assign(checks.size(), Decision::denied(std::chrono::seconds(0)));
+    return out;
+  }
+}
+
+Status RolesRegimeImpl::check_actor(const Actor& actor, std::string_view capability,
+                                    std::string_view target_workspace) {
+  if (!actor) return {};
+  auto user = repo().find_user(*actor);
+  if (!user) return actor_lookup_error(user.error());
+  const Verdict verdict = evaluate(*user, capability, target_workspace);
+  audit_authorise(*actor, capability, target_workspace, verdict);
+  if (!verdict.allow) return denied();
+  return {};
+}
+
+Status RolesRegimeImpl::check_role_grant(const Actor& actor, std::string_view capability,
+                                         const std::vector<std::string>& roles) {
+  if (!actor || !policy_.reaches_every_workspace(roles)) return {};
+  auto user = repo().find_user(*actor);
+  if (!user) return actor_lookup_error(user.error());
+  if (!policy_.allows(holder_of(*user), capability, every_workspace).allow) return denied();
+  return {};
+}
+
+// A target whose roles reach every workspace is, in effect, in every workspace: changing
+// it, or minting its keys or passwords (`guard_privileged`), needs the capability
+// everywhere, so a workspace-scoped administrator cannot take over a deployment
+// administrator whose home happens to be its workspace.
+Result<StoredUser> RolesRegimeImpl::load_target(const Actor& actor, std::string_view user_id,
+                                                std::optional<std::string_view> workspace,
+                                                std::string_view capability, OperationTarget& target,
+                                                bool guard_privileged) {
+  if (user_id.empty()) return Error{ErrorCode::invalid_argument, "user_id is required"};
+  target.identity = std::string(user_id);
+  auto user = checked(repo().find_user(user_id), "user");
+  if (!user) {
+    // An actor without the capability learns nothing about which ids exist.
+    if (user.error().code == ErrorCode::not_found) IAM_RETURN_IF_ERROR(check_actor(actor, capability, workspace.value_or("")));
+    return user;
+  }
+  target.workspace = user->record.workspace;
+  IAM_RETURN_IF_ERROR(check_actor(actor, capability, user->record.workspace));
+  if (guard_privileged && actor && policy_.reaches_every_workspace(user->record.roles))
+    IAM_RETURN_IF_ERROR(check_actor(actor, capability, every_workspace));
+  IAM_RETURN_IF_ERROR(check_integrity(workspace, user->record.workspace));
+  return user;
+}
+
+}  // namespace iam
