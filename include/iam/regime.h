@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "iam/clock.h"
+#include "iam/export.h"
 #include "iam/operations.h"
 #include "iam/status.h"
 
@@ -34,7 +35,7 @@ namespace iam {
 
 // How a credential came: logs and metrics only, never a policy input.
 enum class CredentialSource { api_key, jwt, anonymous };
-std::string_view credential_source_name(CredentialSource source) noexcept;  // "api-key", "jwt", "anonymous"
+IAM_EXPORT std::string_view credential_source_name(CredentialSource source) noexcept;  // "api-key", "jwt", "anonymous"
 
 // What authenticate returns. Callers treat `handle` as opaque and quote it back to
 // authorise; roles, groups and claims never appear here.
@@ -62,7 +63,7 @@ using StringMap = std::map<std::string, std::string, std::less<>>;
 
 // A partial mapping of component name to value. System level is {}, workspace level
 // {workspace}, flow level {workspace, flow}. Regimes ignore components they do not know.
-class Resource {
+class IAM_EXPORT Resource {
  public:
   Resource() = default;
   static Resource system() { return {}; }
@@ -126,7 +127,7 @@ struct Invalidation {
 };
 using InvalidationListener = std::function<void(const Invalidation&)>;
 
-class Regime {
+class IAM_EXPORT Regime {
  public:
   virtual ~Regime() = default;
 

@@ -22,6 +22,7 @@
 
 #include "iam/audit.h"
 #include "iam/clock.h"
+#include "iam/export.h"
 #include "iam/jwt.h"
 #include "iam/log.h"
 #include "iam/random.h"
@@ -33,7 +34,7 @@ namespace iam {
 
 // How a fresh deployment gets its first administrator (protocol.md "Bootstrap modes").
 enum class BootstrapMode { token, bootstrap };
-std::optional<BootstrapMode> parse_bootstrap_mode(std::string_view text);  // "token" | "bootstrap"
+IAM_EXPORT std::optional<BootstrapMode> parse_bootstrap_mode(std::string_view text);  // "token" | "bootstrap"
 
 // A role: the capabilities it grants and where. Scope is the user's home workspace, or
 // every workspace.
@@ -43,7 +44,7 @@ struct RoleDefinition {
 };
 using RoleTable = std::map<std::string, RoleDefinition, std::less<>>;
 // reader / writer / admin with TrustGraph's capability names (contract.md).
-RoleTable default_role_table();
+IAM_EXPORT RoleTable default_role_table();
 
 struct PasswordRules {
   std::size_t min_characters = 8;  // UTF-8 code points
@@ -100,7 +101,7 @@ struct CreatedApiKey {
   ApiKeyRecord record;
 };
 
-class RolesRegime final : public Regime {
+class IAM_EXPORT RolesRegime final : public Regime {
  public:
   // Validates the configuration (invalid_argument with a clear message: no repository,
   // no or bad bootstrap mode, a token in bootstrap mode, no token in token mode, too few
