@@ -16,12 +16,13 @@
 // application's implementation that throws is caught by its callers (internal-error).
 #pragma once
 
+#include "iam/export.h"
 #include "iam/operations.h"
 #include "iam/status.h"
 
 namespace iam {
 
-class Administration {
+class IAM_EXPORT Administration {
  public:
   virtual ~Administration() = default;
 

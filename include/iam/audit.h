@@ -15,10 +15,11 @@
 #include <vector>
 
 #include "iam/clock.h"
+#include "iam/export.h"
 
 namespace iam {
 
-struct AuditEvent {
+struct IAM_EXPORT AuditEvent {
   std::string name;  // "iam.authenticate", "iam.authorise", "iam.management"
   TimePoint time{};
   // The event's fields in the order they were added (protocol.md lists them per event).
@@ -30,13 +31,13 @@ struct AuditEvent {
   std::string to_json() const;
 };
 
-class AuditSink {
+class IAM_EXPORT AuditSink {
  public:
   virtual ~AuditSink() = default;
   virtual void record(const AuditEvent& event) = 0;
 };
 
 // Discards every event (the default).
-std::shared_ptr<AuditSink> null_audit_sink();
+IAM_EXPORT std::shared_ptr<AuditSink> null_audit_sink();
 
 }  // namespace iam

@@ -15,21 +15,23 @@
 #include <string>
 #include <string_view>
 
+#include "iam/export.h"
+
 namespace iam {
 
 using TimePoint = std::chrono::system_clock::time_point;
 
-class Clock {
+class IAM_EXPORT Clock {
  public:
   virtual ~Clock() = default;
   virtual TimePoint now() const = 0;
 };
 
 // The wall clock (std::chrono::system_clock).
-std::shared_ptr<Clock> system_clock();
+IAM_EXPORT std::shared_ptr<Clock> system_clock();
 
 // A clock that moves only when told to. Starts at `start`.
-class ManualClock final : public Clock {
+class IAM_EXPORT ManualClock final : public Clock {
  public:
   explicit ManualClock(TimePoint start = TimePoint(std::chrono::seconds(1'800'000'000)));
   TimePoint now() const override;
@@ -42,18 +44,18 @@ class ManualClock final : public Clock {
 
 // Whole seconds since the Unix epoch. from_unix_seconds saturates at TimePoint's range
 // (years 1677..2262): earlier is TimePoint::min(), later TimePoint::max().
-std::int64_t unix_seconds(TimePoint t) noexcept;
-TimePoint from_unix_seconds(std::int64_t seconds) noexcept;
+IAM_EXPORT std::int64_t unix_seconds(TimePoint t) noexcept;
+IAM_EXPORT TimePoint from_unix_seconds(std::int64_t seconds) noexcept;
 
 // RFC 3339 UTC with second precision: "2026-11-22T10:15:00Z".
-std::string format_rfc3339(TimePoint t);
+IAM_EXPORT std::string format_rfc3339(TimePoint t);
 // Parses "YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)"; nullopt for anything else.
-std::optional<TimePoint> parse_rfc3339(std::string_view text);
+IAM_EXPORT std::optional<TimePoint> parse_rfc3339(std::string_view text);
 // A time in a request, read as TrustGraph reads it (Python's datetime.fromisoformat), in
 // its unambiguous forms: "YYYY-MM-DD" (midnight UTC), or the date, then 'T', 't' or ' ',
 // then "HH:MM[:SS[.fraction]]" with "Z", "±HH:MM", "±HHMM" or nothing (UTC). Years outside
 // 1678..2261 (TimePoint's range) and texts over 64 bytes are refused; nullopt for anything
 // else. Fractions of a second are truncated.
-std::optional<TimePoint> parse_request_time(std::string_view text);
+IAM_EXPORT std::optional<TimePoint> parse_request_time(std::string_view text);
 
 }  // namespace iam

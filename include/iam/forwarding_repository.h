@@ -13,11 +13,12 @@
 #include <memory>
 #include <utility>
 
+#include "iam/export.h"
 #include "iam/repository.h"
 
 namespace iam {
 
-class ForwardingRepository : public Repository {
+class IAM_EXPORT ForwardingRepository : public Repository {
  public:
   explicit ForwardingRepository(std::shared_ptr<Repository> inner = nullptr) : inner_(std::move(inner)) {}
 

@@ -29,6 +29,8 @@
 #include <string_view>
 
 #include "iam/clock.h"
+#include "iam/credential_shape.h"
+#include "iam/export.h"
 #include "iam/log.h"
 #include "iam/operation_registry.h"
 #include "iam/operations.h"
@@ -39,23 +41,17 @@ namespace iam {
 
 // ---------------------------------------------------------------- credentials
 
-// What a bearer credential looks like, told apart without touching storage (gateway.md):
-// "tg_" then 17 to 253 characters without space or control characters is an API key (the
-// generated ones have 35 in all; an operator's bootstrap token may differ), three non-empty
-// base64url segments joined by two dots a JWT, anything else malformed (refused without a
-// storage lookup).
-enum class CredentialShape { api_key, jwt, malformed };
-CredentialShape credential_shape(std::string_view credential) noexcept;
+// CredentialShape and credential_shape(): iam/credential_shape.h.
 
 // The credential of an `Authorization` header value: the token of `Bearer <token>` (scheme
 // matched without regard to case, surrounding spaces trimmed). nullopt means "no
 // credential": no header, an empty Bearer, or another scheme such as Basic.
-std::optional<std::string> credential_from_authorization(std::optional<std::string_view> header_value);
+IAM_EXPORT std::optional<std::string> credential_from_authorization(std::optional<std::string_view> header_value);
 
 // The `token` parameter of a URL query string (with or without the leading '?'),
 // percent-decoded. For the streaming import/export endpoints only. nullopt when absent or
 // empty.
-std::optional<std::string> credential_from_query(std::string_view query);
+IAM_EXPORT std::optional<std::string> credential_from_query(std::string_view query);
 
 // ---------------------------------------------------------------- answers
 
@@ -84,18 +80,22 @@ inline constexpr std::string_view not_an_object = R"({"error":"request must be a
 // duplicate 409, disabled 403 and not-supported 501 with a fixed message per type;
 // internal-error 500 {"error":"internal error"}. Typed bodies are
 // {"error":{"type":…,"message":…}}.
-HttpAnswer answer_for_error(const Error& error);
+IAM_EXPORT HttpAnswer answer_for_error(const Error& error);
 
 // The answer for an IAM operation's result: 200 and the response object, or the error's
 // answer. For `login` every failure other than internal-error is 401 (gateway.md: "any
 // failure 401").
-HttpAnswer answer_for_response(std::string_view operation, const Result<OperationResponse>& response);
+IAM_EXPORT HttpAnswer answer_for_response(std::string_view operation, const Result<OperationResponse>& response);
 
 // The same for the JSON text JsonDispatcher::handle returned: an {"error":{type,…}} object
 // is mapped as above; anything else is 200 with the text unchanged.
-HttpAnswer answer_for_dispatcher_json(std::string_view operation, std::string_view response_json);
+IAM_EXPORT HttpAnswer answer_for_dispatcher_json(std::string_view operation, std::string_view response_json);
 
 // ---------------------------------------------------------------- enforcement
+
+namespace gateway {
+struct EnforcerState;  // internal (src/gateway/enforcer.cpp)
+}  // namespace gateway
 
 // How a request arrived, which decides its registry key.
 enum class Route {
@@ -153,7 +153,7 @@ using WorkspaceExists = std::function<Result<bool>(std::string_view workspace)>;
 // found but disabled (or no record), not-found or invalid-argument false; anything else an
 // error. A regime without administration (decision-only) answers not_supported: give such
 // a regime's gateway its own workspace_exists.
-WorkspaceExists workspace_exists_from_regime(std::shared_ptr<Regime> regime);
+IAM_EXPORT WorkspaceExists workspace_exists_from_regime(std::shared_ptr<Regime> regime);
 
 struct GatewayConfig {
   std::shared_ptr<Regime> regime;                     // required
@@ -180,7 +180,7 @@ struct GatewayConfig {
   std::size_t max_json_depth = 64;
 };
 
-class Enforcer {
+class IAM_EXPORT Enforcer {
  public:
   static Result<std::shared_ptr<Enforcer>> create(GatewayConfig config);
   ~Enforcer();
@@ -223,11 +223,9 @@ class Enforcer {
   std::size_t max_body_bytes() const noexcept;
   std::size_t max_json_depth() const noexcept;
 
-  struct Impl;  // internal
-  explicit Enforcer(std::unique_ptr<Impl> impl);
-
  private:
-  std::unique_ptr<Impl> impl_;
+  explicit Enforcer(std::unique_ptr<gateway::EnforcerState> state);
+  std::unique_ptr<gateway::EnforcerState> state_;
 };
 
 }  // namespace iam

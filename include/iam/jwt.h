@@ -1,64 +1,38 @@
-// iam/jwt.h — Ed25519 (EdDSA) JSON Web Tokens: signing keys, a key set with rotation and
-// a grace period, signing and verification (protocol.md "JWT").
+// iam/jwt.h — Ed25519 (EdDSA) JSON Web Tokens: a key set with rotation and a grace period,
+// signing and verification (protocol.md "JWT"), and the JWK form of a public key. The keys
+// themselves are iam/signing_key.h.
 //
-// THREAD SAFETY: SigningKey is a plain value. KeySet is safe to share: any number of
-// threads may sign and verify while another rotates; readers hold a lock only to copy a pointer.
-// OWNERSHIP: a SigningKey owns its private half in a SecretBytes that wipes itself; a
-// KeySet owns copies of the keys it is given.
+// THREAD SAFETY: KeySet is safe to share: any number of threads may sign and verify while
+// another rotates; readers hold a lock only to copy a pointer.
+// OWNERSHIP: a KeySet owns copies of the keys it is given.
 // ERRORS: verify answers auth_failure() for every rejected token (the reason is never
 // visible to the caller); other calls answer invalid_argument or not_found as documented.
 #pragma once
 
-#include <array>
-#include <atomic>
-#include <mutex>
-#include <span>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "iam/clock.h"
-#include "iam/random.h"
-#include "iam/secret.h"
+#include "iam/export.h"
+#include "iam/signing_key.h"
 #include "iam/status.h"
 
 namespace iam {
 
-inline constexpr std::size_t ed25519_public_key_bytes = 32;
-inline constexpr std::size_t ed25519_secret_key_bytes = 64;  // libsodium's seed || public key
-inline constexpr std::size_t ed25519_seed_bytes = 32;
-inline constexpr std::size_t ed25519_signature_bytes = 64;
+// The JWK form of a public key (RFC 8037 OKP JSON, with use/alg/kid); its PEM form is in
+// iam/signing_key.h.
+IAM_EXPORT std::string public_key_to_jwk(const PublicKey& key, std::string_view kid);
+// invalid_argument unless kty OKP, crv Ed25519, and no private part.
+IAM_EXPORT Result<PublicKey> public_key_from_jwk(std::string_view jwk_json);
 
-using PublicKey = std::array<std::uint8_t, ed25519_public_key_bytes>;
-
-// An Ed25519 key with its id. A retired key has no private half (it was destroyed at
-// retirement) and verifies until retired + grace.
-struct SigningKey {
-  std::string kid;
-  PublicKey public_key{};
-  SecretBytes secret_key;  // empty once retired
-  TimePoint created{};
-  std::optional<TimePoint> retired;
-
-  // A new key with a random id (a UUIDv4) created now.
-  static SigningKey generate(RandomSource& random, const Clock& clock);
-  // A key from a 32-byte seed (deterministic; for tests and key import).
-  static Result<SigningKey> from_seed(std::string kid, std::span<const std::uint8_t> seed, TimePoint created);
-  SigningKey copy() const;
-};
-
-// Public key encodings for standard JWT libraries.
-std::string public_key_to_pem(const PublicKey& key);                   // SubjectPublicKeyInfo PEM
-Result<PublicKey> public_key_from_pem(std::string_view pem);           // invalid_argument if not an Ed25519 SPKI
-std::string public_key_to_jwk(const PublicKey& key, std::string_view kid);  // RFC 8037 OKP JSON, with use/alg/kid
-Result<PublicKey> public_key_from_jwk(std::string_view jwk_json);      // invalid_argument unless kty OKP, crv Ed25519
-
-struct JwtConfig {
+struct IAM_EXPORT JwtConfig {
   std::string issuer = "trustgraph-iam";
   std::chrono::seconds lifetime{3600};
   std::chrono::seconds leeway{60};
@@ -82,7 +56,7 @@ struct JwtClaims {
   std::uint64_t credentials_epoch = 0;
 };
 
-class KeySet {
+class IAM_EXPORT KeySet {
  public:
   KeySet(JwtConfig config, std::shared_ptr<const Clock> clock);
   ~KeySet();

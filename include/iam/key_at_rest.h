@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 
+#include "iam/export.h"
 #include "iam/secret.h"
 #include "iam/status.h"
 
@@ -24,10 +25,10 @@ inline constexpr const char* key_encryption_key_file_env = "IAM_KEY_ENCRYPTION_K
 // Reads an encryption key from a file holding either exactly 32 raw bytes or 64 hex
 // characters (surrounding whitespace and a trailing newline allowed).
 // invalid_argument (naming the file) when it cannot be read or holds anything else.
-Result<SecretBytes> load_key_file(const std::string& path);
+IAM_EXPORT Result<SecretBytes> load_key_file(const std::string& path);
 
 // The key named by IAM_KEY_ENCRYPTION_KEY_FILE: nullopt when the variable is unset or empty,
 // otherwise load_key_file of its value (and its errors).
-Result<std::optional<SecretBytes>> load_key_from_environment();
+IAM_EXPORT Result<std::optional<SecretBytes>> load_key_from_environment();
 
 }  // namespace iam

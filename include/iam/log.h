@@ -8,16 +8,18 @@
 #include <functional>
 #include <string_view>
 
+#include "iam/export.h"
+
 namespace iam {
 
 enum class LogLevel { debug, info, warning, error };
-std::string_view log_level_name(LogLevel level) noexcept;
+IAM_EXPORT std::string_view log_level_name(LogLevel level) noexcept;
 
 using Logger = std::function<void(LogLevel level, std::string_view message)>;
 
 // Writes "iam <level>: <message>" lines to stderr.
-Logger stderr_logger();
+IAM_EXPORT Logger stderr_logger();
 // Discards everything.
-Logger null_logger();
+IAM_EXPORT Logger null_logger();
 
 }  // namespace iam

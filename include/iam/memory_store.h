@@ -6,10 +6,11 @@
 
 #include <memory>
 
+#include "iam/export.h"
 #include "iam/repository.h"
 
 namespace iam {
 
-std::shared_ptr<Repository> make_memory_repository();
+IAM_EXPORT std::shared_ptr<Repository> make_memory_repository();
 
 }  // namespace iam

@@ -26,6 +26,7 @@
 #include <string>
 
 #include "iam/clock.h"
+#include "iam/export.h"
 #include "iam/log.h"
 #include "iam/operations.h"
 #include "iam/regime.h"
@@ -48,6 +49,6 @@ struct NoauthConfig {
 
 // The noauth regime. Named explicitly on purpose; logs a warning at construction that
 // every request is allowed.
-std::shared_ptr<Regime> make_noauth_regime(NoauthConfig config);
+IAM_EXPORT std::shared_ptr<Regime> make_noauth_regime(NoauthConfig config);
 
 }  // namespace iam

@@ -33,6 +33,7 @@
 #include <string_view>
 #include <vector>
 
+#include "iam/export.h"
 #include "iam/status.h"
 
 namespace iam {
@@ -52,11 +53,11 @@ enum class ParametersExtractor {
 };
 
 // Wire names, as in operations.json: "system", "workspace_from_body", "none", ...
-std::string_view resource_level_name(ResourceLevel level) noexcept;
-std::string_view resource_extractor_name(ResourceExtractor extractor) noexcept;
-std::string_view parameters_extractor_name(ParametersExtractor extractor) noexcept;
+IAM_EXPORT std::string_view resource_level_name(ResourceLevel level) noexcept;
+IAM_EXPORT std::string_view resource_extractor_name(ResourceExtractor extractor) noexcept;
+IAM_EXPORT std::string_view parameters_extractor_name(ParametersExtractor extractor) noexcept;
 
-struct OperationSpec {
+struct IAM_EXPORT OperationSpec {
   std::string name;        // the registry key, e.g. "create-user", "config:get", "flow-service:agent"
   std::string capability;  // e.g. "users:admin", or "PUBLIC" / "AUTHENTICATED"
   ResourceLevel level = ResourceLevel::system;
@@ -77,7 +78,7 @@ struct OperationSpec {
 inline constexpr std::string_view passthrough_prefix = "flow-service:thru/";
 inline constexpr std::string_view passthrough_name = "flow-service:thru";
 
-class OperationRegistry {
+class IAM_EXPORT OperationRegistry {
  public:
   // Exactly these operations (see ERRORS above).
   static Result<OperationRegistry> create(std::vector<OperationSpec> operations);

@@ -18,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "iam/export.h"
 #include "iam/operation_registry.h"
 
 namespace iam {
@@ -94,14 +95,14 @@ struct OperationInfo {
 };
 
 // Every operation, in protocol.md's order, the row of Operation `o` at index `o`.
-std::span<const OperationInfo> operation_table() noexcept;
-const OperationInfo& operation_info(Operation operation) noexcept;
-std::string_view operation_name(Operation operation) noexcept;
+IAM_EXPORT std::span<const OperationInfo> operation_table() noexcept;
+IAM_EXPORT const OperationInfo& operation_info(Operation operation) noexcept;
+IAM_EXPORT std::string_view operation_name(Operation operation) noexcept;
 // The operation with this exact wire name, or nullopt.
-std::optional<Operation> find_operation(std::string_view name) noexcept;
+IAM_EXPORT std::optional<Operation> find_operation(std::string_view name) noexcept;
 
 // The gateway rules of the table as registry entries (system level, empty resource), in
 // table order.
-std::vector<OperationSpec> gateway_operation_specs();
+IAM_EXPORT std::vector<OperationSpec> gateway_operation_specs();
 
 }  // namespace iam

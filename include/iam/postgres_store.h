@@ -81,6 +81,7 @@
 #include <optional>
 #include <string>
 
+#include "iam/export.h"
 #include "iam/key_at_rest.h"
 #include "iam/repository.h"
 #include "iam/secret.h"
@@ -103,9 +104,9 @@ struct PostgresOptions {
 };
 
 // True when this build has the PostgreSQL store (meson -Dpostgres=enabled).
-bool postgres_store_available() noexcept;
+IAM_EXPORT bool postgres_store_available() noexcept;
 
 // Connects, creates or migrates the schema, and returns the repository.
-Result<std::shared_ptr<Repository>> open_postgres_repository(PostgresOptions options);
+IAM_EXPORT Result<std::shared_ptr<Repository>> open_postgres_repository(PostgresOptions options);
 
 }  // namespace iam

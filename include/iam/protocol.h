@@ -26,13 +26,14 @@
 #include <string>
 #include <string_view>
 
+#include "iam/export.h"
 #include "iam/operations.h"
 #include "iam/regime.h"
 #include "iam/status.h"
 
 namespace iam {
 
-class JsonDispatcher {
+class IAM_EXPORT JsonDispatcher {
  public:
   explicit JsonDispatcher(std::shared_ptr<Regime> regime);
 

@@ -9,9 +9,11 @@
 #include <memory>
 #include <span>
 
+#include "iam/export.h"
+
 namespace iam {
 
-class RandomSource {
+class IAM_EXPORT RandomSource {
  public:
   virtual ~RandomSource() = default;
   // Fills `out` with unpredictable bytes. Must not fail.
@@ -19,6 +21,6 @@ class RandomSource {
 };
 
 // Cryptographically secure randomness from libsodium (randombytes_buf).
-std::shared_ptr<RandomSource> system_random();
+IAM_EXPORT std::shared_ptr<RandomSource> system_random();
 
 }  // namespace iam

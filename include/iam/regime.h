@@ -25,6 +25,7 @@
 
 #include "iam/administration.h"
 #include "iam/clock.h"
+#include "iam/export.h"
 #include "iam/invalidation.h"
 #include "iam/resource.h"
 #include "iam/status.h"
@@ -33,7 +34,7 @@ namespace iam {
 
 // How a credential came: logs and metrics only, never a policy input.
 enum class CredentialSource { api_key, jwt, anonymous };
-std::string_view credential_source_name(CredentialSource source) noexcept;  // "api-key", "jwt", "anonymous"
+IAM_EXPORT std::string_view credential_source_name(CredentialSource source) noexcept;  // "api-key", "jwt", "anonymous"
 
 // What authenticate returns. Callers treat `handle` as opaque and quote it back to
 // authorise; roles, groups and claims never appear here.
@@ -61,7 +62,7 @@ inline constexpr std::string_view in_scope = "IN-SCOPE";
 // authorise; the other methods have defaults that fit it (no anonymous access, one
 // authorise per check, nothing to invalidate). Management is the optional
 // Administration (iam/administration.h), reached through administration().
-class Regime {
+class IAM_EXPORT Regime {
  public:
   virtual ~Regime() = default;
 

@@ -20,9 +20,10 @@
 #include <vector>
 
 #include "iam/clock.h"
-#include "iam/jwt.h"
+#include "iam/export.h"
 #include "iam/operations.h"
 #include "iam/regime.h"
+#include "iam/signing_key.h"
 #include "iam/status.h"
 
 namespace iam {
@@ -47,7 +48,7 @@ struct StoredApiKey {
 // when `username` is not valid UTF-8, holds an unassigned code point, or folds to nothing:
 // no user can have such a name (lookups answer not_found, inserts invalid_argument).
 // Thread-safe; allocates.
-std::optional<std::string> username_key(std::string_view username);
+IAM_EXPORT std::optional<std::string> username_key(std::string_view username);
 
 // One step of an atomic change. A Change is applied whole or not at all.
 namespace mutation {
@@ -79,7 +80,7 @@ using Mutation = std::variant<mutation::RequireEmpty, mutation::InsertWorkspace,
 // A list of mutations applied in order, atomically.
 using Change = std::vector<Mutation>;
 
-class Repository {
+class IAM_EXPORT Repository {
  public:
   virtual ~Repository() = default;
 

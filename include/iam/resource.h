@@ -12,6 +12,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include "iam/export.h"
 
 namespace iam {
 
@@ -31,7 +32,7 @@ using StringMap = std::map<std::string, std::string, std::less<>>;
 
 // A partial mapping of component name to value. System level is {}, workspace level
 // {workspace}, flow level {workspace, flow}. Regimes ignore components they do not know.
-class Resource {
+class IAM_EXPORT Resource {
  public:
   Resource() = default;
   static Resource system() { return {}; }

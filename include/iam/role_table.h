@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include "iam/export.h"
 
 namespace iam {
 
@@ -20,6 +21,6 @@ struct RoleDefinition {
 };
 using RoleTable = std::map<std::string, RoleDefinition, std::less<>>;
 // reader / writer / admin with TrustGraph's capability names (contract.md).
-RoleTable default_role_table();
+IAM_EXPORT RoleTable default_role_table();
 
 }  // namespace iam

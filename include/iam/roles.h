@@ -23,6 +23,7 @@
 
 #include "iam/audit.h"
 #include "iam/clock.h"
+#include "iam/export.h"
 #include "iam/jwt.h"
 #include "iam/log.h"
 #include "iam/random.h"
@@ -35,7 +36,7 @@ namespace iam {
 
 // How a fresh deployment gets its first administrator (protocol.md "Bootstrap modes").
 enum class BootstrapMode { token, bootstrap };
-std::optional<BootstrapMode> parse_bootstrap_mode(std::string_view text);  // "token" | "bootstrap"
+IAM_EXPORT std::optional<BootstrapMode> parse_bootstrap_mode(std::string_view text);  // "token" | "bootstrap"
 
 struct PasswordRules {
   std::size_t min_characters = 8;  // UTF-8 code points
@@ -92,7 +93,7 @@ struct CreatedApiKey {
   ApiKeyRecord record;
 };
 
-class RolesRegime : public Regime, public Administration {
+class IAM_EXPORT RolesRegime : public Regime, public Administration {
  public:
   // Validates the configuration (invalid_argument with a clear message: no repository,
   // no or bad bootstrap mode, a token in bootstrap mode, no token in token mode, too few

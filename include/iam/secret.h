@@ -13,9 +13,11 @@
 #include <string_view>
 #include <vector>
 
+#include "iam/export.h"
+
 namespace iam {
 
-class SecretBytes {
+class IAM_EXPORT SecretBytes {
  public:
   SecretBytes() = default;
   explicit SecretBytes(std::size_t size);
@@ -40,7 +42,7 @@ class SecretBytes {
   std::vector<std::uint8_t> bytes_;
 };
 
-class SecretString {
+class IAM_EXPORT SecretString {
  public:
   SecretString() = default;
   explicit SecretString(std::string_view text) : text_(text) {}
@@ -62,6 +64,6 @@ class SecretString {
 };
 
 // Wipes a std::string's whole buffer (including spare capacity) and empties it.
-void wipe(std::string& text) noexcept;
+IAM_EXPORT void wipe(std::string& text) noexcept;
 
 }  // namespace iam

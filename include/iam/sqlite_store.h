@@ -53,6 +53,7 @@
 #include <optional>
 #include <string>
 
+#include "iam/export.h"
 #include "iam/key_at_rest.h"  // load_key_file, load_key_from_environment
 #include "iam/repository.h"
 #include "iam/secret.h"
@@ -83,9 +84,9 @@ struct SqliteOptions {
 };
 
 // True when this build has the SQLite store (meson -Dsqlite=enabled, the default).
-bool sqlite_store_available() noexcept;
+IAM_EXPORT bool sqlite_store_available() noexcept;
 
 // Opens (creating or migrating as needed) the database at options.path.
-Result<std::shared_ptr<Repository>> open_sqlite_repository(SqliteOptions options);
+IAM_EXPORT Result<std::shared_ptr<Repository>> open_sqlite_repository(SqliteOptions options);
 
 }  // namespace iam

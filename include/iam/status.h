@@ -15,6 +15,8 @@
 #include <utility>
 #include <variant>
 
+#include "iam/export.h"
+
 namespace iam {
 
 // The error taxonomy of the wire protocol (protocol.md "Error taxonomy").
@@ -31,9 +33,9 @@ enum class ErrorCode {
 };
 
 // The wire name of a code: "invalid-argument", "not-found", ...
-std::string_view error_type_name(ErrorCode code) noexcept;
+IAM_EXPORT std::string_view error_type_name(ErrorCode code) noexcept;
 // The code for a wire name; nullopt for a name outside the taxonomy.
-std::optional<ErrorCode> error_code_from_name(std::string_view name) noexcept;
+IAM_EXPORT std::optional<ErrorCode> error_code_from_name(std::string_view name) noexcept;
 
 // An error: the code callers branch on, and a message for operators. The message of an
 // auth_failed or operation_not_permitted error is never shown to a remote caller.
@@ -46,7 +48,7 @@ struct Error {
 
 // The single opaque authentication failure (contract.md "AuthFailure"): whatever the real
 // reason, callers see this exact error. The reason goes to the audit sink only.
-Error auth_failure();
+IAM_EXPORT Error auth_failure();
 
 namespace detail {
 // Wrong-alternative access on a Result is a programming error: stop at once rather than

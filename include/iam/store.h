@@ -11,19 +11,20 @@
 #include <optional>
 #include <string_view>
 
+#include "iam/export.h"
 #include "iam/repository.h"
 #include "iam/secret.h"
 
 namespace iam {
 
-Result<std::shared_ptr<Repository>> open_repository(std::string_view spec);
+IAM_EXPORT Result<std::shared_ptr<Repository>> open_repository(std::string_view spec);
 
 // As above, with the key that encrypts private signing keys at rest (iam/key_at_rest.h)
 // given here instead of read from $IAM_KEY_ENCRYPTION_KEY_FILE: nullopt opens without a key.
 // `replacement_key` re-encrypts them under a new key on open (SqliteOptions::replacement_key,
 // PostgresOptions::replacement_key). "memory" ignores both.
-Result<std::shared_ptr<Repository>> open_repository(std::string_view spec,
-                                                    std::optional<SecretBytes> private_key_encryption_key,
-                                                    std::optional<SecretBytes> replacement_key = std::nullopt);
+IAM_EXPORT Result<std::shared_ptr<Repository>> open_repository(std::string_view spec,
+                                                               std::optional<SecretBytes> private_key_encryption_key,
+                                                               std::optional<SecretBytes> replacement_key = std::nullopt);
 
 }  // namespace iam

@@ -5,6 +5,10 @@
 // below the production minimum), and an administrator already bootstrapped. Never use it
 // in production: the low cost makes stolen password hashes cheap to crack.
 //
+// It lives in its own library, iam-testing (pkg-config iam-testing, CMake iam::testing):
+// libiam plus this helper. Link an application's tests against it instead of libiam; the
+// production libiam has neither the helper nor a way to go below the minimum cost.
+//
 // THREAD SAFETY: TestIam's members are the shared, thread-safe objects they wrap; the
 // helper methods may be called from many threads.
 // OWNERSHIP: TestIam owns (shares) the clock, repository and regime.
@@ -16,6 +20,7 @@
 #include <vector>
 
 #include "iam/clock.h"
+#include "iam/export.h"
 #include "iam/memory_store.h"
 #include "iam/roles.h"
 
@@ -32,7 +37,7 @@ struct TestIamOptions {
   Logger logger = null_logger();
 };
 
-struct TestIam {
+struct IAM_EXPORT TestIam {
   std::shared_ptr<ManualClock> clock;
   std::shared_ptr<Repository> repository;
   std::shared_ptr<RolesRegime> regime;
@@ -48,6 +53,6 @@ struct TestIam {
   Result<std::string> login(const std::string& username, const std::string& password);
 };
 
-Result<TestIam> make_test_iam(TestIamOptions options = {});
+IAM_EXPORT Result<TestIam> make_test_iam(TestIamOptions options = {});
 
 }  // namespace iam::testing

@@ -27,6 +27,7 @@
 #include <string_view>
 
 #include "iam/clock.h"
+#include "iam/export.h"
 
 namespace iam {
 
@@ -39,7 +40,11 @@ struct ThrottleConfig {
   std::size_t max_bytes = 16 * 1024 * 1024;     // memory_bytes() at most (about 100 bytes a key)
 };
 
-class Throttle {
+namespace credentials {
+struct ThrottleTable;  // internal (src/credentials/throttle.cpp)
+}  // namespace credentials
+
+class IAM_EXPORT Throttle {
  public:
   explicit Throttle(ThrottleConfig config = {}, std::shared_ptr<Clock> clock = nullptr);
   ~Throttle();
@@ -61,8 +66,7 @@ class Throttle {
   std::size_t memory_bytes() const;
 
  private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
+  std::unique_ptr<credentials::ThrottleTable> table_;
 };
 
 }  // namespace iam

@@ -47,6 +47,7 @@
 #include <string_view>
 #include <vector>
 
+#include "iam/export.h"
 #include "iam/gateway.h"
 #include "iam/regime.h"
 #include "iam/secret.h"
@@ -54,7 +55,7 @@
 
 namespace iam {
 
-class WebSocketSession {
+class IAM_EXPORT WebSocketSession {
  public:
   explicit WebSocketSession(std::shared_ptr<const Enforcer> enforcer);
 

@@ -38,18 +38,22 @@ bool is_api_key_text(std::string_view text) noexcept {
   });
 }
 
+}  // namespace iam::credentials
+
+namespace iam {
+
 // Strict shapes, so that random or truncated strings are refused before any storage
 // lookup or signature check.
 CredentialShape credential_shape(std::string_view credential) noexcept {
-  if (credential.starts_with(api_key_prefix))
-    return is_api_key_text(credential) ? CredentialShape::api_key : CredentialShape::malformed;
+  if (credential.starts_with(credentials::api_key_prefix))
+    return credentials::is_api_key_text(credential) ? CredentialShape::api_key : CredentialShape::malformed;
   std::size_t dots = 0;
   std::size_t segment = 0;  // length of the current segment
   for (const char c : credential) {
     if (c == '.') {
       if (segment == 0 || ++dots > 2) return CredentialShape::malformed;
       segment = 0;
-    } else if (is_base64url_char(c)) {
+    } else if (credentials::is_base64url_char(c)) {
       ++segment;
     } else {
       return CredentialShape::malformed;
@@ -58,4 +62,4 @@ CredentialShape credential_shape(std::string_view credential) noexcept {
   return dots == 2 && segment > 0 ? CredentialShape::jwt : CredentialShape::malformed;
 }
 
-}  // namespace iam::credentials
+}  // namespace iam

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "iam/credential_shape.h"
 #include "iam/random.h"
 #include "iam/secret.h"
 
@@ -29,10 +30,9 @@ inline constexpr std::size_t api_key_max_length = 256;
 // Could `text` be an API key: "tg_", 20 to 256 characters, no space or control character.
 bool is_api_key_text(std::string_view text) noexcept;
 
-// The shape of a bearer credential, told apart without touching storage (gateway.md):
-// api_key when is_api_key_text, jwt for three non-empty base64url segments joined by dots;
-// anything else (a truncated key, a stray space) is malformed.
-enum class CredentialShape { api_key, jwt, malformed };
-CredentialShape credential_shape(std::string_view credential) noexcept;
+// The one CredentialShape is public (iam/credential_shape.h; defined in api_key.cpp: api_key
+// when is_api_key_text). Older callers still spell it credentials::.
+using iam::CredentialShape;
+using iam::credential_shape;
 
 }  // namespace iam::credentials

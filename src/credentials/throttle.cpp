@@ -13,7 +13,8 @@
 
 namespace iam {
 
-struct Throttle::Impl {
+// What a Throttle holds, kept out of iam/throttle.h.
+struct credentials::ThrottleTable {
   // Keys are kept as a keyed digest, never as given: every entry costs the same whatever
   // the caller sent, and nobody who lacks the per-table secret can aim keys at one bucket.
   using Digest = std::array<unsigned char, 16>;
@@ -42,7 +43,7 @@ struct Throttle::Impl {
   std::unordered_map<Digest, Entry, DigestHash> entries IAM_GUARDED_BY(mutex);
   std::list<Digest> order IAM_GUARDED_BY(mutex);  // most recently failed first; the back is dropped when full
 
-  ~Impl() { sodium_memzero(secret.data(), secret.size()); }
+  ~ThrottleTable() { sodium_memzero(secret.data(), secret.size()); }
 
   Digest digest(std::string_view key) const {
     Digest out;
@@ -64,16 +65,18 @@ struct Throttle::Impl {
   }
 };
 
-Throttle::Throttle(ThrottleConfig config, std::shared_ptr<Clock> clock) : impl_(std::make_unique<Impl>()) {
+using Table = credentials::ThrottleTable;
+
+Throttle::Throttle(ThrottleConfig config, std::shared_ptr<Clock> clock) : table_(std::make_unique<Table>()) {
   config.first_delay = std::max(config.first_delay, std::chrono::seconds(0));
   config.max_delay = std::max(config.max_delay, std::chrono::seconds(0));
   config.max_entries = std::max<std::size_t>(config.max_entries, 1);
-  config.max_bytes = std::max(config.max_bytes, Impl::kEntryBytes);
-  impl_->config = config;
-  impl_->capacity = std::min(config.max_entries, config.max_bytes / Impl::kEntryBytes);
-  impl_->clock = clock ? std::move(clock) : system_clock();
+  config.max_bytes = std::max(config.max_bytes, Table::kEntryBytes);
+  table_->config = config;
+  table_->capacity = std::min(config.max_entries, config.max_bytes / Table::kEntryBytes);
+  table_->clock = clock ? std::move(clock) : system_clock();
   crypto::ensure_initialised();
-  randombytes_buf(impl_->secret.data(), impl_->secret.size());
+  randombytes_buf(table_->secret.data(), table_->secret.size());
 }
 
 Throttle::~Throttle() = default;
@@ -81,57 +84,57 @@ Throttle::~Throttle() = default;
 bool Throttle::allowed(std::string_view key) { return locked_for(key) == std::chrono::nanoseconds(0); }
 
 std::chrono::nanoseconds Throttle::locked_for(std::string_view key) {
-  if (!impl_->config.enabled) return std::chrono::nanoseconds(0);
-  const Impl::Digest digest = impl_->digest(key);
-  const MutexLock lock(impl_->mutex);
-  const auto found = impl_->entries.find(digest);
-  return found == impl_->entries.end() ? std::chrono::nanoseconds(0) : impl_->remaining(found->second);
+  if (!table_->config.enabled) return std::chrono::nanoseconds(0);
+  const Table::Digest digest = table_->digest(key);
+  const MutexLock lock(table_->mutex);
+  const auto found = table_->entries.find(digest);
+  return found == table_->entries.end() ? std::chrono::nanoseconds(0) : table_->remaining(found->second);
 }
 
 void Throttle::failed(std::string_view key) {
-  if (!impl_->config.enabled) return;
-  const Impl::Digest digest = impl_->digest(key);
-  const MutexLock lock(impl_->mutex);
-  auto& entries = impl_->entries;
+  if (!table_->config.enabled) return;
+  const Table::Digest digest = table_->digest(key);
+  const MutexLock lock(table_->mutex);
+  auto& entries = table_->entries;
   auto found = entries.find(digest);
   if (found == entries.end()) {
-    if (entries.size() >= impl_->capacity) {
-      entries.erase(impl_->order.back());
-      impl_->order.pop_back();
+    if (entries.size() >= table_->capacity) {
+      entries.erase(table_->order.back());
+      table_->order.pop_back();
     }
-    impl_->order.push_front(digest);
-    found = entries.emplace(digest, Impl::Entry{0, {}, impl_->order.begin()}).first;
+    table_->order.push_front(digest);
+    found = entries.emplace(digest, Table::Entry{0, {}, table_->order.begin()}).first;
   } else {
-    impl_->order.splice(impl_->order.begin(), impl_->order, found->second.recency);
+    table_->order.splice(table_->order.begin(), table_->order, found->second.recency);
   }
-  Impl::Entry& entry = found->second;
-  const TimePoint now = impl_->clock->now();
+  Table::Entry& entry = found->second;
+  const TimePoint now = table_->clock->now();
   // Quiet for a whole cap period since the last failure (or lock end): old failures are
   // forgiven, so occasional typos spread over weeks never add up to a lock.
-  if (entry.failures > 0 && now >= entry.locked_until + impl_->config.max_delay) entry.failures = 0;
+  if (entry.failures > 0 && now >= entry.locked_until + table_->config.max_delay) entry.failures = 0;
   // An attempt refused while locked never reaches failed(); one that did is counted.
   entry.failures = entry.failures == ~0u ? entry.failures : entry.failures + 1;
-  entry.locked_until = now + impl_->delay_after(entry.failures);
+  entry.locked_until = now + table_->delay_after(entry.failures);
 }
 
 void Throttle::succeeded(std::string_view key) {
-  if (!impl_->config.enabled) return;
-  const Impl::Digest digest = impl_->digest(key);
-  const MutexLock lock(impl_->mutex);
-  const auto found = impl_->entries.find(digest);
-  if (found == impl_->entries.end()) return;
-  impl_->order.erase(found->second.recency);
-  impl_->entries.erase(found);
+  if (!table_->config.enabled) return;
+  const Table::Digest digest = table_->digest(key);
+  const MutexLock lock(table_->mutex);
+  const auto found = table_->entries.find(digest);
+  if (found == table_->entries.end()) return;
+  table_->order.erase(found->second.recency);
+  table_->entries.erase(found);
 }
 
 std::size_t Throttle::tracked() const {
-  const MutexLock lock(impl_->mutex);
-  return impl_->entries.size();
+  const MutexLock lock(table_->mutex);
+  return table_->entries.size();
 }
 
 std::size_t Throttle::memory_bytes() const {
-  const MutexLock lock(impl_->mutex);
-  return impl_->entries.size() * Impl::kEntryBytes;
+  const MutexLock lock(table_->mutex);
+  return table_->entries.size() * Table::kEntryBytes;
 }
 
 }  // namespace iam

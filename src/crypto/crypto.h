@@ -11,9 +11,9 @@
 #include <string_view>
 #include <vector>
 
-#include "iam/jwt.h"
 #include "iam/random.h"
 #include "iam/secret.h"
+#include "iam/signing_key.h"
 
 namespace iam::crypto {
 

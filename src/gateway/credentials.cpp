@@ -1,7 +1,7 @@
-// Credential extraction and shape (gateway.md "Authenticating a request", steps 1 and 2).
+// Credential extraction (gateway.md "Authenticating a request", step 1; the shape of step 2
+// is iam/credential_shape.h, defined with the API key format in src/credentials).
 #include <cctype>
 
-#include "credentials/api_key.h"
 #include "iam/gateway.h"
 
 namespace iam {
@@ -31,16 +31,6 @@ int hex_value(char c) {
 }
 
 }  // namespace
-
-CredentialShape credential_shape(std::string_view credential) noexcept {
-  // One rule for the whole library: the roles regime routes credentials the same way.
-  switch (credentials::credential_shape(credential)) {
-    case credentials::CredentialShape::api_key: return CredentialShape::api_key;
-    case credentials::CredentialShape::jwt: return CredentialShape::jwt;
-    case credentials::CredentialShape::malformed: return CredentialShape::malformed;
-  }
-  return CredentialShape::malformed;
-}
 
 std::optional<std::string> credential_from_authorization(std::optional<std::string_view> header_value) {
   if (!header_value) return std::nullopt;

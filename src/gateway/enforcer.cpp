@@ -75,9 +75,10 @@ Error normalised_auth_error(const Error& error) {
 
 }  // namespace
 
-// ---------------------------------------------------------------- Impl
+// ---------------------------------------------------------------- state
 
-struct Enforcer::Impl {
+// What an Enforcer holds, kept out of iam/gateway.h.
+struct gateway::EnforcerState {
   std::shared_ptr<Regime> regime;
   std::shared_ptr<const OperationRegistry> registry;
   std::shared_ptr<Clock> clock;
@@ -192,7 +193,7 @@ struct Enforcer::Impl {
   Outcome run(const Request& request, const Identity* preset) const;
 };
 
-Outcome Enforcer::Impl::run(const Request& request, const Identity* preset) const {
+Outcome gateway::EnforcerState::run(const Request& request, const Identity* preset) const {
   // 1. Route: an unknown {kind} in a URL is 404.
   std::string key;
   const OperationSpec* spec = nullptr;
@@ -407,24 +408,24 @@ Result<std::shared_ptr<Enforcer>> Enforcer::create(GatewayConfig config) {
       config.registry = std::make_shared<const OperationRegistry>(std::move(defaults));
     }
 
-    auto impl = std::make_unique<Impl>();
-    impl->regime = config.regime;
-    impl->registry = std::move(config.registry);
-    impl->clock = config.clock ? std::move(config.clock) : system_clock();
-    impl->authentication_ttl = config.authentication_ttl;
-    impl->decision_ttl = config.decision_ttl;
-    impl->workspace_exists =
+    auto state = std::make_unique<gateway::EnforcerState>();
+    state->regime = config.regime;
+    state->registry = std::move(config.registry);
+    state->clock = config.clock ? std::move(config.clock) : system_clock();
+    state->authentication_ttl = config.authentication_ttl;
+    state->decision_ttl = config.decision_ttl;
+    state->workspace_exists =
         config.workspace_exists ? std::move(config.workspace_exists) : workspace_exists_from_regime(config.regime);
-    impl->logger = config.logger ? std::move(config.logger) : null_logger();
-    impl->body_limits = JsonLimits{config.max_json_depth, config.max_body_bytes};
-    impl->caches = std::make_shared<gateway::GatewayCaches>(
+    state->logger = config.logger ? std::move(config.logger) : null_logger();
+    state->body_limits = JsonLimits{config.max_json_depth, config.max_body_bytes};
+    state->caches = std::make_shared<gateway::GatewayCaches>(
         config.authentication_cache_entries, config.decision_cache_entries, config.workspace_cache_entries,
         config.cache_shards);
 
     // Weak: the regime may outlive this enforcer, and must not keep its caches alive.
-    std::weak_ptr<gateway::GatewayCaches> weak = impl->caches;
+    std::weak_ptr<gateway::GatewayCaches> weak = state->caches;
     try {
-      impl->regime->add_invalidation_listener([weak](const Invalidation& event) {
+      state->regime->add_invalidation_listener([weak](const Invalidation& event) {
         if (auto caches = weak.lock()) {
           try {
             caches->apply(event);
@@ -436,13 +437,13 @@ Result<std::shared_ptr<Enforcer>> Enforcer::create(GatewayConfig config) {
     } catch (...) {
       return Error{ErrorCode::internal_error, "the regime refused the gateway's invalidation listener"};
     }
-    return std::make_shared<Enforcer>(std::move(impl));
+    return std::shared_ptr<Enforcer>(new Enforcer(std::move(state)));  // the constructor is private
   } catch (...) {
     return Error{ErrorCode::internal_error, "could not create the gateway enforcer"};
   }
 }
 
-Enforcer::Enforcer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Enforcer::Enforcer(std::unique_ptr<gateway::EnforcerState> state) : state_(std::move(state)) {}
 Enforcer::~Enforcer() = default;
 
 namespace {
@@ -461,25 +462,25 @@ Outcome internal_outcome() noexcept {
 
 Outcome Enforcer::enforce(const Request& request) const noexcept {
   try {
-    return impl_->run(request, nullptr);
+    return state_->run(request, nullptr);
   } catch (...) {
-    impl_->log(LogLevel::error, "gateway: enforcement failed unexpectedly");
+    state_->log(LogLevel::error, "gateway: enforcement failed unexpectedly");
     return internal_outcome();
   }
 }
 
 Outcome Enforcer::enforce_as(const Identity& identity, const Request& request) const noexcept {
   try {
-    return impl_->run(request, &identity);
+    return state_->run(request, &identity);
   } catch (...) {
-    impl_->log(LogLevel::error, "gateway: enforcement failed unexpectedly");
+    state_->log(LogLevel::error, "gateway: enforcement failed unexpectedly");
     return internal_outcome();
   }
 }
 
 Result<Identity> Enforcer::authenticate(std::optional<std::string_view> credential) const noexcept {
   try {
-    return impl_->authenticate(credential);
+    return state_->authenticate(credential);
   } catch (...) {
     return Error{ErrorCode::internal_error, "authentication failed unexpectedly"};
   }
@@ -488,7 +489,7 @@ Result<Identity> Enforcer::authenticate(std::optional<std::string_view> credenti
 Decision Enforcer::authorise(const Identity& identity, std::string_view capability, const Resource& resource,
                              const Parameters& parameters) const noexcept {
   try {
-    return impl_->authorise(identity, capability, resource, parameters);
+    return state_->authorise(identity, capability, resource, parameters);
   } catch (...) {
     return Decision::denied(std::chrono::seconds(0));  // fail closed
   }
@@ -496,7 +497,7 @@ Decision Enforcer::authorise(const Identity& identity, std::string_view capabili
 
 std::size_t Enforcer::cached_identities() const noexcept {
   try {
-    return impl_->caches->identities.size();
+    return state_->caches->identities.size();
   } catch (...) {
     return 0;
   }
@@ -504,7 +505,7 @@ std::size_t Enforcer::cached_identities() const noexcept {
 
 std::size_t Enforcer::cached_decisions() const noexcept {
   try {
-    return impl_->caches->decisions.size();
+    return state_->caches->decisions.size();
   } catch (...) {
     return 0;
   }
@@ -512,15 +513,15 @@ std::size_t Enforcer::cached_decisions() const noexcept {
 
 void Enforcer::clear_caches() noexcept {
   try {
-    impl_->caches->clear();
+    state_->caches->clear();
   } catch (...) {
   }
 }
 
-const OperationRegistry& Enforcer::registry() const noexcept { return *impl_->registry; }
-const std::shared_ptr<Regime>& Enforcer::regime() const noexcept { return impl_->regime; }
-const std::shared_ptr<Clock>& Enforcer::clock() const noexcept { return impl_->clock; }
-std::size_t Enforcer::max_body_bytes() const noexcept { return impl_->body_limits.max_bytes; }
-std::size_t Enforcer::max_json_depth() const noexcept { return impl_->body_limits.max_depth; }
+const OperationRegistry& Enforcer::registry() const noexcept { return *state_->registry; }
+const std::shared_ptr<Regime>& Enforcer::regime() const noexcept { return state_->regime; }
+const std::shared_ptr<Clock>& Enforcer::clock() const noexcept { return state_->clock; }
+std::size_t Enforcer::max_body_bytes() const noexcept { return state_->body_limits.max_bytes; }
+std::size_t Enforcer::max_json_depth() const noexcept { return state_->body_limits.max_depth; }
 
 }  // namespace iam

@@ -2,32 +2,18 @@
 # `meson install` into a temporary staging directory, then build a consumer of the staged
 # library with nothing but `pkg-config --cflags --libs iam` and run it.
 #
+# The same for iam-testing (iam-testing.pc, make_test_iam).
+#
 # Usage: install_smoke.sh <meson> <build dir> <source include dir> <smoke .cpp>
-#                         <prefix> <libdir> <includedir> <c++ compiler command...>
-# --no-rebuild: the test must never start a build inside the build tree running it; the
-# staging directory is private to this run and removed afterwards.
+#                         <testing smoke .cpp> <prefix> <libdir> <includedir> <c++ compiler command...>
 set -eu
-if [ "$#" -lt 8 ]; then
-  echo "usage: $0 <meson> <build dir> <include dir> <smoke.cpp> <prefix> <libdir> <includedir> <compiler...>" >&2
+if [ "$#" -lt 9 ]; then
+  echo "usage: $0 <meson> <build dir> <include dir> <smoke.cpp> <testing_smoke.cpp> <prefix> <libdir> <includedir> <compiler...>" >&2
   exit 2
 fi
-meson=$1 build=$2 src_include=$3 smoke=$4 prefix=$5 libdir=$6 includedir=$7
-shift 7
-
-stage=$(mktemp -d "${TMPDIR:-/tmp}/iam-install.XXXXXX")
-trap 'rm -rf "$stage"' EXIT INT TERM
-
-# Relative libdir/includedir are under the prefix.
-case $libdir in /*) ;; *) libdir=$prefix/$libdir ;; esac
-case $includedir in /*) ;; *) includedir=$prefix/$includedir ;; esac
-root=$stage/root
-staged_lib=$root$libdir
-staged_include=$root$includedir
-
-"$meson" install -C "$build" --destdir "$stage/root" --no-rebuild --quiet >"$stage/install.log" 2>&1 || {
-  cat "$stage/install.log"; echo "FAIL: meson install"; exit 1; }
-
-fail() { echo "FAIL: $*"; exit 1; }
+meson=$1 build=$2 src_include=$3 smoke=$4 testing_smoke=$5 prefix=$6 libdir=$7 includedir=$8
+shift 8
+. "$(dirname "$0")/stage_install.sh"
 
 # Headers: every public header of the source tree is installed.
 for header in "$src_include"/iam/*.h; do
@@ -65,6 +51,20 @@ LD_LIBRARY_PATH=$staged_lib "$stage/smoke" || fail "the smoke program (shared li
 LD_LIBRARY_PATH=$staged_lib ldd "$stage/smoke" | grep -q "$staged_lib/libiam.so" ||
   fail "the smoke program did not load the staged libiam.so"
 echo "ok   smoke program built from pkg-config flags runs against the staged libiam.so"
+
+# iam-testing: its own library and pkg-config file; a test program built from its flags
+# alone gets make_test_iam (and loads libiam-testing.so, not libiam.so).
+[ -e "$staged_lib/libiam-testing.so" ] || fail "libiam-testing.so not installed in $staged_lib"
+[ -f "$staged_lib/pkgconfig/iam-testing.pc" ] || fail "iam-testing.pc not installed in $staged_lib/pkgconfig"
+testing_flags=$(pkg-config --cflags --libs iam-testing) || fail "pkg-config --cflags --libs iam-testing"
+echo "pkg-config --cflags --libs iam-testing: $testing_flags"
+case " $testing_flags " in *" -liam-testing "*) ;; *) fail "iam-testing.pc does not link -liam-testing" ;; esac
+# shellcheck disable=SC2086
+"$@" -std=c++20 -o "$stage/testing-smoke" "$testing_smoke" $testing_flags || fail "the testing smoke program does not build"
+LD_LIBRARY_PATH=$staged_lib "$stage/testing-smoke" || fail "the testing smoke program failed"
+LD_LIBRARY_PATH=$staged_lib ldd "$stage/testing-smoke" | grep -q "$staged_lib/libiam-testing.so" ||
+  fail "the testing smoke program did not load the staged libiam-testing.so"
+echo "ok   make_test_iam from pkg-config iam-testing runs against the staged libiam-testing.so"
 
 # The static archive, with the private requirements pkg-config lists for static links.
 static_flags=$(pkg-config --static --cflags --libs iam) || fail "pkg-config --static"

@@ -1,5 +1,6 @@
 // A consumer of the installed library: built with nothing but the flags of
-// `pkg-config --cflags --libs iam`, it signs and verifies a JWT through the public API.
+// `pkg-config --cflags --libs iam` (install_smoke.sh) or CMake's iam::iam (cmake_smoke.sh),
+// it signs and verifies a JWT through the public API.
 #include <iam/clock.h>
 #include <iam/jwt.h>
 #include <iam/random.h>

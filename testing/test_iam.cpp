@@ -1,3 +1,5 @@
+// make_test_iam (iam/testing.h), built into the iam-testing library only: it is the one
+// caller of the roles regime's low-iteration door, which libiam neither exports nor keeps.
 #include "iam/testing.h"
 
 #include "regimes/roles/internal.h"
