@@ -1,7 +1,7 @@
 // regimes/roles/roles_regime_impl.h — the roles regime's implementation (internal header).
 //
 // One class, its methods defined by concern (docs/architecture.md "The roles regime"):
-//   roles_regime.cpp     construction, invalidation, the management-operation helper
+//   roles_regime.cpp     configuration, construction, invalidation
 //   bootstrap.cpp        bootstrap modes, seeding an empty store, the bootstrap operation
 //   authentication.cpp   API keys, JWTs, login and its throttle
 //   authorisation.cpp    the decision of authorise / authorise_many, actor re-checks
@@ -159,7 +159,7 @@ class RolesRegimeImpl final : public RolesRegime {
   // Applies a change; a store failure becomes internal_error, other codes pass as given.
   Status apply(const Change& change);
 
-  // ---- management operations (roles_regime.cpp) ----
+  // ---- management operations ----
   // Runs one management operation. `body(target)` checks the actor, loads the target
   // (recording it in `target`) and applies the change; then a success tells the caches
   // what went stale (`stale`, when the operation changes what they hold) and every

@@ -22,8 +22,6 @@ using iam::ErrorCode;
 
 namespace {
 
-const iam::Actor kTrusted = std::nullopt;
-
 // What every text field must refuse: each a control character (or not UTF-8) inside
 // otherwise ordinary text.
 const std::vector<std::string>& hostile_texts() {
