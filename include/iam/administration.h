@@ -10,10 +10,12 @@
 // THREAD SAFETY: implementations must be safe to call from many threads at once, like the
 // Regime that owns them.
 // OWNERSHIP: owned by its regime and valid for the regime's lifetime.
-// ERRORS: execute answers the error codes protocol.md lists per operation; an operation the
-// implementation does not offer is not_supported, a name outside the operation table
-// (iam/operation_table.h) invalid_argument. Like Regime, not declared noexcept so that an
-// application's implementation that throws is caught by its callers (internal-error).
+// ERRORS: execute answers the error codes protocol.md lists per operation, and
+// not_supported for an operation of the table (iam/operation_table.h) it does not offer.
+// Names outside the table never reach it through the JSON dispatcher (invalid-argument
+// there); called directly, the roles regime answers them invalid_argument, noauth
+// not_supported. Like Regime, not declared noexcept so that an application's
+// implementation that throws is caught by its callers (internal-error).
 #pragma once
 
 #include "iam/export.h"
