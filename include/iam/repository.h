@@ -22,7 +22,7 @@
 #include "iam/clock.h"
 #include "iam/export.h"
 #include "iam/operations.h"
-#include "iam/regime.h"
+#include "iam/invalidation.h"
 #include "iam/signing_key.h"
 #include "iam/status.h"
 
