@@ -103,8 +103,8 @@ std::unique_ptr<KeyedGateway> build(std::size_t n) {
   // Room for every key: the bound is split evenly between shards and the keys are not,
   // so leave headroom rather than have a full shard evict.
   config.authentication_cache_entries = n + n / 4 + 1024;
-  auto enforcer = iam::Enforcer::create(std::move(config));
-  if (!enforcer) bench::fail("Enforcer::create: " + enforcer.error().message);
+  auto enforcer = iam::make_enforcer(std::move(config));
+  if (!enforcer) bench::fail("make_enforcer: " + enforcer.error().message);
   g->enforcer = std::move(*enforcer);
   const auto seeded = std::chrono::steady_clock::now();
 

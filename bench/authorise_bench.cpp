@@ -60,8 +60,8 @@ struct Setup {
     config.logger = iam::null_logger();
     config.authentication_ttl = std::chrono::hours(24);
     config.decision_ttl = std::chrono::hours(24);  // nothing expires during the run
-    auto created = iam::Enforcer::create(std::move(config));
-    if (!created) bench::fail("Enforcer::create: " + created.error().message);
+    auto created = iam::make_enforcer(std::move(config));
+    if (!created) bench::fail("make_enforcer: " + created.error().message);
     enforcer = std::move(*created);
 
     // Cycle through the reader role's capabilities (all granted in its home workspace).

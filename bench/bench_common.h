@@ -190,8 +190,8 @@ inline RolesSetup make_roles_setup(std::vector<std::string> roles,
   config.read_environment = false;
   config.decision_ttl = decision_ttl;
   config.logger = iam::null_logger();
-  auto regime = iam::RolesRegime::create(std::move(config));
-  if (!regime) fail("RolesRegime::create: " + regime.error().message);
+  auto regime = iam::make_roles_regime(std::move(config));
+  if (!regime) fail("make_roles_regime: " + regime.error().message);
   s.regime = std::move(*regime);
   auto admin = s.regime->bootstrap();  // the default workspace and a signing key
   if (!admin) fail("bootstrap: " + admin.error().message);

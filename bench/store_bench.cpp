@@ -173,8 +173,8 @@ void run_sqlite(const Options& options) {
     const std::string path = (dir / "bench.db").string();
     iam::SqliteOptions sqlite;
     sqlite.path = path;
-    auto opened = iam::open_sqlite_repository(std::move(sqlite));
-    if (!opened) bench::fail("open_sqlite_repository: " + opened.error().message);
+    auto opened = iam::make_sqlite_repository(std::move(sqlite));
+    if (!opened) bench::fail("make_sqlite_repository: " + opened.error().message);
     std::shared_ptr<iam::Repository> repository = std::move(*opened);
     const auto start = Clock::now();
     insert_owner(*repository);
@@ -223,8 +223,8 @@ void run_postgres(const Options& options) {
   {
     iam::PostgresOptions pg;
     pg.conninfo = conninfo;
-    auto opened = iam::open_postgres_repository(std::move(pg));
-    if (!opened) bench::fail("open_postgres_repository: " + opened.error().message);
+    auto opened = iam::make_postgres_repository(std::move(pg));
+    if (!opened) bench::fail("make_postgres_repository: " + opened.error().message);
     std::shared_ptr<iam::Repository> repository = std::move(*opened);
     const auto start = Clock::now();
     insert_owner(*repository);

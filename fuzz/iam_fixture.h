@@ -34,8 +34,8 @@ struct IamFixture {
     config.regime = t.regime;
     config.clock = t.clock;
     config.logger = iam::null_logger();
-    auto created = iam::Enforcer::create(std::move(config));
-    check(created.ok(), "Enforcer::create");
+    auto created = iam::make_enforcer(std::move(config));
+    check(created.ok(), "make_enforcer");
     enforcer = std::move(*created);
     dispatcher = std::make_unique<iam::JsonDispatcher>(t.regime);
 

@@ -88,12 +88,12 @@ struct OpenedStore {
 iam::Result<OpenedStore> open_store(const DeploymentOptions& o) {
   IAM_ASSIGN_OR_RETURN(const std::string path, key_file_path(o));
   if (path.empty()) {
-    IAM_ASSIGN_OR_RETURN(auto opened, iam::open_repository(o.store, std::nullopt));
+    IAM_ASSIGN_OR_RETURN(auto opened, iam::make_repository(o.store, std::nullopt));
     return OpenedStore{std::move(opened), {}};
   }
   auto open_with_file = [&]() -> iam::Result<OpenedStore> {
     IAM_ASSIGN_OR_RETURN(auto key, iam::load_key_file(path));
-    auto opened = iam::open_repository(o.store, std::move(key));
+    auto opened = iam::make_repository(o.store, std::move(key));
     if (!opened.ok()) {
       auto error = std::move(opened).error();
       if (error.code == iam::ErrorCode::invalid_argument) error.message += " (key file " + path + ")";
@@ -107,7 +107,7 @@ iam::Result<OpenedStore> open_store(const DeploymentOptions& o) {
   // No key file: only a store holding no encrypted keys may have one made for it. A store
   // refuses to open without a key exactly when it holds encrypted keys (invalid_argument).
   {
-    auto probe = iam::open_repository(o.store, std::nullopt);
+    auto probe = iam::make_repository(o.store, std::nullopt);
     if (!probe.ok()) {
       auto error = std::move(probe).error();
       if (error.code != iam::ErrorCode::invalid_argument) return error;
@@ -118,7 +118,7 @@ iam::Result<OpenedStore> open_store(const DeploymentOptions& o) {
     }
   }
   IAM_ASSIGN_OR_RETURN(auto created, create_key_file(path));
-  IAM_ASSIGN_OR_RETURN(auto opened, iam::open_repository(o.store, std::move(created.key)));
+  IAM_ASSIGN_OR_RETURN(auto opened, iam::make_repository(o.store, std::move(created.key)));
   return OpenedStore{std::move(opened), created.created ? path : std::string()};
 }
 
@@ -130,7 +130,7 @@ iam::Result<std::string> key_file_path(const DeploymentOptions& o) {
   if (const char* from_env = std::getenv(iam::sqlite_key_file_env); from_env && *from_env) return std::string(from_env);
   if (o.store.starts_with("sqlite:")) {
     const std::filesystem::path store = o.store.substr(7);
-    if (store.empty()) return std::string();  // open_repository says what is wrong
+    if (store.empty()) return std::string();  // make_repository says what is wrong
     auto key = store;
     key.replace_extension(".key");
     if (key == store) key += ".key";
@@ -141,7 +141,7 @@ iam::Result<std::string> key_file_path(const DeploymentOptions& o) {
                       "a postgres store needs its key-encryption key file named: --key-file PATH or $" +
                           std::string(iam::sqlite_key_file_env) +
                           " (the same file for every process using the database; created there on first use)"};
-  return std::string();  // an unknown kind: open_repository says so
+  return std::string();  // an unknown kind: make_repository says so
 }
 
 iam::Result<std::string> rotate_key_encryption_key(const DeploymentOptions& o) {
@@ -154,10 +154,10 @@ iam::Result<std::string> rotate_key_encryption_key(const DeploymentOptions& o) {
   if (!next.created)
     return key_file_error(next_path, "exists: an earlier rotation was interrupted. If the store opens with it (--key-file " +
                                          next_path + "), rename it to " + path + "; otherwise delete it");
-  auto rekeyed = iam::open_repository(o.store, current.copy(), std::move(next.key));
+  auto rekeyed = iam::make_repository(o.store, current.copy(), std::move(next.key));
   if (!rekeyed.ok()) {
     // Unchanged (it still opens with the current key): the new key is not needed.
-    if (iam::open_repository(o.store, std::move(current)).ok()) ::unlink(next_path.c_str());
+    if (iam::make_repository(o.store, std::move(current)).ok()) ::unlink(next_path.c_str());
     return std::move(rekeyed).error();
   }
   rekeyed->reset();
@@ -211,7 +211,7 @@ iam::Result<Deployment> open_deployment(DeploymentOptions& o, std::optional<iam:
   config.jwt.grace = std::chrono::seconds(o.key_grace);
   config.password_iterations = o.password_iterations;
   if (logger) config.logger = std::move(logger);
-  IAM_ASSIGN_OR_RETURN(auto roles, iam::RolesRegime::create(std::move(config)));
+  IAM_ASSIGN_OR_RETURN(auto roles, iam::make_roles_regime(std::move(config)));
   return Deployment{roles, roles, meter, opened.created_key_file};
 }
 

@@ -10,7 +10,7 @@ int main() {
   config.repository = iam::make_memory_repository();
   config.bootstrap_mode = iam::BootstrapMode::bootstrap;
   config.logger = iam::null_logger();
-  auto created = iam::RolesRegime::create(std::move(config));
+  auto created = iam::make_roles_regime(std::move(config));
   if (!created) {
     std::cerr << "cannot start: " << created.error().message << "\n";
     return 1;

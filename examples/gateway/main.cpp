@@ -143,7 +143,7 @@ int main(int argc, char** argv) {
   config.logger = warnings_only();
   // The enforcer parses whatever the server let in: its size bound follows the largest limit.
   config.max_body_bytes = std::max({o.server.max_iam_body, o.server.max_service_body, o.server.max_socket_message});
-  auto enforcer = iam::Enforcer::create(std::move(config));
+  auto enforcer = iam::make_enforcer(std::move(config));
   if (!enforcer) return fail(exit_code_for(enforcer.error()), enforcer.error().message);
 
   iam::ThrottleConfig address_throttle;  // doubling from 1 s, capped at 5 min

@@ -14,7 +14,7 @@
 // OWNERSHIP: the Enforcer shares ownership of its regime, registry and clock, and owns its
 // caches. It registers an invalidation listener with the regime that holds the caches
 // weakly, so a regime may outlive the enforcer safely.
-// ERRORS: Enforcer::create fails with invalid_argument for a bad configuration (no regime,
+// ERRORS: make_enforcer fails with invalid_argument for a bad configuration (no regime,
 // negative TTL, zero cache size) and internal_error if the regime refuses the listener.
 // Nothing else fails or throws: every problem is an Outcome refusal, and every regime
 // error or callback exception is a refusal too (fail closed).
@@ -180,9 +180,12 @@ struct GatewayConfig {
   std::size_t max_json_depth = 64;
 };
 
+class Enforcer;
+// Validates `config` and builds the enforcer (invalid_argument for a bad configuration).
+IAM_EXPORT Result<std::shared_ptr<Enforcer>> make_enforcer(GatewayConfig config);
+
 class IAM_EXPORT Enforcer {
  public:
-  static Result<std::shared_ptr<Enforcer>> create(GatewayConfig config);
   ~Enforcer();
   Enforcer(const Enforcer&) = delete;
   Enforcer& operator=(const Enforcer&) = delete;
@@ -224,6 +227,7 @@ class IAM_EXPORT Enforcer {
   std::size_t max_json_depth() const noexcept;
 
  private:
+  friend Result<std::shared_ptr<Enforcer>> make_enforcer(GatewayConfig config);
   explicit Enforcer(std::unique_ptr<gateway::EnforcerState> state);
   std::unique_ptr<gateway::EnforcerState> state_;
 };

@@ -18,7 +18,7 @@ namespace iam {
 
 inline constexpr std::size_t key_encryption_key_bytes = 32;
 
-// The environment variable that open_repository("sqlite:…" / "postgres:…") reads the key
+// The environment variable that make_repository("sqlite:…" / "postgres:…") reads the key
 // file path from (iam/store.h).
 inline constexpr const char* key_encryption_key_file_env = "IAM_KEY_ENCRYPTION_KEY_FILE";
 

@@ -50,7 +50,7 @@
 // OWNERSHIP: the caller shares the repository; the connections close when the last
 // reference goes. PostgresOptions owns its key; the repository keeps its own copy.
 //
-// ERRORS (open_postgres_repository):
+// ERRORS (make_postgres_repository):
 //   invalid_argument — the options are wrong (pool_size 0, a key that is not 32 bytes, a
 //     replacement_key without a key, a negative retry_timeout, a conninfo libpq cannot
 //     parse), or the key does not fit the database: it holds encrypted private keys and no
@@ -70,7 +70,7 @@
 // are encrypted in place on the first open with a key. Without a key they are stored in the
 // clear: restrict access to the database.
 //
-// STORE SPECIFICATION: open_repository("postgres:CONNINFO") (iam/store.h) opens CONNINFO
+// STORE SPECIFICATION: make_repository("postgres:CONNINFO") (iam/store.h) opens CONNINFO
 // with the default options and the key named by IAM_KEY_ENCRYPTION_KEY_FILE, if set; a
 // bare "postgres://…" or "postgresql://…" URI is taken as the CONNINFO whole.
 #pragma once
@@ -107,6 +107,6 @@ struct PostgresOptions {
 IAM_EXPORT bool postgres_store_available() noexcept;
 
 // Connects, creates or migrates the schema, and returns the repository.
-IAM_EXPORT Result<std::shared_ptr<Repository>> open_postgres_repository(PostgresOptions options);
+IAM_EXPORT Result<std::shared_ptr<Repository>> make_postgres_repository(PostgresOptions options);
 
 }  // namespace iam

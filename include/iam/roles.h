@@ -95,12 +95,6 @@ struct CreatedApiKey {
 
 class IAM_EXPORT RolesRegime : public Regime, public Administration {
  public:
-  // Validates the configuration (invalid_argument with a clear message: no repository,
-  // no or bad bootstrap mode, a token in bootstrap mode, no token in token mode, too few
-  // PBKDF2 iterations, bad JWT settings), loads the key set and, in token mode, seeds an
-  // empty store.
-  static Result<std::shared_ptr<RolesRegime>> create(RolesConfig config);
-
   // ---- Regime ----
   // authenticate, authorise and authorise_many follow contract.md's policy;
   // capability::in_scope is allowed iff some role of the user (any capability) reaches the
@@ -161,5 +155,11 @@ class IAM_EXPORT RolesRegime : public Regime, public Administration {
  protected:
   RolesRegime() = default;  // implemented inside the library only
 };
+
+// Validates the configuration (invalid_argument with a clear message: no repository,
+// no or bad bootstrap mode, a token in bootstrap mode, no token in token mode, too few
+// PBKDF2 iterations, bad JWT settings), loads the key set and, in token mode, seeds an
+// empty store.
+IAM_EXPORT Result<std::shared_ptr<RolesRegime>> make_roles_regime(RolesConfig config);
 
 }  // namespace iam

@@ -17,7 +17,7 @@
 // reference goes. SqliteOptions owns its key (a SecretBytes that wipes itself); the
 // repository keeps its own copy, and private keys read from the file live only in the
 // SecretBytes of the SigningKeys handed out.
-// ERRORS (open_sqlite_repository):
+// ERRORS (make_sqlite_repository):
 //   invalid_argument — the options are wrong: an empty path, a key that is not 32 bytes, a
 //     replacement_key without a key, a negative busy_timeout; or the key does not fit the file: it holds encrypted private
 //     keys and no key, or a different key, was supplied.
@@ -42,7 +42,7 @@
 // repository opened without a key on a file that another process has since encrypted
 // answers invalid_argument to list_signing_keys and to a change that inserts a private key.
 //
-// STORE SPECIFICATION: open_repository("sqlite:PATH") (iam/store.h) opens PATH with the
+// STORE SPECIFICATION: make_repository("sqlite:PATH") (iam/store.h) opens PATH with the
 // default options; when the environment variable IAM_KEY_ENCRYPTION_KEY_FILE names a file,
 // the encryption key is read from it with load_key_file (iam/key_at_rest.h).
 #pragma once
@@ -63,7 +63,7 @@ namespace iam {
 
 inline constexpr std::size_t sqlite_encryption_key_bytes = key_encryption_key_bytes;
 
-// The environment variable that open_repository("sqlite:…") reads the key file path from.
+// The environment variable that make_repository("sqlite:…") reads the key file path from.
 inline constexpr const char* sqlite_key_file_env = key_encryption_key_file_env;
 
 struct SqliteOptions {
@@ -87,6 +87,6 @@ struct SqliteOptions {
 IAM_EXPORT bool sqlite_store_available() noexcept;
 
 // Opens (creating or migrating as needed) the database at options.path.
-IAM_EXPORT Result<std::shared_ptr<Repository>> open_sqlite_repository(SqliteOptions options);
+IAM_EXPORT Result<std::shared_ptr<Repository>> make_sqlite_repository(SqliteOptions options);
 
 }  // namespace iam

@@ -58,7 +58,7 @@ Result<std::shared_ptr<RolesRegime>> create_regime(RolesConfig config, std::uint
 
 }  // namespace
 
-Result<std::shared_ptr<RolesRegime>> RolesRegime::create(RolesConfig config) {
+Result<std::shared_ptr<RolesRegime>> make_roles_regime(RolesConfig config) {
   if (config.password_iterations < minimum_password_iterations)
     return Error{ErrorCode::invalid_argument, "password_iterations below the minimum of 600000"};
   const auto iterations = config.password_iterations;

@@ -391,7 +391,7 @@ WorkspaceExists workspace_exists_from_regime(std::shared_ptr<Regime> regime) {
   };
 }
 
-Result<std::shared_ptr<Enforcer>> Enforcer::create(GatewayConfig config) {
+Result<std::shared_ptr<Enforcer>> make_enforcer(GatewayConfig config) {
   try {
     if (!config.regime) return Error{ErrorCode::invalid_argument, "the gateway needs a regime"};
     if (config.authentication_ttl.count() < 0 || config.decision_ttl.count() < 0)

@@ -918,7 +918,7 @@ Error refuse(ErrorCode code, std::string_view problem) {
 
 bool postgres_store_available() noexcept { return true; }
 
-Result<std::shared_ptr<Repository>> open_postgres_repository(PostgresOptions options) {
+Result<std::shared_ptr<Repository>> make_postgres_repository(PostgresOptions options) {
   if (options.pool_size == 0) return refuse(ErrorCode::invalid_argument, "pool_size must be at least 1");
   if (options.retry_timeout.count() < 0) return refuse(ErrorCode::invalid_argument, "retry_timeout is negative");
   IAM_RETURN_IF_ERROR(

@@ -6,7 +6,7 @@ namespace iam {
 
 bool postgres_store_available() noexcept { return false; }
 
-Result<std::shared_ptr<Repository>> open_postgres_repository(PostgresOptions) {
+Result<std::shared_ptr<Repository>> make_postgres_repository(PostgresOptions) {
   return Error{ErrorCode::not_supported,
                "this build has no PostgreSQL store (configure it with meson -Dpostgres=enabled)"};
 }

@@ -483,7 +483,7 @@ Result<std::shared_ptr<Repository>> open_repository_at(SqliteOptions options) {
 
 bool sqlite_store_available() noexcept { return true; }
 
-Result<std::shared_ptr<Repository>> open_sqlite_repository(SqliteOptions options) {
+Result<std::shared_ptr<Repository>> make_sqlite_repository(SqliteOptions options) {
   return open_repository_at(std::move(options));
 }
 

@@ -6,7 +6,7 @@ namespace iam {
 
 bool sqlite_store_available() noexcept { return false; }
 
-Result<std::shared_ptr<Repository>> open_sqlite_repository(SqliteOptions) {
+Result<std::shared_ptr<Repository>> make_sqlite_repository(SqliteOptions) {
   return Error{ErrorCode::not_supported, "this build has no SQLite store (configure it with meson -Dsqlite=enabled)"};
 }
 

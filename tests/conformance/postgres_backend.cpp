@@ -28,7 +28,7 @@ class TempPostgresRepository final : public test_support::ForwardingRepository {
     iam::PostgresOptions options;
     options.conninfo = db_->conninfo();
     if (key_) options.private_key_encryption_key = key_->copy();
-    auto opened = iam::open_postgres_repository(std::move(options));
+    auto opened = iam::make_postgres_repository(std::move(options));
     if (!opened.ok()) {
       std::fprintf(stderr, "conformance-postgres: cannot open database %s: %s\n", db_->name().c_str(),
                    opened.error().message.c_str());

@@ -53,7 +53,7 @@ class TempSqliteRepository final : public test_support::ForwardingRepository {
     iam::SqliteOptions options;
     options.path = dir_->path() + "/iam.db";
     if (key_) options.private_key_encryption_key = key_->copy();
-    auto opened = iam::open_sqlite_repository(std::move(options));
+    auto opened = iam::make_sqlite_repository(std::move(options));
     if (!opened.ok()) {
       std::fprintf(stderr, "conformance-sqlite: cannot open %s/iam.db: %s\n", dir_->path().c_str(),
                    opened.error().message.c_str());

@@ -20,7 +20,7 @@ exports=$(exported "$lib")
 count=$(printf '%s\n' "$exports" | wc -l)
 echo "libiam.so exports $count symbols"
 [ "$count" -gt 50 ] || fail "libiam.so exports only $count symbols: is the public API exported at all?"
-printf '%s\n' "$exports" | grep -q '^iam::RolesRegime::create(' || fail "iam::RolesRegime::create is not exported"
+printf '%s\n' "$exports" | grep -q '^iam::make_roles_regime(' || fail "iam::make_roles_regime is not exported"
 
 # Everything exported names the iam namespace (or its type information and vtables).
 others=$(printf '%s\n' "$exports" | grep -Ev '^(iam::|(typeinfo|typeinfo name|vtable|VTT) for iam::)' || true)

@@ -33,15 +33,15 @@ int main() {
     return 1;
   }
 
-  // The low cost is the helper's alone: RolesRegime::create keeps the production minimum.
+  // The low cost is the helper's alone: make_roles_regime keeps the production minimum.
   iam::RolesConfig config;
   config.repository = iam::make_memory_repository();
   config.bootstrap_mode = iam::BootstrapMode::bootstrap;
   config.read_environment = false;
   config.password_iterations = 1000;
-  const auto cheap = iam::RolesRegime::create(std::move(config));
+  const auto cheap = iam::make_roles_regime(std::move(config));
   if (cheap || cheap.error().code != iam::ErrorCode::invalid_argument) {
-    std::puts("RolesRegime::create accepted a cost below the minimum");
+    std::puts("make_roles_regime accepted a cost below the minimum");
     return 1;
   }
   std::printf("make_test_iam: logged in as %s; the production factory refuses 1000 iterations\n",

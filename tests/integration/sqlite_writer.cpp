@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
   iam::SqliteOptions options;
   options.path = argv[1];
   options.busy_timeout = std::chrono::milliseconds(30000);
-  auto opened = iam::open_sqlite_repository(std::move(options));
+  auto opened = iam::make_sqlite_repository(std::move(options));
   if (!opened.ok()) die("open", opened.error());
   auto& repo = **opened;
 

@@ -59,8 +59,8 @@ std::shared_ptr<iam::RolesRegime> roles_on(std::shared_ptr<iam::Repository> repo
   config.bootstrap_mode = iam::BootstrapMode::bootstrap;
   config.read_environment = false;
   config.logger = iam::null_logger();
-  auto regime = iam::RolesRegime::create(std::move(config));
-  if (!regime.ok()) FAIL("RolesRegime::create: " << regime.error().message);
+  auto regime = iam::make_roles_regime(std::move(config));
+  if (!regime.ok()) FAIL("make_roles_regime: " << regime.error().message);
   return *regime;
 }
 
@@ -184,7 +184,7 @@ TEST_CASE("postgres: end to end: a key revoked and a key rotated through one reg
   config.regime = regime_b;
   config.authentication_ttl = 60s;
   config.logger = iam::null_logger();
-  auto created = iam::Enforcer::create(std::move(config));
+  auto created = iam::make_enforcer(std::move(config));
   REQUIRE(created.ok());
   const auto enforcer = std::move(*created);
 
@@ -238,7 +238,7 @@ TEST_CASE("postgres: end to end: change-password and disable-user through one re
   config.regime = regime_b;
   config.authentication_ttl = 60s;
   config.logger = iam::null_logger();
-  auto created = iam::Enforcer::create(std::move(config));
+  auto created = iam::make_enforcer(std::move(config));
   REQUIRE(created.ok());
   const auto enforcer = std::move(*created);
 

@@ -55,13 +55,13 @@ inline iam::PostgresOptions options_for(const pgtest::TempDatabase& db, const ia
 }
 
 inline std::shared_ptr<iam::Repository> open_ok(const pgtest::TempDatabase& db, const iam::SecretBytes* key = nullptr) {
-  auto r = iam::open_postgres_repository(options_for(db, key));
+  auto r = iam::make_postgres_repository(options_for(db, key));
   if (!r.ok()) FAIL("open " << db.name() << ": " << r.error().message);
   return std::move(r).value();
 }
 
 inline iam::Error open_error(iam::PostgresOptions options) {
-  auto r = iam::open_postgres_repository(std::move(options));
+  auto r = iam::make_postgres_repository(std::move(options));
   REQUIRE_FALSE(r.ok());
   return r.error();
 }

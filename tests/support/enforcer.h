@@ -17,7 +17,7 @@ inline std::shared_ptr<iam::Enforcer> enforcer_for(const iam::testing::TestIam& 
   config.regime = t.regime;
   config.clock = t.clock;
   config.logger = iam::null_logger();
-  auto enforcer = iam::Enforcer::create(std::move(config));
+  auto enforcer = iam::make_enforcer(std::move(config));
   REQUIRE(enforcer.ok());
   return std::move(*enforcer);
 }

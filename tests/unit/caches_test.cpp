@@ -406,7 +406,7 @@ TEST_CASE("a regime that outlives its enforcer keeps working") {
     iam::GatewayConfig config;
     config.regime = regime;
     config.logger = iam::null_logger();
-    auto enforcer = iam::Enforcer::create(std::move(config));
+    auto enforcer = iam::make_enforcer(std::move(config));
     REQUIRE(enforcer.ok());
   }
   regime->fire(Invalidation::Kind::everything);  // the listener finds nothing to drop

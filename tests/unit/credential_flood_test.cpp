@@ -85,14 +85,14 @@ struct Flood {
     config.bootstrap_mode = iam::BootstrapMode::bootstrap;
     config.read_environment = false;
     config.logger = iam::null_logger();
-    regime = iam::RolesRegime::create(std::move(config)).value();
+    regime = iam::make_roles_regime(std::move(config)).value();
     admin_key = std::string(regime->bootstrap().value().admin_api_key.view());
     iam::GatewayConfig gateway;
     gateway.regime = regime;
     gateway.clock = clock;
     gateway.authentication_cache_entries = 1000;
     gateway.logger = iam::null_logger();
-    enforcer = iam::Enforcer::create(std::move(gateway)).value();
+    enforcer = iam::make_enforcer(std::move(gateway)).value();
   }
 
   std::string random_text(std::size_t length, std::string_view alphabet) {

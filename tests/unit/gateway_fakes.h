@@ -130,7 +130,7 @@ struct FakeGateway {
     config.clock = clock;
     config.logger = iam::null_logger();
     if (adjust) adjust(config);
-    auto created = iam::Enforcer::create(std::move(config));
+    auto created = iam::make_enforcer(std::move(config));
     if (!created) throw std::runtime_error("enforcer: " + created.error().message);
     enforcer = std::move(*created);
   }

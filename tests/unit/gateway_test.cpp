@@ -434,26 +434,26 @@ TEST_CASE("a named route sets the operation (change-password is AUTHENTICATED)")
   CHECK(p.gw.enforcer->enforce(request).body == R"({"error":"unknown operation"})");
 }
 
-TEST_CASE("Enforcer::create validates its configuration") {
+TEST_CASE("make_enforcer validates its configuration") {
   iam::GatewayConfig config;
-  CHECK(iam::Enforcer::create(config).error().code == iam::ErrorCode::invalid_argument);
+  CHECK(iam::make_enforcer(config).error().code == iam::ErrorCode::invalid_argument);
   config.regime = std::make_shared<FakeRegime>();
   config.decision_ttl = -1s;
-  CHECK_FALSE(iam::Enforcer::create(config).ok());
+  CHECK_FALSE(iam::make_enforcer(config).ok());
   config.decision_ttl = 60s;
   config.decision_cache_entries = 0;
-  CHECK_FALSE(iam::Enforcer::create(config).ok());
+  CHECK_FALSE(iam::make_enforcer(config).ok());
   config.decision_cache_entries = 10;
   config.cache_shards = 0;
-  CHECK_FALSE(iam::Enforcer::create(config).ok());
+  CHECK_FALSE(iam::make_enforcer(config).ok());
   config.cache_shards = 4;
   config.logger = iam::null_logger();
   auto refusing = std::make_shared<FakeRegime>();
   refusing->refuse_listeners = true;
   config.regime = refusing;
-  CHECK(iam::Enforcer::create(config).error().code == iam::ErrorCode::internal_error);
+  CHECK(iam::make_enforcer(config).error().code == iam::ErrorCode::internal_error);
   config.regime = std::make_shared<FakeRegime>();
-  auto ok = iam::Enforcer::create(config);
+  auto ok = iam::make_enforcer(config);
   REQUIRE(ok.ok());
   CHECK((*ok)->registry().size() == 116);
 }

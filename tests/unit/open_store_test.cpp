@@ -1,4 +1,4 @@
-// open_repository (iam/store.h, storage/open_store.cpp) in every build: a backend this build
+// make_repository (iam/store.h, storage/open_store.cpp) in every build: a backend this build
 // lacks answers not_supported with a message that says how to build it, whatever the
 // environment holds; one it has opens. (The backends' own tests cover their specifications
 // in depth: tests/unit/sqlite_store_test.cpp, tests/postgres.)
@@ -29,16 +29,16 @@ class MissingKeyFile {
 
 }  // namespace
 
-TEST_CASE("open_repository: memory always opens") {
-  auto repo = iam::open_repository("memory");
+TEST_CASE("make_repository: memory always opens") {
+  auto repo = iam::make_repository("memory");
   REQUIRE(repo.ok());
   CHECK(repo.value()->is_empty().value());
 }
 
-TEST_CASE("open_repository: a backend this build lacks is not_supported, named, whatever the environment") {
+TEST_CASE("make_repository: a backend this build lacks is not_supported, named, whatever the environment") {
   MissingKeyFile env;  // a build with the backend would answer invalid_argument (the key file)
-  const auto sqlite = iam::open_repository("sqlite:/tmp/iam-open-store-test.db");
-  const auto postgres = iam::open_repository("postgres:host=nowhere.invalid");
+  const auto sqlite = iam::make_repository("sqlite:/tmp/iam-open-store-test.db");
+  const auto postgres = iam::make_repository("postgres:host=nowhere.invalid");
   REQUIRE_FALSE(sqlite.ok());
   REQUIRE_FALSE(postgres.ok());
   if (iam::sqlite_store_available()) {
@@ -56,8 +56,8 @@ TEST_CASE("open_repository: a backend this build lacks is not_supported, named, 
   }
 }
 
-TEST_CASE("open_repository: an unknown kind is invalid_argument and names the kinds") {
-  const auto r = iam::open_repository("mysql:host=db");
+TEST_CASE("make_repository: an unknown kind is invalid_argument and names the kinds") {
+  const auto r = iam::make_repository("mysql:host=db");
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == iam::ErrorCode::invalid_argument);
   CHECK(contains(r.error().message, "'mysql'"));

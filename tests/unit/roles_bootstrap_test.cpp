@@ -84,7 +84,7 @@ TEST_CASE("configuration: a bootstrap mode is required and there is no default")
   EnvGuard env;
   auto c = base_config();
   c.password_iterations = iam::minimum_password_iterations;
-  auto r = iam::RolesRegime::create(std::move(c));
+  auto r = iam::make_roles_regime(std::move(c));
   REQUIRE_FALSE(r.ok());
   CHECK(r.error().code == ErrorCode::invalid_argument);
   CHECK(r.error().message.find("bootstrap") != std::string::npos);
@@ -92,7 +92,7 @@ TEST_CASE("configuration: a bootstrap mode is required and there is no default")
   auto without_env = base_config();
   without_env.read_environment = false;
   EnvGuard::set("IAM_BOOTSTRAP_MODE", "bootstrap");  // ignored when read_environment is off
-  auto r2 = iam::RolesRegime::create(std::move(without_env));
+  auto r2 = iam::make_roles_regime(std::move(without_env));
   CHECK(code_of(r2) == ErrorCode::invalid_argument);
 }
 
@@ -102,7 +102,7 @@ TEST_CASE("configuration: explicit modes and their validation") {
     auto c = base_config();
     auto repo = c.repository;
     c.bootstrap_mode = iam::BootstrapMode::bootstrap;
-    auto r = iam::RolesRegime::create(std::move(c));
+    auto r = iam::make_roles_regime(std::move(c));
     REQUIRE(r.ok());
     CHECK((*r)->name() == "roles");
     CHECK(*repo->is_empty());
@@ -112,16 +112,16 @@ TEST_CASE("configuration: explicit modes and their validation") {
     auto c = base_config();
     c.bootstrap_mode = iam::BootstrapMode::bootstrap;
     c.bootstrap_token = iam::SecretString(std::string_view(kOperatorToken));
-    CHECK(code_of(iam::RolesRegime::create(std::move(c))) == ErrorCode::invalid_argument);
+    CHECK(code_of(iam::make_roles_regime(std::move(c))) == ErrorCode::invalid_argument);
   }
   SUBCASE("token mode without a token refuses to start") {
     auto c = base_config();
     c.bootstrap_mode = iam::BootstrapMode::token;
-    CHECK(code_of(iam::RolesRegime::create(std::move(c))) == ErrorCode::invalid_argument);
+    CHECK(code_of(iam::make_roles_regime(std::move(c))) == ErrorCode::invalid_argument);
     auto empty = base_config();
     empty.bootstrap_mode = iam::BootstrapMode::token;
     empty.bootstrap_token = iam::SecretString();
-    CHECK(code_of(iam::RolesRegime::create(std::move(empty))) == ErrorCode::invalid_argument);
+    CHECK(code_of(iam::make_roles_regime(std::move(empty))) == ErrorCode::invalid_argument);
   }
   SUBCASE("token mode with a malformed token refuses to start") {
     for (const char* bad : {"not-a-tg-token-at-all-000", "tg_short", "tg_has a space in it 00000"}) {
@@ -129,34 +129,34 @@ TEST_CASE("configuration: explicit modes and their validation") {
       auto c = base_config();
       c.bootstrap_mode = iam::BootstrapMode::token;
       c.bootstrap_token = iam::SecretString(std::string_view(bad));
-      CHECK(code_of(iam::RolesRegime::create(std::move(c))) == ErrorCode::invalid_argument);
+      CHECK(code_of(iam::make_roles_regime(std::move(c))) == ErrorCode::invalid_argument);
     }
   }
   SUBCASE("no repository") {
     iam::RolesConfig c;
     c.bootstrap_mode = iam::BootstrapMode::bootstrap;
     c.logger = iam::null_logger();
-    CHECK(code_of(iam::RolesRegime::create(std::move(c))) == ErrorCode::invalid_argument);
+    CHECK(code_of(iam::make_roles_regime(std::move(c))) == ErrorCode::invalid_argument);
   }
   SUBCASE("PBKDF2 cost below the production minimum") {
     auto c = base_config();
     c.bootstrap_mode = iam::BootstrapMode::bootstrap;
     c.password_iterations = iam::minimum_password_iterations - 1;
-    CHECK(code_of(iam::RolesRegime::create(std::move(c))) == ErrorCode::invalid_argument);
+    CHECK(code_of(iam::make_roles_regime(std::move(c))) == ErrorCode::invalid_argument);
     auto higher = base_config();
     higher.bootstrap_mode = iam::BootstrapMode::bootstrap;
     higher.password_iterations = iam::minimum_password_iterations + 1;
-    CHECK(iam::RolesRegime::create(std::move(higher)).ok());
+    CHECK(iam::make_roles_regime(std::move(higher)).ok());
   }
   SUBCASE("bad JWT settings") {
     auto c = base_config();
     c.bootstrap_mode = iam::BootstrapMode::bootstrap;
     c.jwt.issuer = "";
-    CHECK(code_of(iam::RolesRegime::create(std::move(c))) == ErrorCode::invalid_argument);
+    CHECK(code_of(iam::make_roles_regime(std::move(c))) == ErrorCode::invalid_argument);
     auto d = base_config();
     d.bootstrap_mode = iam::BootstrapMode::bootstrap;
     d.jwt.lifetime = 0s;
-    CHECK(code_of(iam::RolesRegime::create(std::move(d))) == ErrorCode::invalid_argument);
+    CHECK(code_of(iam::make_roles_regime(std::move(d))) == ErrorCode::invalid_argument);
   }
   SUBCASE("parse_bootstrap_mode") {
     CHECK(iam::parse_bootstrap_mode("token") == iam::BootstrapMode::token);
@@ -172,7 +172,7 @@ TEST_CASE("configuration: IAM_BOOTSTRAP_MODE / IAM_BOOTSTRAP_TOKEN when not conf
   SUBCASE("mode bootstrap from the environment") {
     EnvGuard::set("IAM_BOOTSTRAP_MODE", "bootstrap");
     auto c = base_config();
-    auto r = iam::RolesRegime::create(std::move(c));
+    auto r = iam::make_roles_regime(std::move(c));
     REQUIRE(r.ok());
     CHECK((*r)->bootstrap_available());
   }
@@ -180,7 +180,7 @@ TEST_CASE("configuration: IAM_BOOTSTRAP_MODE / IAM_BOOTSTRAP_TOKEN when not conf
     for (const char* bad : {"tokens", "BOOTSTRAP", "noauth", " token"}) {
       CAPTURE(bad);
       EnvGuard::set("IAM_BOOTSTRAP_MODE", bad);
-      auto r = iam::RolesRegime::create(base_config());
+      auto r = iam::make_roles_regime(base_config());
       REQUIRE_FALSE(r.ok());
       CHECK(r.error().code == ErrorCode::invalid_argument);
       CHECK(r.error().message.find("IAM_BOOTSTRAP_MODE") != std::string::npos);
@@ -197,24 +197,24 @@ TEST_CASE("configuration: IAM_BOOTSTRAP_MODE / IAM_BOOTSTRAP_TOKEN when not conf
   }
   SUBCASE("token mode from the environment without a token refuses") {
     EnvGuard::set("IAM_BOOTSTRAP_MODE", "token");
-    CHECK(code_of(iam::RolesRegime::create(base_config())) == ErrorCode::invalid_argument);
+    CHECK(code_of(iam::make_roles_regime(base_config())) == ErrorCode::invalid_argument);
   }
   SUBCASE("bootstrap mode from the environment with a token in it refuses") {
     EnvGuard::set("IAM_BOOTSTRAP_MODE", "bootstrap");
     EnvGuard::set("IAM_BOOTSTRAP_TOKEN", kOperatorToken);
-    CHECK(code_of(iam::RolesRegime::create(base_config())) == ErrorCode::invalid_argument);
+    CHECK(code_of(iam::make_roles_regime(base_config())) == ErrorCode::invalid_argument);
   }
   SUBCASE("explicit mode wins over the environment") {
     EnvGuard::set("IAM_BOOTSTRAP_MODE", "token");  // would refuse: no token anywhere
     auto c = base_config();
     c.bootstrap_mode = iam::BootstrapMode::bootstrap;
-    auto r = iam::RolesRegime::create(std::move(c));
+    auto r = iam::make_roles_regime(std::move(c));
     REQUIRE(r.ok());
     CHECK((*r)->bootstrap_available());
     EnvGuard::set("IAM_BOOTSTRAP_MODE", "garbage");  // not even parsed
     auto c2 = base_config();
     c2.bootstrap_mode = iam::BootstrapMode::bootstrap;
-    CHECK(iam::RolesRegime::create(std::move(c2)).ok());
+    CHECK(iam::make_roles_regime(std::move(c2)).ok());
   }
   SUBCASE("explicit token wins over the environment's token") {
     EnvGuard::set("IAM_BOOTSTRAP_MODE", "token");

@@ -57,7 +57,7 @@ std::shared_ptr<iam::RolesRegime> regime_on(std::shared_ptr<iam::Repository> rep
   config.bootstrap_mode = iam::BootstrapMode::bootstrap;
   config.read_environment = false;
   config.logger = iam::null_logger();
-  auto regime = iam::RolesRegime::create(std::move(config));
+  auto regime = iam::make_roles_regime(std::move(config));
   REQUIRE(regime.ok());
   return *regime;
 }

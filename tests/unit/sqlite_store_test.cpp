@@ -63,13 +63,13 @@ iam::SqliteOptions options_for(const std::string& path, const iam::SecretBytes* 
 }
 
 std::shared_ptr<iam::Repository> open_ok(const std::string& path, const iam::SecretBytes* key = nullptr) {
-  auto r = iam::open_sqlite_repository(options_for(path, key));
+  auto r = iam::make_sqlite_repository(options_for(path, key));
   if (!r.ok()) FAIL("open " << path << ": " << r.error().message);
   return std::move(r).value();
 }
 
 iam::Error open_error(const std::string& path, const iam::SecretBytes* key = nullptr) {
-  auto r = iam::open_sqlite_repository(options_for(path, key));
+  auto r = iam::make_sqlite_repository(options_for(path, key));
   REQUIRE_FALSE(r.ok());
   return r.error();
 }
@@ -534,7 +534,7 @@ TEST_CASE("sqlite: replacement_key re-encrypts the private keys under a new key"
 
   auto opts = options_for(path, &old_key);
   opts.replacement_key = new_key.copy();
-  auto rekeyed = iam::open_sqlite_repository(std::move(opts));
+  auto rekeyed = iam::make_sqlite_repository(std::move(opts));
   REQUIRE(rekeyed.ok());
   CHECK(hex_encode((*rekeyed)->list_signing_keys()->at(0).secret_key.span()) == hex_encode(k1.secret_key.span()));
   rekeyed->reset();
@@ -552,7 +552,7 @@ TEST_CASE("sqlite: replacement_key re-encrypts the private keys under a new key"
 
   auto no_current = options_for(path);
   no_current.replacement_key = new_key.copy();
-  CHECK(iam::open_sqlite_repository(std::move(no_current)).error().code == iam::ErrorCode::invalid_argument);
+  CHECK(iam::make_sqlite_repository(std::move(no_current)).error().code == iam::ErrorCode::invalid_argument);
 }
 
 TEST_CASE("sqlite: a plaintext database gets encrypted when opened with a key, and stays so") {
@@ -592,7 +592,7 @@ TEST_CASE("sqlite: a lock held past busy_timeout is internal_error and changes n
   const auto path = dir.file("iam.db");
   auto opts = options_for(path);
   opts.busy_timeout = std::chrono::milliseconds(100);
-  auto opened = iam::open_sqlite_repository(std::move(opts));
+  auto opened = iam::make_sqlite_repository(std::move(opts));
   REQUIRE(opened.ok());
   auto repo = std::move(opened).value();
   REQUIRE(apply(*repo, m::InsertWorkspace{workspace("acme")}).ok());
@@ -648,18 +648,18 @@ TEST_CASE("sqlite: load_key_file takes 32 raw bytes or 64 hex characters") {
   CHECK(missing.error().code == iam::ErrorCode::invalid_argument);
 }
 
-TEST_CASE("sqlite: open_repository(\"sqlite:PATH\"), with the key file from the environment") {
+TEST_CASE("sqlite: make_repository(\"sqlite:PATH\"), with the key file from the environment") {
   TempDir dir;
   const auto path = dir.file("iam.db");
   ::unsetenv(iam::sqlite_key_file_env);
-  CHECK(iam::open_repository("sqlite:").error().code == iam::ErrorCode::invalid_argument);
-  const auto typo = iam::open_repository("postgre://user:hunter2@db.example");
+  CHECK(iam::make_repository("sqlite:").error().code == iam::ErrorCode::invalid_argument);
+  const auto typo = iam::make_repository("postgre://user:hunter2@db.example");
   CHECK(typo.error().code == iam::ErrorCode::invalid_argument);
   CHECK(typo.error().message.find("hunter2") == std::string::npos);  // never echo a password
   CHECK(typo.error().message.find("postgre") != std::string::npos);
-  CHECK(iam::open_repository("sqlite:" + dir.file("missing/iam.db")).error().code == iam::ErrorCode::internal_error);
+  CHECK(iam::make_repository("sqlite:" + dir.file("missing/iam.db")).error().code == iam::ErrorCode::internal_error);
   if (!iam::postgres_store_available())  // with it, tests/postgres covers "postgres:"
-    CHECK(iam::open_repository("postgres:host=x").error().code == iam::ErrorCode::not_supported);
+    CHECK(iam::make_repository("postgres:host=x").error().code == iam::ErrorCode::not_supported);
 
   const auto key = random_key();
   const auto key_path = dir.file("iam.key");
@@ -667,7 +667,7 @@ TEST_CASE("sqlite: open_repository(\"sqlite:PATH\"), with the key file from the 
   ::setenv(iam::sqlite_key_file_env, key_path.c_str(), 1);
   auto sk = signing_key("kid-1", 9, 1'800'000'000);
   {
-    auto repo = iam::open_repository("sqlite:" + path);
+    auto repo = iam::make_repository("sqlite:" + path);
     REQUIRE(repo.ok());
     REQUIRE(apply(**repo, m::InsertSigningKey{sk.copy()}).ok());
   }
@@ -675,9 +675,9 @@ TEST_CASE("sqlite: open_repository(\"sqlite:PATH\"), with the key file from the 
   CHECK(hex_encode(open_ok(path, &key)->list_signing_keys()->at(0).secret_key.span()) == hex_encode(sk.secret_key.span()));
 
   ::setenv(iam::sqlite_key_file_env, dir.file("missing.key").c_str(), 1);
-  CHECK(iam::open_repository("sqlite:" + path).error().code == iam::ErrorCode::invalid_argument);
+  CHECK(iam::make_repository("sqlite:" + path).error().code == iam::ErrorCode::invalid_argument);
   ::unsetenv(iam::sqlite_key_file_env);
-  const auto e = iam::open_repository("sqlite:" + path);
+  const auto e = iam::make_repository("sqlite:" + path);
   REQUIRE_FALSE(e.ok());
   CHECK(contains(e.error().message, iam::sqlite_key_file_env));
 }
