@@ -535,10 +535,14 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
 struct Server::Impl {
   std::shared_ptr<Shared> shared;
   net::io_context ioc;
-  tcp::acceptor acceptor{ioc};
-  net::signal_set signals{ioc, SIGINT, SIGTERM};
-  net::signal_set report_signal{ioc, SIGUSR1};
-  net::steady_timer shutdown_timer{ioc};
+  // The acceptor, the signal sets, the shutdown timer and their handlers run on this one
+  // strand: with several I/O threads, a SIGTERM handler closing the acceptor while another
+  // thread runs the accept handler was a data race (a crash at shutdown).
+  net::strand<net::io_context::executor_type> control{net::make_strand(ioc)};
+  tcp::acceptor acceptor{control};
+  net::signal_set signals{control, SIGINT, SIGTERM};
+  net::signal_set report_signal{control, SIGUSR1};
+  net::steady_timer shutdown_timer{control};
   Clock::time_point shutdown_deadline;
 
   Impl(std::shared_ptr<const Handler> handler, ServerOptions options)
@@ -622,7 +626,7 @@ void Server::run() {
 }
 
 void Server::stop() {
-  net::post(impl_->ioc, [this] { impl_->begin_shutdown(); });
+  net::post(impl_->control, [this] { impl_->begin_shutdown(); });
 }
 
 }  // namespace gateway
