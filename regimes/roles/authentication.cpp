@@ -9,8 +9,8 @@ namespace iam {
 Result<Identity> RolesRegimeImpl::authenticate(std::string_view credential) noexcept {
   try {
     std::string reason;
-    switch (credentials::credential_shape(credential)) {
-      case credentials::CredentialShape::api_key: {
+    switch (credential_shape(credential)) {
+      case CredentialShape::api_key: {
         auto resolved = resolve_key(credential, reason);
         audit_authenticate("api-key", resolved.ok(), resolved.ok() ? resolved->first.record.id : "", reason);
         if (!resolved) return std::move(resolved).error();
@@ -18,12 +18,12 @@ Result<Identity> RolesRegimeImpl::authenticate(std::string_view credential) noex
         // The key's own expiry, so that no cache keeps the identity past it.
         return Identity{user.id, user.workspace, user.id, CredentialSource::api_key, resolved->second.record.expires};
       }
-      case credentials::CredentialShape::jwt: {
+      case CredentialShape::jwt: {
         auto identity = authenticate_jwt(credential, reason);
         audit_authenticate("jwt", identity.ok(), identity.ok() ? identity->handle : "", reason);
         return identity;
       }
-      case credentials::CredentialShape::malformed: break;
+      case CredentialShape::malformed: break;
     }
     audit_authenticate("unknown", false, "", "malformed credential");
     return auth_failure();

@@ -30,9 +30,4 @@ inline constexpr std::size_t api_key_max_length = 256;
 // Could `text` be an API key: "tg_", 20 to 256 characters, no space or control character.
 bool is_api_key_text(std::string_view text) noexcept;
 
-// The one CredentialShape is public (iam/credential_shape.h; defined in api_key.cpp: api_key
-// when is_api_key_text). Older callers still spell it credentials::.
-using iam::CredentialShape;
-using iam::credential_shape;
-
 }  // namespace iam::credentials

@@ -476,46 +476,46 @@ TEST_CASE("api_key_display_prefix is the first 7 characters") {
 }
 
 TEST_CASE("credential_shape recognises API keys by their exact format") {
-  using iam::credentials::CredentialShape;
-  CHECK(iam::credentials::credential_shape("tg_AAECAwQFBgcICQoLDA0ODxAREhMUFRYX") == CredentialShape::api_key);
+  using iam::CredentialShape;
+  CHECK(iam::credential_shape("tg_AAECAwQFBgcICQoLDA0ODxAREhMUFRYX") == CredentialShape::api_key);
   auto random = iam::system_random();
   const auto key = iam::credentials::generate_api_key(*random);
-  CHECK(iam::credentials::credential_shape(key.view()) == CredentialShape::api_key);
+  CHECK(iam::credential_shape(key.view()) == CredentialShape::api_key);
 }
 
 TEST_CASE("credential_shape classifies three base64url segments as a JWT") {
-  using iam::credentials::CredentialShape;
-  CHECK(iam::credentials::credential_shape("eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1In0.c2ln") == CredentialShape::jwt);
-  CHECK(iam::credentials::credential_shape("a.b.c") == CredentialShape::jwt);
+  using iam::CredentialShape;
+  CHECK(iam::credential_shape("eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ1In0.c2ln") == CredentialShape::jwt);
+  CHECK(iam::credential_shape("a.b.c") == CredentialShape::jwt);
 }
 
 TEST_CASE("credential_shape calls everything else malformed") {
-  using iam::credentials::CredentialShape;
-  CHECK(iam::credentials::credential_shape("") == CredentialShape::malformed);
-  CHECK(iam::credentials::credential_shape("abc") == CredentialShape::malformed);
-  CHECK(iam::credentials::credential_shape("a.b") == CredentialShape::malformed);
-  CHECK(iam::credentials::credential_shape("a.b.c.d") == CredentialShape::malformed);
-  CHECK(iam::credentials::credential_shape("TG_AAECAwQFBgcICQoLDA0ODxAREhMUFRYX") == CredentialShape::malformed);
-  CHECK(iam::credentials::credential_shape("Bearer xyz") == CredentialShape::malformed);
+  using iam::CredentialShape;
+  CHECK(iam::credential_shape("") == CredentialShape::malformed);
+  CHECK(iam::credential_shape("abc") == CredentialShape::malformed);
+  CHECK(iam::credential_shape("a.b") == CredentialShape::malformed);
+  CHECK(iam::credential_shape("a.b.c.d") == CredentialShape::malformed);
+  CHECK(iam::credential_shape("TG_AAECAwQFBgcICQoLDA0ODxAREhMUFRYX") == CredentialShape::malformed);
+  CHECK(iam::credential_shape("Bearer xyz") == CredentialShape::malformed);
   // API keys: tg_, 20 to 256 characters (a bootstrap token may be any such), no space or
   // control character.
-  CHECK(iam::credentials::credential_shape("tg_") == CredentialShape::malformed);
-  CHECK(iam::credentials::credential_shape("tg_short") == CredentialShape::malformed);
-  CHECK(iam::credentials::credential_shape("tg_" + std::string(16, 'a')) == CredentialShape::malformed);
-  CHECK(iam::credentials::credential_shape("tg_" + std::string(17, 'a')) == CredentialShape::api_key);
-  CHECK(iam::credentials::credential_shape("tg_" + std::string(253, 'a')) == CredentialShape::api_key);
-  CHECK(iam::credentials::credential_shape("tg_" + std::string(254, 'a')) == CredentialShape::malformed);
-  CHECK(iam::credentials::credential_shape("tg_AAECAwQFBgcICQoLDA0O DxAREhMUFRYX") == CredentialShape::malformed);
-  CHECK(iam::credentials::credential_shape("tg_AAECAwQFBgcICQoLDA0O\tDxAREhMUFRYX") == CredentialShape::malformed);
-  CHECK(iam::credentials::credential_shape("tg_AAECAwQFBgcICQoLDA0ODxAREhMUFRYX\n") == CredentialShape::malformed);
+  CHECK(iam::credential_shape("tg_") == CredentialShape::malformed);
+  CHECK(iam::credential_shape("tg_short") == CredentialShape::malformed);
+  CHECK(iam::credential_shape("tg_" + std::string(16, 'a')) == CredentialShape::malformed);
+  CHECK(iam::credential_shape("tg_" + std::string(17, 'a')) == CredentialShape::api_key);
+  CHECK(iam::credential_shape("tg_" + std::string(253, 'a')) == CredentialShape::api_key);
+  CHECK(iam::credential_shape("tg_" + std::string(254, 'a')) == CredentialShape::malformed);
+  CHECK(iam::credential_shape("tg_AAECAwQFBgcICQoLDA0O DxAREhMUFRYX") == CredentialShape::malformed);
+  CHECK(iam::credential_shape("tg_AAECAwQFBgcICQoLDA0O\tDxAREhMUFRYX") == CredentialShape::malformed);
+  CHECK(iam::credential_shape("tg_AAECAwQFBgcICQoLDA0ODxAREhMUFRYX\n") == CredentialShape::malformed);
   // JWTs: three non-empty base64url segments.
-  CHECK(iam::credentials::credential_shape("..") == CredentialShape::malformed);
-  CHECK(iam::credentials::credential_shape("a..c") == CredentialShape::malformed);
-  CHECK(iam::credentials::credential_shape(".b.c") == CredentialShape::malformed);
-  CHECK(iam::credentials::credential_shape("a.b.") == CredentialShape::malformed);
-  CHECK(iam::credentials::credential_shape("a.b c.d") == CredentialShape::malformed);
-  CHECK(iam::credentials::credential_shape("a.b=.c") == CredentialShape::malformed);
-  CHECK(iam::credentials::credential_shape("a.b.c\n") == CredentialShape::malformed);
+  CHECK(iam::credential_shape("..") == CredentialShape::malformed);
+  CHECK(iam::credential_shape("a..c") == CredentialShape::malformed);
+  CHECK(iam::credential_shape(".b.c") == CredentialShape::malformed);
+  CHECK(iam::credential_shape("a.b.") == CredentialShape::malformed);
+  CHECK(iam::credential_shape("a.b c.d") == CredentialShape::malformed);
+  CHECK(iam::credential_shape("a.b=.c") == CredentialShape::malformed);
+  CHECK(iam::credential_shape("a.b.c\n") == CredentialShape::malformed);
 }
 
 // ---------------------------------------------------------------- RFC 3339
