@@ -10,6 +10,7 @@ import base64
 import hashlib
 import json
 import pathlib
+import re
 import shutil
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -168,7 +169,36 @@ write("websocket_session", {
 })
 
 # ---- registry_extractors: byte 0 < 0x40 → registry JSON; else route/identity byte + fields
-operations_json = (pathlib.Path(__file__).resolve().parent.parent / "src" / "gateway" / "operations.json").read_text()
+# The default registry as OperationRegistry::default_operations_json() writes it (name order):
+# IAM's operations are the gateway rows of the operation table (src/protocol/operation_table.cpp,
+# read here), the services' come from src/gateway/service_operations.json.
+SRC = pathlib.Path(__file__).resolve().parent.parent / "src"
+TABLE_ROW = re.compile(r'OperationInfo\{\w+,\s*"([a-z-]+)",\s*\w+,\s*(?:true|false),\s*(?:std::nullopt|GatewayRule\{([^}]*)\})\}')
+
+
+def table_rows():
+    text = (SRC / "protocol" / "operation_table.cpp").read_text()
+    rows = TABLE_ROW.findall(text)
+    if len(rows) != text.count("OperationInfo{"):
+        raise SystemExit("make_corpus.py: cannot read every row of src/protocol/operation_table.cpp; update TABLE_ROW")
+    return rows
+
+
+def gateway_entry(name, rule):
+    # GatewayRule{capability, parameters = none, all_workspaces = false}
+    args = [a.strip() for a in rule.split(",")]
+    entry = {"name": name, "capability": args[0] if args[0] in ("PUBLIC", "AUTHENTICATED") else json.loads(args[0]),
+             "level": "system", "resource": "empty",
+             "parameters": "workspace_parameter" if len(args) > 1 and args[1] == "workspace_parameter" else "none"}
+    if len(args) > 2 and args[2] == "true":
+        entry["all_workspaces"] = True
+    return entry
+
+
+iam_rows = table_rows()
+service_operations = json.loads((SRC / "gateway" / "service_operations.json").read_text())["operations"]
+default_operations = sorted([gateway_entry(name, rule) for name, rule in iam_rows if rule] + service_operations,
+                            key=lambda op: op["name"])
 ROUTE = {"iam": 0, "named": 1, "service": 2, "flow_service": 3, "flow_import": 4, "flow_export": 5}
 
 def enforce(route, admin, name="", flow="", workspace="", body=""):
@@ -181,7 +211,7 @@ def enforce(route, admin, name="", flow="", workspace="", body=""):
 
 write("registry_extractors", {
     # a sample of the defaults (fuzz/run caps inputs at 4096 bytes)
-    "registry-defaults-sample": b"\x00" + compact({"operations": json.loads(operations_json)["operations"][::8]}).encode(),
+    "registry-defaults-sample": b"\x00" + compact({"operations": default_operations[::8]}).encode(),
     "registry-small": b"\x01" + compact({"operations": [{"name": "demo:run", "capability": "demo:run", "level": "workspace", "resource": "workspace_from_body", "parameters": "none"}]}).encode(),
     "registry-bad-level": b"\x02" + compact({"operations": [{"name": "x", "capability": "PUBLIC", "level": "galaxy", "resource": "empty", "parameters": "none"}]}).encode(),
     "iam-create-user": enforce("iam", True, body={"operation": "create-user", "workspace": "default", "user": {"username": "z", "workspace": "default"}}),
@@ -197,8 +227,9 @@ write("registry_extractors", {
     "flow-deep-body": enforce("flow_service", True, name="agent", flow="f1", workspace="default", body='{"q":' + nested(64) + "}"),
     "registry-deep": b"\x03" + ('{"operations":' + nested(64) + "}").encode(),
 })
-# ---- iam.dict: libFuzzer dictionary for the JSON targets (operation and field names)
-names = sorted({op["name"] for op in json.loads(operations_json)["operations"]})
+# ---- iam.dict: libFuzzer dictionary for the JSON targets (operation and field names: every
+# row of the operation table, also those only trusted callers send, and the registry's)
+names = sorted({name for name, _ in iam_rows} | {op["name"] for op in default_operations})
 fields = ["operation", "workspace", "default_workspace", "actor", "user_id", "username", "key_id", "api_key",
           "password", "new_password", "user", "workspace_record", "key", "capability", "resource_json",
           "parameters_json", "authorise_checks", "roles", "enabled", "expires", "id", "service", "flow",

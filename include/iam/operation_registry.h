@@ -5,8 +5,9 @@
 // sentinels PUBLIC / AUTHENTICATED of iam/regime.h), a resource level, and named extractors
 // for its resource and parameters, and whether it reaches every workspace at once
 // (`all_workspaces`). The library ships TrustGraph's gateway operations plus
-// get-signing-key-public (src/gateway/operations.json, compiled in; docs/gateway.md);
-// an application may add its own. Names `flow-service:thru/<anything>` that are not
+// get-signing-key-public (docs/gateway.md): IAM's own operations from the operation table
+// (iam/operation_table.h), the services' operations and http: routes from
+// src/gateway/service_operations.json (compiled in); an application may add its own. Names `flow-service:thru/<anything>` that are not
 // registered explicitly resolve to one AUTHENTICATED flow-level passthrough operation.
 //
 // Key conventions: a bare name is an IAM operation (`create-user`); `<kind>:<op>` is a
@@ -52,7 +53,7 @@ enum class ParametersExtractor {
   workspace_parameter,  // {workspace: body.user.workspace or body.workspace_record.id or body.workspace or identity.workspace}
 };
 
-// Wire names, as in operations.json: "system", "workspace_from_body", "none", ...
+// Wire names, as in the registry's JSON format: "system", "workspace_from_body", "none", ...
 IAM_EXPORT std::string_view resource_level_name(ResourceLevel level) noexcept;
 IAM_EXPORT std::string_view resource_extractor_name(ResourceExtractor extractor) noexcept;
 IAM_EXPORT std::string_view parameters_extractor_name(ParametersExtractor extractor) noexcept;
@@ -82,15 +83,22 @@ class IAM_EXPORT OperationRegistry {
  public:
   // Exactly these operations (see ERRORS above).
   static Result<OperationRegistry> create(std::vector<OperationSpec> operations);
-  // Parses operations.json's format: {"operations":[{"name","capability","level",
+  // Parses the registry's JSON format: {"operations":[{"name","capability","level",
   // "resource","parameters","all_workspaces"?}, ...]} (all_workspaces: optional boolean,
   // default false); other top-level keys are ignored.
   static Result<OperationRegistry> from_json(std::string_view json_text);
   // The library's default operations plus `additions` (a name already in the defaults is
-  // a duplicate, not an override).
+  // a duplicate, not an override). The defaults are the operation table's gateway rows
+  // (gateway_operation_specs()) and the compiled-in service_operations.json.
   static Result<OperationRegistry> with_defaults(std::vector<OperationSpec> additions = {});
-  // The text of the default operations.json compiled into the library.
-  static std::string_view default_operations_json() noexcept;
+  // The default registry (with_defaults()) as one document in from_json's format.
+  static Result<std::string> default_operations_json();
+
+  // This registry as a document in from_json's format, entries in name order, fields as
+  // above ("all_workspaces" only when true); from_json of it gives the same operations.
+  // invalid_argument when a name or capability is not valid UTF-8 (create() allows any
+  // bytes; JSON cannot carry them).
+  Result<std::string> to_json() const;
 
   // The operation registered under `name`; for an unregistered `flow-service:thru/<x>`
   // (x non-empty) the passthrough spec (AUTHENTICATED, flow level); else nullptr.

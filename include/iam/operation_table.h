@@ -5,9 +5,10 @@
 // by. Everything else derives from the table: the JSON dispatcher's set of known
 // operations, the roles regime's and the noauth regime's handlers (keyed by Operation,
 // so a switch without default names every operation), and the IAM entries of the gateway
-// registry (src/gateway/operations.json, which a unit test holds equal to the table's
-// rules). Adding an operation: a value of Operation, its row, its entry in operations.json
-// when a gateway serves it, and its handler.
+// registry (gateway_operation_specs(), which OperationRegistry::with_defaults joins to the
+// services' operations of src/gateway/service_operations.json). Adding an operation: a
+// value of Operation, its row (with a gateway rule when a gateway serves it), and its
+// handler.
 //
 // THREAD SAFETY: immutable data. ERRORS: lookups never fail; an unknown name is nullopt.
 #pragma once

@@ -33,7 +33,8 @@ inline constexpr std::size_t kMaxUsernameBytes = 256;
 inline constexpr std::size_t kMaxNameBytes = 256;   // a user's, a workspace's or an API key's display name
 inline constexpr std::size_t kMaxEmailBytes = 320;  // RFC 3696's 64 + 1 + 255
 
-// What a management operation needs of its actor (operations.json); re-checked in process.
+// What a management operation needs of its actor (the operation table's gateway rules);
+// re-checked in process.
 inline constexpr std::string_view kUsersRead = "users:read";
 inline constexpr std::string_view kUsersWrite = "users:write";
 inline constexpr std::string_view kUsersAdmin = "users:admin";

@@ -6,12 +6,13 @@
 #include <nlohmann/json.hpp>
 
 #include "core/bounded_json.h"
+#include "iam/operation_table.h"
 #include "iam/regime.h"
 
 namespace iam {
 
 namespace gateway {
-extern const std::string_view default_operations_json;  // operations_data.cpp (generated)
+extern const std::string_view service_operations_json;  // service_operations_data.cpp (generated)
 }  // namespace gateway
 
 namespace {
@@ -84,6 +85,28 @@ Result<OperationSpec> parse_entry(const json& entry, std::size_t index) {
   return spec;
 }
 
+// The entries of a document in from_json's format, not yet checked as a registry.
+Result<std::vector<OperationSpec>> parse_operations(std::string_view json_text) {
+  try {
+    auto parsed = parse_json_bounded(json_text);
+    if (!parsed) return invalid("the operation registry is not valid JSON: " + parsed.error().message);
+    const json& document = *parsed;
+    if (!document.is_object()) return invalid("the operation registry must be a JSON object");
+    const auto list = document.find("operations");
+    if (list == document.end() || !list->is_array())
+      return invalid("the operation registry needs an \"operations\" array");
+    std::vector<OperationSpec> operations;
+    operations.reserve(list->size());
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      IAM_ASSIGN_OR_RETURN(auto spec, parse_entry((*list)[i], i));
+      operations.push_back(std::move(spec));
+    }
+    return operations;
+  } catch (const std::exception&) {
+    return Error{ErrorCode::internal_error, "could not read the operation registry"};
+  }
+}
+
 }  // namespace
 
 std::string_view resource_level_name(ResourceLevel level) noexcept {
@@ -145,37 +168,47 @@ Result<OperationRegistry> OperationRegistry::create(std::vector<OperationSpec> o
 }
 
 Result<OperationRegistry> OperationRegistry::from_json(std::string_view json_text) {
-  try {
-    auto parsed = parse_json_bounded(json_text);
-    if (!parsed) return invalid("the operation registry is not valid JSON: " + parsed.error().message);
-    const json& document = *parsed;
-    if (!document.is_object()) return invalid("the operation registry must be a JSON object");
-    const auto list = document.find("operations");
-    if (list == document.end() || !list->is_array())
-      return invalid("the operation registry needs an \"operations\" array");
-    std::vector<OperationSpec> operations;
-    operations.reserve(list->size());
-    for (std::size_t i = 0; i < list->size(); ++i) {
-      IAM_ASSIGN_OR_RETURN(auto spec, parse_entry((*list)[i], i));
-      operations.push_back(std::move(spec));
-    }
-    return create(std::move(operations));
-  } catch (const std::exception&) {
-    return Error{ErrorCode::internal_error, "could not read the operation registry"};
-  }
+  IAM_ASSIGN_OR_RETURN(auto operations, parse_operations(json_text));
+  return create(std::move(operations));
 }
 
 Result<OperationRegistry> OperationRegistry::with_defaults(std::vector<OperationSpec> additions) {
-  IAM_ASSIGN_OR_RETURN(auto defaults, from_json(default_operations_json()));
-  if (additions.empty()) return defaults;
-  std::vector<OperationSpec> all;
-  all.reserve(defaults.size() + additions.size());
-  for (const auto& [name, spec] : defaults.operations_) all.push_back(spec);
+  // IAM's operations come from the one operation table, the services' from the compiled-in
+  // file; a name in both (or in `additions` too) is refused as registered twice.
+  IAM_ASSIGN_OR_RETURN(auto services, parse_operations(gateway::service_operations_json));
+  std::vector<OperationSpec> all = gateway_operation_specs();
+  all.reserve(all.size() + services.size() + additions.size());
+  for (auto& spec : services) all.push_back(std::move(spec));
   for (auto& spec : additions) all.push_back(std::move(spec));
   return create(std::move(all));
 }
 
-std::string_view OperationRegistry::default_operations_json() noexcept { return gateway::default_operations_json; }
+Result<std::string> OperationRegistry::default_operations_json() {
+  IAM_ASSIGN_OR_RETURN(const auto defaults, with_defaults());
+  return defaults.to_json();
+}
+
+Result<std::string> OperationRegistry::to_json() const {
+  try {
+    // The fields in the order service_operations.json writes them.
+    nlohmann::ordered_json list = nlohmann::ordered_json::array();
+    for (const auto& [name, spec] : operations_) {
+      nlohmann::ordered_json entry{{"name", spec.name},
+                                   {"capability", spec.capability},
+                                   {"level", resource_level_name(spec.level)},
+                                   {"resource", resource_extractor_name(spec.resource)},
+                                   {"parameters", parameters_extractor_name(spec.parameters)}};
+      if (spec.all_workspaces) entry["all_workspaces"] = true;
+      list.push_back(std::move(entry));
+    }
+    return nlohmann::ordered_json{{"operations", std::move(list)}}.dump();
+  } catch (const nlohmann::json::type_error&) {
+    // dump() refuses text that is not UTF-8; create() accepts any bytes as a name.
+    return invalid("an operation name or capability is not valid UTF-8");
+  } catch (const std::exception&) {
+    return Error{ErrorCode::internal_error, "could not write the operation registry"};
+  }
+}
 
 const OperationSpec* OperationRegistry::find(std::string_view name) const noexcept {
   if (const auto found = operations_.find(name); found != operations_.end()) return &found->second;

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 #include <vector>
@@ -25,7 +26,8 @@ using iam::ResourceLevel;
 namespace {
 
 // TrustGraph's registry as the specification gives it, carried in tests/fixtures (the
-// library embeds its own copy, src/gateway/operations.json). Missing is a failure.
+// library derives its own from the operation table and src/gateway/service_operations.json).
+// Missing is a failure.
 std::string reference_operations_json() {
   const char* fixtures = std::getenv("IAM_FIXTURES_DIR");
   REQUIRE_MESSAGE(fixtures != nullptr, "IAM_FIXTURES_DIR is not set (tests/meson.build sets it)");
@@ -42,6 +44,12 @@ OperationRegistry defaults() {
   auto registry = OperationRegistry::with_defaults();
   REQUIRE(registry.ok());
   return std::move(*registry);
+}
+
+json default_document() {
+  const auto text = OperationRegistry::default_operations_json();
+  REQUIRE(text.ok());
+  return json::parse(*text);
 }
 
 OperationSpec spec(std::string name, std::string capability, ResourceLevel level = ResourceLevel::system) {
@@ -73,31 +81,42 @@ const std::vector<json> outside_registry_routes = {
 // "all_workspaces": true. Nothing else may differ.
 const std::set<std::string> all_workspace_operations{"config:getvalues-all-ws", "list-workspaces", "rotate-signing-key"};
 
-TEST_CASE("the embedded operations.json is the specification's, in order, plus the outside-registry routes, but for the documented differences") {
+TEST_CASE("the default registry is the specification's operations plus the outside-registry routes, but for the documented differences") {
   const json spec = json::parse(reference_operations_json());
   REQUIRE(spec["operations"].size() == 111);
-  json ours = json::parse(OperationRegistry::default_operations_json())["operations"];
+  // By name: the defaults are derived (table rows and service file), in name order.
+  std::map<std::string, json> ours;
   std::set<std::string> marked;
-  for (auto& op : ours) {
+  const json document = default_document();
+  for (json op : document["operations"]) {
+    const std::string name = op["name"];
     if (op.contains("all_workspaces")) {
       CHECK(op["all_workspaces"] == true);
-      marked.insert(op["name"].get<std::string>());
+      marked.insert(name);
       op.erase("all_workspaces");
     }
+    CHECK_MESSAGE(ours.emplace(name, std::move(op)).second, (name + " is listed twice"));
   }
   CHECK(marked == all_workspace_operations);
-  std::vector<json> expected(spec["operations"].begin(), spec["operations"].end());
-  // A later spec that lists them itself needs no extras appended.
-  for (const auto& route : outside_registry_routes)
-    if (std::find(expected.begin(), expected.end(), route) == expected.end()) expected.push_back(route);
-  CHECK(std::vector<json>(ours.begin(), ours.end()) == expected);  // same entries, same order
+  std::map<std::string, json> expected;
+  for (const auto& op : spec["operations"])
+    CHECK_MESSAGE(expected.emplace(op["name"].get<std::string>(), op).second, op["name"]);
+  // A later spec that lists them itself needs no extras added.
+  for (const auto& route : outside_registry_routes) expected.emplace(route["name"].get<std::string>(), route);
+  for (const auto& [name, op] : expected) {
+    CAPTURE(name);
+    const auto found = ours.find(name);
+    REQUIRE(found != ours.end());
+    CHECK(found->second == op);
+  }
+  for (const auto& [name, op] : ours) CHECK_MESSAGE(expected.contains(name), (name + " is not the specification's"));
 }
 
 TEST_CASE("all 116 default operations load with their capability, level and extractors") {
   const auto registry = defaults();
   CHECK(registry.size() == 116);
 
-  const json document = json::parse(OperationRegistry::default_operations_json());
+  const json document = default_document();
   REQUIRE(document["operations"].size() == 116);
   for (const auto& op : document["operations"]) {
     const std::string name = op["name"];
@@ -303,7 +322,7 @@ TEST_CASE("the operation table: one row per Operation, unique names, lookups bot
   CHECK(std::count_if(table.begin(), table.end(), [](const auto& row) { return row.group; }) == 15);
 }
 
-TEST_CASE("operations.json's IAM operations are exactly the table's gateway rules") {
+TEST_CASE("the defaults' IAM operations are exactly the table's gateway rules, each once; the service file holds none") {
   const auto registry = defaults();
   // Table → registry: every operation a gateway serves is registered with the table's rule.
   const auto specs = iam::gateway_operation_specs();
@@ -316,15 +335,81 @@ TEST_CASE("operations.json's IAM operations are exactly the table's gateway rule
     REQUIRE(found != nullptr);
     CHECK(*found == expected);
   }
-  // Registry → table: every bare (IAM) name of operations.json has its row; `kind:op` names
-  // are the services' and http: routes, which the table does not hold.
+  // Registry → table: every bare (IAM) name of the defaults has its row; `kind:op` names
+  // are the services' and http: routes, which the table does not hold. The defaults join the
+  // table's rows and service_operations.json, and a name given twice is refused, so a bare
+  // name in the service file would either fail with_defaults or show up here.
   std::set<std::string> bare_in_registry;
   for (const OperationSpec* op : registry.operations())
     if (op->name.find(':') == std::string::npos) bare_in_registry.insert(op->name);
   CHECK(bare_in_registry == from_table);
+  CHECK(registry.size() - specs.size() == 77);  // the service file's entries
+  // The derived document lists each table row exactly once.
+  std::map<std::string, int> listed;
+  const json document = default_document();
+  for (const auto& op : document["operations"]) ++listed[op["name"].get<std::string>()];
+  for (const std::string& name : from_table) CHECK_MESSAGE(listed[name] == 1, name);
   // Only trusted callers send these: never a gateway's.
   for (const iam::OperationInfo& row : iam::operation_table()) {
     CAPTURE(row.name);
     CHECK(row.gateway.has_value() == (registry.find(row.name) != nullptr));
+  }
+}
+
+// ---------------------------------------------------------------- the registry as JSON
+
+TEST_CASE("to_json writes from_json's format, in name order, and reads back to the same operations") {
+  auto all = spec("z:all", "config:read", ResourceLevel::workspace);
+  all.all_workspaces = true;
+  auto param = spec("m-op", "users:admin");
+  param.parameters = ParametersExtractor::workspace_parameter;
+  const auto registry = OperationRegistry::create({all, spec("a:flow", "agent", ResourceLevel::flow), param});
+  REQUIRE(registry.ok());
+  const auto text = registry->to_json();
+  REQUIRE(text.ok());
+  const json document = json::parse(*text);
+  CHECK(document == json::parse(R"({"operations":[
+    {"name":"a:flow","capability":"agent","level":"flow","resource":"flow_from_address","parameters":"none"},
+    {"name":"m-op","capability":"users:admin","level":"system","resource":"empty","parameters":"workspace_parameter"},
+    {"name":"z:all","capability":"config:read","level":"workspace","resource":"workspace_from_body","parameters":"none","all_workspaces":true}]})"));
+
+  const auto back = OperationRegistry::from_json(*text);
+  REQUIRE(back.ok());
+  REQUIRE(back->size() == 3);
+  for (const OperationSpec* op : registry->operations()) {
+    CAPTURE(op->name);
+    REQUIRE(back->find(op->name) != nullptr);
+    CHECK(*back->find(op->name) == *op);
+  }
+
+  SUBCASE("the defaults read back whole") {
+    const auto defaults_text = OperationRegistry::default_operations_json();
+    REQUIRE(defaults_text.ok());
+    const auto reread = OperationRegistry::from_json(*defaults_text);
+    REQUIRE(reread.ok());
+    const auto original = defaults();
+    REQUIRE(reread->size() == original.size());
+    for (const OperationSpec* op : original.operations()) {
+      CAPTURE(op->name);
+      REQUIRE(reread->find(op->name) != nullptr);
+      CHECK(*reread->find(op->name) == *op);
+    }
+  }
+  SUBCASE("an empty registry is an empty list") {
+    const auto empty = OperationRegistry::create({});
+    REQUIRE(empty.ok());
+    CHECK(empty->to_json().value() == R"({"operations":[]})");
+  }
+}
+
+TEST_CASE("to_json refuses a name or capability that JSON cannot carry") {
+  for (const auto& [name, capability] : {std::pair<std::string, std::string>{"bad\xff", "users:read"},
+                                         std::pair<std::string, std::string>{"ok", "users:\xc3"}}) {
+    const auto registry = OperationRegistry::create({spec(name, capability)});
+    REQUIRE(registry.ok());
+    const auto text = registry->to_json();
+    REQUIRE_FALSE(text.ok());
+    CHECK(text.error().code == iam::ErrorCode::invalid_argument);
+    CHECK(text.error().message.find("UTF-8") != std::string::npos);
   }
 }
