@@ -4,6 +4,7 @@
 //
 //   iam-gateway --bootstrap-mode bootstrap                 # ./iam.db, http://127.0.0.1:8888
 //   iam-gateway --store memory --regime noauth             # development only
+//   iam-gateway --regime roles+oidc --oidc-config oidc.json  # also trust an identity provider (docs/oidc.md)
 //
 // The private signing keys are sealed with the key file beside the store (./iam.key, or
 // --key-file); the first start creates it and prints {"event":"key_file_created","path":…}.
@@ -150,7 +151,7 @@ int main(int argc, char** argv) {
   address_throttle.enabled = o.address_free_failures > 0;
   address_throttle.free_failures = o.address_free_failures;
   auto handler = std::make_shared<gateway::Handler>(regime, *enforcer, std::make_shared<gateway::EchoBackend>(),
-                                                    address_throttle);
+                                                    address_throttle, deployment->roles);
   const std::shared_ptr<examples::StoreMeter> meter = deployment->store_meter;
   auto counters = [meter, handler](std::string_view event, std::size_t connections) {
     return nlohmann::json{{"event", event},

@@ -68,7 +68,7 @@ struct Options {
 // The options that only mean something for a store opened in this process.
 const std::vector<std::string> kLocalOnlyOptions = {"--store",       "--regime",    "--bootstrap-mode",
                                                     "--bootstrap-token", "--jwt-lifetime", "--key-grace",
-                                                    "--password-iterations", "--key-file"};
+                                                    "--password-iterations", "--key-file", "--oidc-config"};
 
 void add_store_options(CLI::App& cmd, iamctl::StoreOptions& o) {
   examples::add_deployment_options(cmd, o, " (local store only)");
