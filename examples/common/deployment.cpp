@@ -14,11 +14,9 @@
 #include <iterator>
 #include <utility>
 
-#include "iam/noauth.h"
-#if IAM_EXAMPLES_OIDC
 #include "iam/chain.h"
+#include "iam/noauth.h"
 #include "iam/oidc.h"
-#endif
 #include "iam/sqlite_store.h"
 #include "iam/store.h"
 
@@ -132,7 +130,6 @@ iam::Error usage(std::string message) { return iam::Error{iam::ErrorCode::invali
 
 bool is_oidc_mode(std::string_view regime) { return regime == "oidc" || regime == "roles+oidc"; }
 
-#if IAM_EXAMPLES_OIDC
 // The --oidc-config file's text. A config file is small: a larger one is refused unread.
 iam::Result<std::string> read_oidc_config_file(const std::string& path) {
   constexpr std::uintmax_t kMaxConfigBytes = 1 << 20;
@@ -157,17 +154,12 @@ iam::Result<std::shared_ptr<iam::OidcRegime>> open_oidc_regime(const DeploymentO
   if (!regime) return usage("--oidc-config " + o.oidc_config + ": " + regime.error().message);
   return std::move(*regime);
 }
-#endif
 
 // The --regime and --oidc-config flags agree: the file is needed by the oidc modes and
 // refused by the others (a file given but never read would look trusted).
 iam::Status check_regime_flags(const DeploymentOptions& o) {
   if (o.regime != "roles" && o.regime != "noauth" && !is_oidc_mode(o.regime))
     return usage("--regime must be roles, noauth, oidc or roles+oidc");
-#if !IAM_EXAMPLES_OIDC
-  if (is_oidc_mode(o.regime))
-    return usage("--regime " + o.regime + ": this build has no OIDC regime (meson option oidc, needs libcurl)");
-#endif
   if (is_oidc_mode(o.regime) && o.oidc_config.empty()) return usage("--regime " + o.regime + " needs --oidc-config FILE");
   if (!is_oidc_mode(o.regime) && !o.oidc_config.empty())
     return usage("--oidc-config is only for --regime oidc or roles+oidc (not " + o.regime + ")");
@@ -242,14 +234,12 @@ void add_deployment_options(CLI::App& app, DeploymentOptions& o, const std::stri
 iam::Result<Deployment> open_deployment(DeploymentOptions& o, std::optional<iam::BootstrapMode> fallback_mode,
                                         iam::Logger logger) {
   IAM_RETURN_IF_ERROR(check_regime_flags(o));
-#if IAM_EXAMPLES_OIDC
   // The file is checked before the store is touched: a typo in it changes nothing on disk.
   std::shared_ptr<iam::OidcRegime> oidc;
   if (is_oidc_mode(o.regime)) {
     IAM_ASSIGN_OR_RETURN(oidc, open_oidc_regime(o, logger));
     if (o.regime == "oidc") return Deployment{oidc, nullptr, std::make_shared<StoreMeter>(), {}};  // users live in the providers
   }
-#endif
   IAM_ASSIGN_OR_RETURN(auto opened, open_store(o));
   auto meter = std::make_shared<StoreMeter>();
   std::shared_ptr<iam::Repository> repository = std::make_shared<MeteredRepository>(std::move(opened.repository), meter);
@@ -275,13 +265,11 @@ iam::Result<Deployment> open_deployment(DeploymentOptions& o, std::optional<iam:
   config.password_iterations = o.password_iterations;
   if (logger) config.logger = std::move(logger);
   IAM_ASSIGN_OR_RETURN(auto roles, iam::make_roles_regime(std::move(config)));
-#if IAM_EXAMPLES_OIDC
   if (oidc) {
     // OIDC first: it recognises only JWTs whose `iss` it trusts; the roles regime takes the rest.
     IAM_ASSIGN_OR_RETURN(auto chain, iam::make_chain_regime({oidc, roles}));
     return Deployment{std::move(chain), roles, meter, opened.created_key_file};
   }
-#endif
   return Deployment{roles, roles, meter, opened.created_key_file};
 }
 
