@@ -142,6 +142,10 @@ int main(int argc, char** argv) {
   config.authentication_cache_entries = o.auth_cache_entries;
   config.decision_cache_entries = o.decision_cache_entries;
   config.logger = warnings_only();
+  // The OIDC regime keeps no workspace registry: the provider names each caller's workspace
+  // and authorise confines the caller to it, so every workspace exists. (roles+oidc: the
+  // roles regime's registry, through the chain.)
+  if (o.deployment.regime == "oidc") config.workspace_exists = [](std::string_view) -> iam::Result<bool> { return true; };
   // The enforcer parses whatever the server let in: its size bound follows the largest limit.
   config.max_body_bytes = std::max({o.server.max_iam_body, o.server.max_service_body, o.server.max_socket_message});
   auto enforcer = iam::make_enforcer(std::move(config));
