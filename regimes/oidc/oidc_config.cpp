@@ -4,7 +4,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
-#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -36,46 +35,6 @@ std::string shown(std::string_view name) {
   if (name.size() > kMaxEchoedBytes) return text::escape_controls(name.substr(0, kMaxEchoedBytes)) + "...";
   return text::escape_controls(name);
 }
-
-// ---- duplicate keys ----
-
-// A SAX pass that stops at the first object holding a key twice (nlohmann keeps the last
-// one silently; a configuration read two ways is how surprises start). Run after the
-// bounded parse, so the text is already known to be within size and depth.
-class DuplicateKeyFinder {
- public:
-  bool null() { return true; }
-  bool boolean(bool) { return true; }
-  bool number_integer(json::number_integer_t) { return true; }
-  bool number_unsigned(json::number_unsigned_t) { return true; }
-  bool number_float(json::number_float_t, const json::string_t&) { return true; }
-  bool string(json::string_t&) { return true; }
-  bool binary(json::binary_t&) { return true; }
-  bool start_object(std::size_t) {
-    open_.emplace_back();
-    return true;
-  }
-  bool key(json::string_t& name) {
-    if (!open_.back().insert(name).second) {
-      duplicate_ = name;
-      return false;
-    }
-    return true;
-  }
-  bool end_object() {
-    open_.pop_back();
-    return true;
-  }
-  bool start_array(std::size_t) { return true; }
-  bool end_array() { return true; }
-  bool parse_error(std::size_t, const std::string&, const json::exception&) { return false; }
-
-  const std::optional<std::string>& duplicate() const { return duplicate_; }
-
- private:
-  std::vector<std::set<std::string>> open_;
-  std::optional<std::string> duplicate_;
-};
 
 // ---- typed reads, each naming its field on error ----
 
@@ -221,11 +180,8 @@ Status OidcConfig::validate(const RoleTable& roles) const {
 }
 
 Result<OidcConfig> parse_oidc_config(std::string_view json_text, const RoleTable& roles) {
-  auto parsed = parse_json_bounded(json_text, kConfigLimits);
+  auto parsed = parse_json_bounded_unique_keys(json_text, kConfigLimits);
   if (!parsed) return invalid("OIDC configuration: " + parsed.error().message);
-  DuplicateKeyFinder finder;
-  if (!json::sax_parse(json_text.begin(), json_text.end(), &finder))
-    return invalid("OIDC configuration: duplicate key " + shown(finder.duplicate().value_or("")));
   const json& root = *parsed;
   if (!root.is_object()) return invalid("OIDC configuration: must be a JSON object");
   IAM_RETURN_IF_ERROR(check_keys(root, "", {"issuers", "leeway_seconds", "jwks_min_refresh_seconds"}));
