@@ -51,7 +51,7 @@ struct OidcIssuer {
   std::string default_workspace = "default";
 };
 
-struct OidcConfig {
+struct IAM_EXPORT OidcConfig {
   std::vector<OidcIssuer> issuers;  // at least one; issuer values distinct
   std::chrono::seconds leeway{30};             // "leeway_seconds": for exp, nbf, iat
   std::chrono::seconds jwks_min_refresh{30};   // "jwks_min_refresh_seconds"

@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
-#include <set>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -36,46 +36,6 @@ std::string shown(std::string_view name) {
   if (name.size() > kMaxEchoedBytes) return text::escape_controls(name.substr(0, kMaxEchoedBytes)) + "...";
   return text::escape_controls(name);
 }
-
-// ---- duplicate keys ----
-
-// A SAX pass that stops at the first object holding a key twice (nlohmann keeps the last
-// one silently; a configuration read two ways is how surprises start). Run after the
-// bounded parse, so the text is already known to be within size and depth.
-class DuplicateKeyFinder {
- public:
-  bool null() { return true; }
-  bool boolean(bool) { return true; }
-  bool number_integer(json::number_integer_t) { return true; }
-  bool number_unsigned(json::number_unsigned_t) { return true; }
-  bool number_float(json::number_float_t, const json::string_t&) { return true; }
-  bool string(json::string_t&) { return true; }
-  bool binary(json::binary_t&) { return true; }
-  bool start_object(std::size_t) {
-    open_.emplace_back();
-    return true;
-  }
-  bool key(json::string_t& name) {
-    if (!open_.back().insert(name).second) {
-      duplicate_ = name;
-      return false;
-    }
-    return true;
-  }
-  bool end_object() {
-    open_.pop_back();
-    return true;
-  }
-  bool start_array(std::size_t) { return true; }
-  bool end_array() { return true; }
-  bool parse_error(std::size_t, const std::string&, const json::exception&) { return false; }
-
-  const std::optional<std::string>& duplicate() const { return duplicate_; }
-
- private:
-  std::vector<std::set<std::string>> open_;
-  std::optional<std::string> duplicate_;
-};
 
 // ---- typed reads, each naming its field on error ----
 
@@ -113,44 +73,43 @@ Result<std::chrono::seconds> read_seconds(const json& value, const std::string& 
   return invalid(field + ": must be an integer number of seconds");
 }
 
+// Reads member `name` of `object` into `out` (a T or an optional<T>) when present;
+// absent leaves `out` as it is, or is an error when `required`.
+template <class T, class Out>
+Status read_member(const json& object, const std::string& where, std::string_view name, bool required, Out& out) {
+  const std::string field = where + "." + std::string(name);
+  const auto it = object.find(name);
+  if (it == object.end()) return required ? Status(invalid(field + ": is required")) : Status();
+  if constexpr (std::is_same_v<T, std::string>) {
+    IAM_ASSIGN_OR_RETURN(out, read_string(*it, field));
+  } else {
+    IAM_ASSIGN_OR_RETURN(out, read_strings(*it, field));
+  }
+  return {};
+}
+
 Result<OidcIssuer> read_issuer(const json& value, const std::string& where) {
   if (!value.is_object()) return invalid(where + ": must be an object");
   IAM_RETURN_IF_ERROR(check_keys(value, where,
                                  {"issuer", "jwks_uri", "audiences", "algorithms", "username_claim", "roles_claim",
                                   "role_map", "workspace_claim", "default_workspace"}));
-  const auto field = [&](std::string_view name) { return where + "." + std::string(name); };
-  const auto required = [&](std::string_view name) -> Result<const json*> {
-    const auto it = value.find(name);
-    if (it == value.end()) return invalid(field(name) + ": is required");
-    return &*it;
-  };
+  using Strings = std::vector<std::string>;
   OidcIssuer out;
-  IAM_ASSIGN_OR_RETURN(const json* issuer, required("issuer"));
-  IAM_ASSIGN_OR_RETURN(out.issuer, read_string(*issuer, field("issuer")));
-  if (const auto it = value.find("jwks_uri"); it != value.end()) {
-    IAM_ASSIGN_OR_RETURN(out.jwks_uri, read_string(*it, field("jwks_uri")));
-  }
-  IAM_ASSIGN_OR_RETURN(const json* audiences, required("audiences"));
-  IAM_ASSIGN_OR_RETURN(out.audiences, read_strings(*audiences, field("audiences")));
-  IAM_ASSIGN_OR_RETURN(const json* algorithms, required("algorithms"));
-  IAM_ASSIGN_OR_RETURN(out.algorithms, read_strings(*algorithms, field("algorithms")));
-  if (const auto it = value.find("username_claim"); it != value.end()) {
-    IAM_ASSIGN_OR_RETURN(out.username_claim, read_string(*it, field("username_claim")));
-  }
-  IAM_ASSIGN_OR_RETURN(const json* roles_claim, required("roles_claim"));
-  IAM_ASSIGN_OR_RETURN(out.roles_claim, read_string(*roles_claim, field("roles_claim")));
+  IAM_RETURN_IF_ERROR(read_member<std::string>(value, where, "issuer", true, out.issuer));
+  IAM_RETURN_IF_ERROR(read_member<std::string>(value, where, "jwks_uri", false, out.jwks_uri));
+  IAM_RETURN_IF_ERROR(read_member<Strings>(value, where, "audiences", true, out.audiences));
+  IAM_RETURN_IF_ERROR(read_member<Strings>(value, where, "algorithms", true, out.algorithms));
+  IAM_RETURN_IF_ERROR(read_member<std::string>(value, where, "username_claim", false, out.username_claim));
+  IAM_RETURN_IF_ERROR(read_member<std::string>(value, where, "roles_claim", true, out.roles_claim));
   if (const auto it = value.find("role_map"); it != value.end()) {
-    if (!it->is_object()) return invalid(field("role_map") + ": must be an object of strings");
+    const std::string field = where + ".role_map";
+    if (!it->is_object()) return invalid(field + ": must be an object of strings");
     for (const auto& [from, to] : it->items()) {
-      IAM_ASSIGN_OR_RETURN(out.role_map[from], read_string(to, field("role_map") + "." + shown(from)));
+      IAM_ASSIGN_OR_RETURN(out.role_map[from], read_string(to, field + "." + shown(from)));
     }
   }
-  if (const auto it = value.find("workspace_claim"); it != value.end()) {
-    IAM_ASSIGN_OR_RETURN(out.workspace_claim, read_string(*it, field("workspace_claim")));
-  }
-  if (const auto it = value.find("default_workspace"); it != value.end()) {
-    IAM_ASSIGN_OR_RETURN(out.default_workspace, read_string(*it, field("default_workspace")));
-  }
+  IAM_RETURN_IF_ERROR(read_member<std::string>(value, where, "workspace_claim", false, out.workspace_claim));
+  IAM_RETURN_IF_ERROR(read_member<std::string>(value, where, "default_workspace", false, out.default_workspace));
   return out;
 }
 
@@ -221,11 +180,8 @@ Status OidcConfig::validate(const RoleTable& roles) const {
 }
 
 Result<OidcConfig> parse_oidc_config(std::string_view json_text, const RoleTable& roles) {
-  auto parsed = parse_json_bounded(json_text, kConfigLimits);
+  auto parsed = parse_json_bounded_unique_keys(json_text, kConfigLimits);
   if (!parsed) return invalid("OIDC configuration: " + parsed.error().message);
-  DuplicateKeyFinder finder;
-  if (!json::sax_parse(json_text.begin(), json_text.end(), &finder))
-    return invalid("OIDC configuration: duplicate key " + shown(finder.duplicate().value_or("")));
   const json& root = *parsed;
   if (!root.is_object()) return invalid("OIDC configuration: must be a JSON object");
   IAM_RETURN_IF_ERROR(check_keys(root, "", {"issuers", "leeway_seconds", "jwks_min_refresh_seconds"}));

@@ -93,11 +93,11 @@ TEST_CASE("not JSON, not an object, too deep, duplicate keys") {
   CHECK(text_error(R"({"issuers":[[[[[[[[[[]]]]]]]]]]})") == "OIDC configuration: JSON nested too deeply");
   CHECK(text_error(std::string(2u << 20, ' ')) == "OIDC configuration: JSON text too large");
   CHECK(text_error(R"({"leeway_seconds":1,"leeway_seconds":2,"issuers":[]})") ==
-        "OIDC configuration: duplicate key leeway_seconds");
+        "OIDC configuration: duplicate JSON key");
   const std::string nested = with_issuer(minimal_issuer()).dump();
   const std::string doubled = nested.substr(0, nested.find("\"audiences\"")) + R"("roles_claim":"x",)" +
                               nested.substr(nested.find("\"audiences\""));
-  CHECK(text_error(doubled) == "OIDC configuration: duplicate key roles_claim");
+  CHECK(text_error(doubled) == "OIDC configuration: duplicate JSON key");
 }
 
 TEST_CASE("an unknown key anywhere is an error naming it") {

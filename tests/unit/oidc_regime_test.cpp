@@ -3,11 +3,13 @@
 // every failure masked with its real reason in the audit event.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "iam/operation_table.h"
+#include "../support/threads.h"
 #include "oidc_test_support.h"
 #include "regimes/oidc/oidc_token.h"
 #include "regimes/policy/role_policy.h"
@@ -115,7 +117,7 @@ TEST_CASE("the workspace is the workspace claim, else the issuer's default") {
     CAPTURE(bad.dump());
     claims["tenant"] = bad;
     CHECK(masked_failure(f.regime->authenticate(idp().sign(claims))));
-    CHECK(CapturingSink::field(f.audit->last("iam.authenticate"), "failure_reason") ==
+    CHECK(field_of(last_event(*f.audit, "iam.authenticate"), "failure_reason") ==
           "workspace claim is not a workspace name");
   }
 }
@@ -157,9 +159,9 @@ TEST_CASE("an expired identity and an unknown handle are denied") {
   CHECK(f.allowed(writer, "documents:read", "ws-default"));
   f.clock->advance(601s);
   CHECK_FALSE(f.allowed(writer, "documents:read", "ws-default"));
-  const auto denial = f.audit->last("iam.authorise");
-  CHECK(CapturingSink::field(denial, "outcome") == "deny");
-  CHECK(CapturingSink::field(denial, "denial_reason") == "identity-unknown-or-expired");
+  const auto denial = last_event(*f.audit, "iam.authorise");
+  CHECK(field_of(denial, "outcome") == "deny");
+  CHECK(field_of(denial, "denial_reason") == "identity-unknown-or-expired");
   CHECK_FALSE(execute(*f.regime, "whoami", writer.handle).ok());
 
   const iam::Identity stranger{"oidc:unknown", "ws-default", "x", iam::CredentialSource::jwt, std::nullopt};
@@ -249,11 +251,11 @@ TEST_CASE("every failure is the masked auth failure, its reason in the audit eve
   const auto reason_of = [&](std::string_view token) {
     const auto result = f.regime->authenticate(token);
     CHECK(masked_failure(result));
-    const auto event = f.audit->last("iam.authenticate");
-    CHECK(CapturingSink::field(event, "outcome") == "failure");
-    CHECK(CapturingSink::field(event, "identity") == "unknown");
-    CHECK(CapturingSink::field(event, "credential_type") == "jwt");
-    return CapturingSink::field(event, "failure_reason");
+    const auto event = last_event(*f.audit, "iam.authenticate");
+    CHECK(field_of(event, "outcome") == "failure");
+    CHECK(field_of(event, "identity") == "unknown");
+    CHECK(field_of(event, "credential_type") == "jwt");
+    return field_of(event, "failure_reason");
   };
   CHECK(reason_of("tg_not-a-jwt-at-all-really") == "not a JWT with an issuer");
   CHECK(reason_of(std::string(iam::oidc::max_token_bytes + 1, 'a')) == "token too large");
@@ -275,9 +277,9 @@ TEST_CASE("every failure is the masked auth failure, its reason in the audit eve
 
   // And a success is audited too.
   const iam::Identity ok = f.login(idp(), f.claims(idp(), "s", {"idp-reader"}));
-  const auto success = f.audit->last("iam.authenticate");
-  CHECK(CapturingSink::field(success, "outcome") == "success");
-  CHECK(CapturingSink::field(success, "identity") == ok.handle);
+  const auto success = last_event(*f.audit, "iam.authenticate");
+  CHECK(field_of(success, "outcome") == "success");
+  CHECK(field_of(success, "identity") == ok.handle);
 }
 
 TEST_CASE("a provider that never answered: its tokens fail, nothing throws, the start-up is logged") {
@@ -370,4 +372,26 @@ TEST_CASE("a configuration that does not validate is refused by the factory") {
   CHECK(iam::make_oidc_regime(config).error().code == iam::ErrorCode::invalid_argument);
   CHECK(iam::oidc::make_oidc_regime_with(iam::OidcConfig{{issuer_rules(idp())}}, {}, nullptr).error().code ==
         iam::ErrorCode::invalid_argument);
+}
+
+TEST_CASE("many threads authenticate and authorise at once") {
+  Fixture f({&idp()}, {}, 8);
+  constexpr int threads = 8;
+  constexpr int rounds = 50;
+  std::vector<std::string> tokens;
+  for (int t = 0; t < threads; ++t)
+    tokens.push_back(idp().sign(f.claims(idp(), "user-" + std::to_string(t), {t % 2 ? "idp-writer" : "idp-reader"})));
+  std::atomic<int> wrong{0};
+  test_support::run_threads(threads, [&](int t) {
+    for (int i = 0; i < rounds; ++i) {
+      const auto identity = f.regime->authenticate(tokens[static_cast<std::size_t>(t)]);
+      if (!identity) {
+        ++wrong;
+        continue;
+      }
+      const bool writes = f.regime->authorise(*identity, "documents:write", iam::Resource::workspace("ws-default"), {}).allow;
+      if (writes != (t % 2 == 1)) ++wrong;
+    }
+  });
+  CHECK(wrong == 0);
 }

@@ -20,6 +20,7 @@
 #include "iam/jwt.h"
 #include "iam/oidc.h"
 #include "jwt_test_support.h"
+#include "roles_test_support.h"
 #include "regimes/oidc/oidc_regime.h"
 
 namespace oidc_test {
@@ -58,33 +59,18 @@ class FakeHttp final : public iam::oidc::HttpGetter {
   bool down_ = false;
 };
 
-class CapturingSink final : public iam::AuditSink {
- public:
-  void record(const iam::AuditEvent& event) override {
-    std::lock_guard lock(mu_);
-    events_.push_back(event);
-  }
-  std::vector<iam::AuditEvent> named(std::string_view name) const {
-    std::lock_guard lock(mu_);
-    std::vector<iam::AuditEvent> out;
-    for (const auto& e : events_)
-      if (e.name == name) out.push_back(e);
-    return out;
-  }
-  // The last event of that name, or an empty one.
-  iam::AuditEvent last(std::string_view name) const {
-    const auto all = named(name);
-    return all.empty() ? iam::AuditEvent{} : all.back();
-  }
-  static std::string field(const iam::AuditEvent& event, std::string_view key) {
-    const std::string* value = event.field(key);
-    return value ? *value : "<absent>";
-  }
+using roles_test::CapturingSink;
 
- private:
-  mutable std::mutex mu_;
-  std::vector<iam::AuditEvent> events_;
-};
+// The last event of that name, or an empty one.
+inline iam::AuditEvent last_event(const CapturingSink& sink, std::string_view name) {
+  const auto all = sink.named(name);
+  return all.empty() ? iam::AuditEvent{} : all.back();
+}
+// A field of an event, "<absent>" when it has none.
+inline std::string field_of(const iam::AuditEvent& event, std::string_view key) {
+  const std::string* value = event.field(key);
+  return value ? *value : "<absent>";
+}
 
 // One identity provider: an issuer URL, its signing key and the JWKS it publishes.
 struct Provider {
@@ -161,7 +147,7 @@ struct Fixture {
 
   iam::Identity login(const Provider& provider, const json& claims) {
     auto identity = regime->authenticate(provider.sign(claims));
-    REQUIRE_MESSAGE(identity.ok(), CapturingSink::field(audit->last("iam.authenticate"), "failure_reason"));
+    REQUIRE_MESSAGE(identity.ok(), field_of(last_event(*audit, "iam.authenticate"), "failure_reason"));
     return std::move(identity).value();
   }
 
