@@ -16,7 +16,10 @@ implementation (PyJWT with python3-cryptography) and keys served by a local JWKS
   keys keep working), the provider down from the start (401, the gateway alive, then
   recovering once the provider answers).
 
-Usage: /usr/bin/python3 oidc_pyjwt.py IAM_GATEWAY   (Debian's python3-jwt imports only there)"""
+Given IAMCTL too: iamctl --regime oidc --oidc-config builds the same regime locally (whoami
+with a provider token; list-users not supported).
+
+Usage: /usr/bin/python3 oidc_pyjwt.py IAM_GATEWAY [IAMCTL]   (Debian's python3-jwt imports only there)"""
 import asyncio
 import base64
 import hashlib
@@ -24,6 +27,7 @@ import hmac
 import json
 import os
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -40,9 +44,10 @@ from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm, get_default_
 
 from gateway_process import Checks, Gateway
 
-if len(sys.argv) != 2:
-    raise SystemExit("usage: oidc_pyjwt.py IAM_GATEWAY")
+if len(sys.argv) not in (2, 3):
+    raise SystemExit("usage: oidc_pyjwt.py IAM_GATEWAY [IAMCTL]")
 EXE = sys.argv[1]
+IAMCTL = sys.argv[2] if len(sys.argv) == 3 else None
 AUDIENCE = "iam-gateway"
 MIN_REFRESH = 2  # jwks_min_refresh_seconds
 LEEWAY = 5       # leeway_seconds
@@ -429,7 +434,24 @@ def discovery(issuer):
     c.check(issuer.count("/jwks/discovered") >= 1, "discovered jwks_uri fetched")
 
 
+def iamctl_local(issuer):
+    config = config_file("iamctl.json", issuer, "/jwks/iamctl")
+    token = mint(issuer, "ES384", sub="cli-user", preferred_username="cli-pat", roles=("idp-reader",))
+    done = subprocess.run([IAMCTL, "whoami", "--regime", "oidc", "--oidc-config", config, "--json"],
+                          env=dict(os.environ, IAM_TOKEN=token), capture_output=True, text=True, timeout=60)
+    c.equal(done.returncode, 0, f"iamctl --regime oidc whoami: exit code ({done.stderr.strip()})")
+    user = json.loads(done.stdout).get("user", {}) if done.returncode == 0 else {}
+    c.equal((user.get("id"), user.get("username"), user.get("roles")),
+            (expected_handle(issuer.url, "cli-user"), "cli-pat", ["reader"]), "iamctl --regime oidc whoami: the claims")
+    done = subprocess.run([IAMCTL, "list-users", "--regime", "oidc", "--oidc-config", config],
+                          capture_output=True, text=True, timeout=60)
+    c.equal(done.returncode, 1, "iamctl --regime oidc list-users: refused")
+    c.check("not-supported" in done.stderr, f"iamctl --regime oidc list-users: not supported: {done.stderr!r}")
+
+
 issuer = Issuer()
+if IAMCTL:
+    iamctl_local(issuer)
 algorithm_not_allowed(issuer)
 discovery(issuer)
 with oidc_gateway("roles+oidc", config_file("chain.json", issuer, "/jwks/chain")) as gw:
