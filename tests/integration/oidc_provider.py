@@ -30,9 +30,10 @@ import urllib.request
 
 import jwt  # Debian python3-jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm  # Debian python3-jwt
+from jwt.algorithms import RSAAlgorithm  # Debian python3-jwt
 
 from gateway_process import Checks, Gateway
+from oidc_keys import jwk_of
 
 if len(sys.argv) != 2:
     raise SystemExit("usage: oidc_provider.py IAM_GATEWAY")
@@ -58,12 +59,8 @@ tmp = tempfile.TemporaryDirectory(prefix="iam-oidc-provider-")
 
 
 def private_jwk(kid, private_key):
-    if isinstance(private_key, rsa.RSAPrivateKey):
-        jwk, alg = json.loads(RSAAlgorithm.to_jwk(private_key)), "RS256"
-    else:
-        jwk, alg = json.loads(ECAlgorithm.to_jwk(private_key)), "ES256"
-    jwk.pop("key_ops", None)  # PyJWT says ["sign"] for a private key; the published key would say it too
-    jwk.update(kid=kid, alg=alg, use="sig")
+    jwk = jwk_of(private_key, kid, private=True)
+    jwk["alg"] = "RS256" if isinstance(private_key, rsa.RSAPrivateKey) else "ES256"
     return jwk
 
 

@@ -40,9 +40,10 @@ import jwt  # Debian python3-jwt (PyJWT 2.6)
 import websockets
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm, get_default_algorithms
+from jwt.algorithms import get_default_algorithms
 
 from gateway_process import Checks, Gateway
+from oidc_keys import jwk_of
 
 if len(sys.argv) not in (2, 3):
     raise SystemExit("usage: oidc_pyjwt.py IAM_GATEWAY [IAMCTL]")
@@ -72,15 +73,7 @@ def new_key(algorithm):
 
 
 def public_jwk(kid, algorithm, private_key):
-    public = private_key.public_key()
-    if algorithm.startswith(("RS", "PS")):
-        jwk = json.loads(RSAAlgorithm.to_jwk(public))
-    elif algorithm.startswith("ES"):
-        jwk = json.loads(ECAlgorithm.to_jwk(public))
-    else:
-        jwk = json.loads(OKPAlgorithm.to_jwk(public))
-    jwk.update(kid=kid, use="sig")
-    return jwk
+    return jwk_of(private_key, kid)
 
 
 # One key per algorithm, its kid the algorithm's name.
