@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/bounded_json.h"
 #include "crypto/crypto.h"
 #include "oidc_fixtures.h"
 #include "regimes/oidc/jwk.h"
@@ -363,4 +364,20 @@ TEST_CASE("parse_jwks: document shape, bounds, duplicates") {
                                                     oidc_fixtures::jwk_case("ec_off_curve"), json::object(), ed})));
   REQUIRE(skipped.ok());
   CHECK(skipped->size() == 1);
+}
+
+TEST_CASE("parse_json_bounded_unique_keys: duplicate keys at any depth, and the usual bounds") {
+  const auto message = [](std::string_view text, iam::JsonLimits limits = {}) {
+    const auto parsed = iam::parse_json_bounded_unique_keys(text, limits);
+    return parsed ? std::string() : parsed.error().message;
+  };
+  CHECK(message(R"({"a":1,"b":{"a":1},"c":[{"a":1},{"a":2}]})").empty());  // same key in different objects
+  CHECK(*iam::parse_json_bounded_unique_keys(R"({"a":[1,{"b":2}]})") == json::parse(R"({"a":[1,{"b":2}]})"));
+  CHECK(message(R"({"a":1,"a":1})") == "duplicate JSON key");
+  CHECK(message(R"({"x":{"a":1,"b":2,"a":3}})") == "duplicate JSON key");
+  CHECK(message(R"([{"a":1},{"b":1,"b":2}])") == "duplicate JSON key");
+  CHECK(message(R"({"\u0061":1,"a":2})") == "duplicate JSON key");  // equal after unescaping
+  CHECK(message(R"({"a":1,"a":)") == "malformed JSON");
+  CHECK(message("[[[]]]", {2, 100}) == "JSON nested too deeply");
+  CHECK(message("[]", {64, 1}) == "JSON text too large");
 }
