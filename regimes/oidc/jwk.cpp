@@ -9,6 +9,7 @@
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
 
+#include <algorithm>
 #include <array>
 #include <set>
 #include <utility>
