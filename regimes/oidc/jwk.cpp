@@ -9,6 +9,7 @@
 #include <openssl/param_build.h>
 #include <openssl/rsa.h>
 
+#include <algorithm>
 #include <array>
 #include <set>
 #include <utility>
@@ -31,26 +32,20 @@ namespace {
 
 using nlohmann::json;
 
-struct FreeBn {
-  void operator()(BIGNUM* p) const noexcept { BN_free(p); }
+// unique_ptr deleters calling OpenSSL's free functions.
+template <auto free_function>
+struct Free {
+  template <class T>
+  void operator()(T* p) const noexcept {
+    free_function(p);
+  }
 };
-struct FreeParamBld {
-  void operator()(OSSL_PARAM_BLD* p) const noexcept { OSSL_PARAM_BLD_free(p); }
-};
-struct FreeParams {
-  void operator()(OSSL_PARAM* p) const noexcept { OSSL_PARAM_free(p); }
-};
-struct FreePkeyCtx {
-  void operator()(EVP_PKEY_CTX* p) const noexcept { EVP_PKEY_CTX_free(p); }
-};
-struct FreeMdCtx {
-  void operator()(EVP_MD_CTX* p) const noexcept { EVP_MD_CTX_free(p); }
-};
-struct FreeEcdsaSig {
-  void operator()(ECDSA_SIG* p) const noexcept { ECDSA_SIG_free(p); }
-};
-using Bn = std::unique_ptr<BIGNUM, FreeBn>;
-using PkeyCtx = std::unique_ptr<EVP_PKEY_CTX, FreePkeyCtx>;
+using Bn = std::unique_ptr<BIGNUM, Free<BN_free>>;
+using ParamBld = std::unique_ptr<OSSL_PARAM_BLD, Free<OSSL_PARAM_BLD_free>>;
+using Params = std::unique_ptr<OSSL_PARAM, Free<OSSL_PARAM_free>>;
+using PkeyCtx = std::unique_ptr<EVP_PKEY_CTX, Free<EVP_PKEY_CTX_free>>;
+using MdCtx = std::unique_ptr<EVP_MD_CTX, Free<EVP_MD_CTX_free>>;
+using EcdsaSig = std::unique_ptr<ECDSA_SIG, Free<ECDSA_SIG_free>>;
 
 constexpr std::array<std::pair<Algorithm, std::string_view>, 7> algorithm_names{{
     {Algorithm::rs256, "RS256"},
@@ -77,7 +72,7 @@ Result<crypto::Bytes> base64url_member(const json& jwk, const char* name) {
 
 // A key of `type` ("RSA", "EC") from public parameters.
 Result<std::shared_ptr<EVP_PKEY>> key_from_params(const char* type, OSSL_PARAM_BLD* builder) {
-  const std::unique_ptr<OSSL_PARAM, FreeParams> params(OSSL_PARAM_BLD_to_param(builder));
+  const Params params(OSSL_PARAM_BLD_to_param(builder));
   const PkeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, type, nullptr));
   EVP_PKEY* key = nullptr;
   if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
@@ -100,7 +95,7 @@ Result<std::shared_ptr<EVP_PKEY>> rsa_key(const json& jwk) {
   // An odd exponent of at least 3 that OpenSSL's verifier takes for any modulus size.
   if (!BN_is_odd(exponent.get()) || BN_is_one(exponent.get()) || BN_num_bits(exponent.get()) > 64)
     return invalid("RSA exponent out of bounds");
-  const std::unique_ptr<OSSL_PARAM_BLD, FreeParamBld> builder(OSSL_PARAM_BLD_new());
+  const ParamBld builder(OSSL_PARAM_BLD_new());
   if (!builder || OSSL_PARAM_BLD_push_BN(builder.get(), OSSL_PKEY_PARAM_RSA_N, modulus.get()) != 1 ||
       OSSL_PARAM_BLD_push_BN(builder.get(), OSSL_PKEY_PARAM_RSA_E, exponent.get()) != 1)
     return invalid("OpenSSL refused the key's parameters");
@@ -136,7 +131,7 @@ Result<std::shared_ptr<EVP_PKEY>> ec_key(const json& jwk, KeyKind& kind) {
   crypto::Bytes point{0x04};  // SEC 1 uncompressed point: 04 || x || y
   point.insert(point.end(), x->begin(), x->end());
   point.insert(point.end(), y->begin(), y->end());
-  const std::unique_ptr<OSSL_PARAM_BLD, FreeParamBld> builder(OSSL_PARAM_BLD_new());
+  const ParamBld builder(OSSL_PARAM_BLD_new());
   if (!builder || OSSL_PARAM_BLD_push_utf8_string(builder.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
       OSSL_PARAM_BLD_push_octet_string(builder.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size()) != 1)
     return invalid("OpenSSL refused the key's parameters");
@@ -230,7 +225,7 @@ const EVP_MD* digest_of(Algorithm algorithm) noexcept {
 crypto::Bytes ecdsa_der(std::span<const std::uint8_t> signature, std::size_t coordinate_bytes) {
   if (signature.size() != 2 * coordinate_bytes) return {};
   const int half = static_cast<int>(coordinate_bytes);
-  std::unique_ptr<ECDSA_SIG, FreeEcdsaSig> sig(ECDSA_SIG_new());
+  EcdsaSig sig(ECDSA_SIG_new());
   Bn r(BN_bin2bn(signature.data(), half, nullptr));
   Bn s(BN_bin2bn(signature.data() + half, half, nullptr));
   if (!sig || !r || !s || ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1) return {};
@@ -302,7 +297,7 @@ bool PublicJwk::verify(Algorithm algorithm, std::string_view signing_input,
       if (signature.size() != 64) return false;
       break;
   }
-  const std::unique_ptr<EVP_MD_CTX, FreeMdCtx> ctx(EVP_MD_CTX_new());
+  const MdCtx ctx(EVP_MD_CTX_new());
   EVP_PKEY_CTX* pctx = nullptr;  // owned by ctx
   if (!ctx || EVP_DigestVerifyInit(ctx.get(), &pctx, digest_of(algorithm), nullptr, key) != 1) return false;
   if (algorithm == Algorithm::ps256) {

@@ -307,7 +307,10 @@ Result<std::shared_ptr<OidcRegime>> make_oidc_regime_with(OidcConfig config, Oid
 Result<std::shared_ptr<OidcRegime>> make_oidc_regime(OidcConfig config, OidcOptions options) {
   try {
     IAM_RETURN_IF_ERROR(config.validate(options.roles));
-    return oidc::make_oidc_regime_with(std::move(config), std::move(options), oidc::make_curl_getter());
+    auto http = oidc::make_curl_getter();
+    if (!http)
+      return Error{ErrorCode::not_supported, "this build of the library has no OIDC regime (built without libcurl)"};
+    return oidc::make_oidc_regime_with(std::move(config), std::move(options), std::move(http));
   } catch (...) {
     return Error{ErrorCode::internal_error, "OIDC regime: start-up failed unexpectedly"};
   }

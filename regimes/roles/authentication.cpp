@@ -2,8 +2,7 @@
 // their per-account throttle. Every failure is the one opaque auth failure; the real
 // reason goes to the audit event only.
 #include "credentials/api_key.h"
-#include "core/bounded_json.h"
-#include "crypto/crypto.h"
+#include "regimes/oidc/oidc_token.h"
 #include "regimes/roles/roles_regime_impl.h"
 
 namespace iam {
@@ -34,29 +33,11 @@ Result<Identity> RolesRegimeImpl::authenticate(std::string_view credential) noex
   }
 }
 
-namespace {
-
-// The `iss` of a JWT-shaped credential, unverified (only for routing); nullopt without one.
-std::optional<std::string> unverified_issuer(std::string_view token) {
-  if (token.size() > kMaxCredentialBytes) return std::nullopt;
-  const auto first = token.find('.');
-  const auto payload = token.substr(first + 1, token.find('.', first + 1) - first - 1);
-  const auto bytes = crypto::base64url_decode(payload);
-  if (!bytes) return std::nullopt;
-  const auto claims = parse_json_bounded(crypto::as_text(*bytes));
-  if (!claims || !claims->is_object()) return std::nullopt;
-  const auto iss = claims->find("iss");
-  if (iss == claims->end() || !iss->is_string()) return std::nullopt;
-  return iss->get<std::string>();
-}
-
-}  // namespace
-
 bool RolesRegimeImpl::recognises(std::string_view credential) const noexcept {
   try {
     switch (credential_shape(credential)) {
       case CredentialShape::api_key: return true;
-      case CredentialShape::jwt: return unverified_issuer(credential) == keys_.config().issuer;
+      case CredentialShape::jwt: return oidc::peek_issuer(credential) == keys_.config().issuer;
       case CredentialShape::malformed: break;
     }
   } catch (...) {

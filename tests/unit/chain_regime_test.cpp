@@ -226,6 +226,12 @@ TEST_CASE("API keys and our JWTs still work beside an identity provider's tokens
   CHECK(by_idp->handle.rfind("oidc:", 0) == 0);
   CHECK(r.chain->authorise(*by_idp, "documents:write", iam::Resource::workspace("ws-default"), {}).allow);
   CHECK_FALSE(r.chain->authorise(*by_idp, "documents:write", iam::Resource::workspace("default"), {}).allow);
+  // What the roles regime recognises: its API keys and its own JWTs, nothing else.
+  CHECK(r.roles.regime->recognises(r.roles.admin_api_key));
+  CHECK(r.roles.regime->recognises(*jwt));
+  CHECK_FALSE(r.roles.regime->recognises(idp().sign(r.oidc.claims(idp(), "idp-user", {}))));
+  CHECK_FALSE(r.roles.regime->recognises("not a credential"));
+  CHECK_FALSE(r.roles.regime->recognises("a.b.c"));
   // A trusted request about no one reaches the roles regime past the OIDC regime.
   iam::OperationRequest status;
   status.operation = "bootstrap-status";

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/bounded_json.h"
 #include "crypto/crypto.h"
 #include "oidc_fixtures.h"
 #include "regimes/oidc/jwk.h"
@@ -30,6 +31,23 @@ std::string refusal(const json& jwk) {
 }
 
 std::string b64url(const std::vector<std::uint8_t>& bytes) { return iam::crypto::base64url_encode(bytes); }
+
+// `jwk` with one member set to `value`, or without it.
+json with(json jwk, const char* member, json value) {
+  jwk[member] = std::move(value);
+  return jwk;
+}
+json without(json jwk, const char* member) {
+  jwk.erase(member);
+  return jwk;
+}
+// The bytes of a base64url member, one dropped.
+std::string shortened(const json& jwk, const char* member) {
+  auto bytes = iam::crypto::base64url_decode(jwk.at(member).get<std::string>());
+  REQUIRE(bytes.has_value());
+  bytes->pop_back();
+  return b64url(*bytes);
+}
 
 // An RSA JWK with a made-up odd modulus of `bits` bits (parsing checks sizes, not primes).
 json synthetic_rsa(std::size_t bits) {
@@ -168,12 +186,8 @@ TEST_CASE("parse_jwk: private keys are refused, whatever their type") {
     INFO("JWK " << std::string(name));
     CHECK(refusal(oidc_fixtures::jwk_case(name)) == "JWK is a private key");
   }
-  json rsa = oidc_fixtures::jwk_case("rsa_2048");
-  for (const char* member : {"p", "q", "dp", "dq", "qi", "oth"}) {
-    json with = rsa;
-    with[member] = "AQAB";
-    CHECK(refusal(with) == "JWK is a private key");
-  }
+  const json rsa = oidc_fixtures::jwk_case("rsa_2048");
+  for (const char* member : {"p", "q", "dp", "dq", "qi", "oth"}) CHECK(refusal(with(rsa, member, "AQAB")) == "JWK is a private key");
   CHECK(refusal({{"kty", "oct"}, {"k", "c2VjcmV0"}}) == "JWK is a private key");
 }
 
@@ -194,35 +208,21 @@ TEST_CASE("parse_jwk: RSA size bounds") {
 
 TEST_CASE("parse_jwk: RSA parameters") {
   const json good = oidc_fixtures::jwk_case("rsa_2048");
-  json even = good;
   auto n = iam::crypto::base64url_decode(good["n"].get<std::string>());
   REQUIRE(n.has_value());
   n->back() &= 0xfe;
-  even["n"] = b64url(*n);
-  CHECK(refusal(even) == "RSA modulus is even");
+  CHECK(refusal(with(good, "n", b64url(*n))) == "RSA modulus is even");
   for (const char* e : {"AQAA" /* 65536 */, "AQ" /* 1 */, "AQEBAQEBAQEBAQ" /* 9 bytes */}) {
-    json bad = good;
-    bad["e"] = e;
     INFO("e " << std::string(e));
-    CHECK(refusal(bad) == "RSA exponent out of bounds");
+    CHECK(refusal(with(good, "e", e)) == "RSA exponent out of bounds");
   }
-  json e3 = good;
-  e3["e"] = "Aw";
-  CHECK(refusal(e3).empty());
-  json no_n = good;
-  no_n.erase("n");
-  CHECK(refusal(no_n) == "JWK member n missing");
-  json no_e = good;
-  no_e.erase("e");
-  CHECK(refusal(no_e) == "JWK member e missing");
-  json number_n = good;
-  number_n["n"] = 12345;
-  CHECK(refusal(number_n) == "JWK member n missing");
+  CHECK(refusal(with(good, "e", "Aw")).empty());  // e = 3
+  CHECK(refusal(without(good, "n")) == "JWK member n missing");
+  CHECK(refusal(without(good, "e")) == "JWK member e missing");
+  CHECK(refusal(with(good, "n", 12345)) == "JWK member n missing");
   for (const char* bad_text : {"AQAB=", "AQ+B", "AQ/B", "A", "", "AQ B"}) {
-    json bad = good;
-    bad["e"] = bad_text;
     INFO("e " << std::string(bad_text));
-    CHECK(refusal(bad) == "JWK member e is not base64url");
+    CHECK(refusal(with(good, "e", bad_text)) == "JWK member e is not base64url");
   }
 }
 
@@ -230,75 +230,47 @@ TEST_CASE("parse_jwk: EC points and curves") {
   CHECK(refusal(oidc_fixtures::jwk_case("ec_off_curve")) == "EC point is not on the curve");
   CHECK(refusal(oidc_fixtures::jwk_case("ec_p521")) == "unsupported EC curve");
   const json good = oidc_fixtures::jwk_case("ec_p256");
-  json no_crv = good;
-  no_crv.erase("crv");
-  CHECK(refusal(no_crv) == "EC JWK without crv");
-  json secp256k1 = good;
-  secp256k1["crv"] = "secp256k1";
-  CHECK(refusal(secp256k1) == "unsupported EC curve");
-  json p384_name = good;  // a P-256 point presented as P-384: coordinates of the wrong size
-  p384_name["crv"] = "P-384";
-  CHECK(refusal(p384_name) == "EC coordinate of the wrong size");
-  json short_x = good;
-  auto x = iam::crypto::base64url_decode(good["x"].get<std::string>());
-  REQUIRE(x.has_value());
-  x->pop_back();
-  short_x["x"] = b64url(*x);
-  CHECK(refusal(short_x) == "EC coordinate of the wrong size");
-  json no_y = good;
-  no_y.erase("y");
-  CHECK(refusal(no_y) == "JWK member y missing");
+  CHECK(refusal(without(good, "crv")) == "EC JWK without crv");
+  CHECK(refusal(with(good, "crv", "secp256k1")) == "unsupported EC curve");
+  // A P-256 point presented as P-384: coordinates of the wrong size.
+  CHECK(refusal(with(good, "crv", "P-384")) == "EC coordinate of the wrong size");
+  CHECK(refusal(with(good, "x", shortened(good, "x"))) == "EC coordinate of the wrong size");
+  CHECK(refusal(without(good, "y")) == "JWK member y missing");
   // The point at infinity has no affine coordinates; (0, 0) is not on P-256.
-  json zero = good;
-  zero["x"] = b64url(std::vector<std::uint8_t>(32, 0));
-  zero["y"] = b64url(std::vector<std::uint8_t>(32, 0));
-  CHECK(refusal(zero) == "EC point is not on the curve");
+  const std::string zero = b64url(std::vector<std::uint8_t>(32, 0));
+  CHECK(refusal(with(with(good, "x", zero), "y", zero)) == "EC point is not on the curve");
 }
 
 TEST_CASE("parse_jwk: OKP keys") {
   const json good = oidc_fixtures::jwk_case("ed25519");
-  json x25519 = good;
-  x25519["crv"] = "X25519";
-  CHECK(refusal(x25519) == "unsupported OKP curve");
-  json no_crv = good;
-  no_crv.erase("crv");
-  CHECK(refusal(no_crv) == "unsupported OKP curve");
-  json short_x = good;
-  short_x["x"] = b64url(std::vector<std::uint8_t>(31, 7));
-  CHECK(refusal(short_x) == "Ed25519 key of the wrong size");
-  json no_x = good;
-  no_x.erase("x");
-  CHECK(refusal(no_x) == "JWK member x missing");
+  CHECK(refusal(with(good, "crv", "X25519")) == "unsupported OKP curve");
+  CHECK(refusal(without(good, "crv")) == "unsupported OKP curve");
+  CHECK(refusal(with(good, "x", shortened(good, "x"))) == "Ed25519 key of the wrong size");
+  CHECK(refusal(without(good, "x")) == "JWK member x missing");
 }
 
 TEST_CASE("parse_jwk: kty, use, key_ops, alg and kid") {
   const json good = oidc_fixtures::jwk_case("rsa_2048");
-  const auto with = [&](const char* member, const json& value) {
-    json jwk = good;
-    jwk[member] = value;
-    return refusal(jwk);
-  };
-  CHECK(with("kty", "oct") == "unsupported kty");
-  CHECK(with("kty", "rsa") == "unsupported kty");
-  CHECK(with("kty", 1) == "JWK member kty is not a string");
-  json no_kty = good;
-  no_kty.erase("kty");
-  CHECK(refusal(no_kty) == "unsupported kty");
-  CHECK(with("use", "sig").empty());
-  CHECK(with("use", "enc") == "JWK use is not sig");
-  CHECK(with("use", json::array({"sig"})) == "JWK member use is not a string");
-  CHECK(with("key_ops", json::array({"verify", "sign"})).empty());
-  CHECK(with("key_ops", json::array({"encrypt"})) == "JWK key_ops lacks verify");
-  CHECK(with("key_ops", "verify") == "JWK key_ops lacks verify");
-  CHECK(with("alg", "RS384").empty());
-  CHECK(parse_jwk([&] { json j = good; j["alg"] = "RS384"; return j.dump(); }())->alg() == Algorithm::rs384);
-  CHECK(with("alg", "RSA-OAEP") == "JWK alg is not a supported signature algorithm");
-  CHECK(with("alg", "HS256") == "JWK alg is not a supported signature algorithm");
-  CHECK(with("alg", "none") == "JWK alg is not a supported signature algorithm");
-  CHECK(with("alg", "ES256") == "JWK alg does not fit its key type");
-  CHECK(with("alg", 256) == "JWK member alg is not a string");
-  CHECK(with("kid", 7) == "JWK member kid is not a string");
-  CHECK(with("kid", "").empty());
+  const auto with_member = [&](const char* member, const json& value) { return refusal(with(good, member, value)); };
+  CHECK(with_member("kty", "oct") == "unsupported kty");
+  CHECK(with_member("kty", "rsa") == "unsupported kty");
+  CHECK(with_member("kty", 1) == "JWK member kty is not a string");
+  CHECK(refusal(without(good, "kty")) == "unsupported kty");
+  CHECK(with_member("use", "sig").empty());
+  CHECK(with_member("use", "enc") == "JWK use is not sig");
+  CHECK(with_member("use", json::array({"sig"})) == "JWK member use is not a string");
+  CHECK(with_member("key_ops", json::array({"verify", "sign"})).empty());
+  CHECK(with_member("key_ops", json::array({"encrypt"})) == "JWK key_ops lacks verify");
+  CHECK(with_member("key_ops", "verify") == "JWK key_ops lacks verify");
+  CHECK(with_member("alg", "RS384").empty());
+  CHECK(parse_jwk(with(good, "alg", "RS384").dump())->alg() == Algorithm::rs384);
+  CHECK(with_member("alg", "RSA-OAEP") == "JWK alg is not a supported signature algorithm");
+  CHECK(with_member("alg", "HS256") == "JWK alg is not a supported signature algorithm");
+  CHECK(with_member("alg", "none") == "JWK alg is not a supported signature algorithm");
+  CHECK(with_member("alg", "ES256") == "JWK alg does not fit its key type");
+  CHECK(with_member("alg", 256) == "JWK member alg is not a string");
+  CHECK(with_member("kid", 7) == "JWK member kid is not a string");
+  CHECK(with_member("kid", "").empty());
 }
 
 TEST_CASE("parse_jwk: the text must be one JSON object without duplicate keys") {
@@ -363,4 +335,20 @@ TEST_CASE("parse_jwks: document shape, bounds, duplicates") {
                                                     oidc_fixtures::jwk_case("ec_off_curve"), json::object(), ed})));
   REQUIRE(skipped.ok());
   CHECK(skipped->size() == 1);
+}
+
+TEST_CASE("parse_json_bounded_unique_keys: duplicate keys at any depth, and the usual bounds") {
+  const auto message = [](std::string_view text, iam::JsonLimits limits = {}) {
+    const auto parsed = iam::parse_json_bounded_unique_keys(text, limits);
+    return parsed ? std::string() : parsed.error().message;
+  };
+  CHECK(message(R"({"a":1,"b":{"a":1},"c":[{"a":1},{"a":2}]})").empty());  // same key in different objects
+  CHECK(*iam::parse_json_bounded_unique_keys(R"({"a":[1,{"b":2}]})") == json::parse(R"({"a":[1,{"b":2}]})"));
+  CHECK(message(R"({"a":1,"a":1})") == "duplicate JSON key");
+  CHECK(message(R"({"x":{"a":1,"b":2,"a":3}})") == "duplicate JSON key");
+  CHECK(message(R"([{"a":1},{"b":1,"b":2}])") == "duplicate JSON key");
+  CHECK(message(R"({"\u0061":1,"a":2})") == "duplicate JSON key");  // equal after unescaping
+  CHECK(message(R"({"a":1,"a":)") == "malformed JSON");
+  CHECK(message("[[[]]]", {2, 100}) == "JSON nested too deeply");
+  CHECK(message("[]", {64, 1}) == "JSON text too large");
 }

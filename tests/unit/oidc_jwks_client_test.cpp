@@ -103,7 +103,28 @@ struct Fixture {
     config.jwks_uri = jwks_url;
   }
   std::unique_ptr<oidc::JwksKeys> make() const { return std::make_unique<oidc::JwksKeys>(config, http, clock); }
+  // Keys whose first fetch took a JWKS document with `kids`.
+  std::unique_ptr<oidc::JwksKeys> started(const std::vector<std::string>& kids,
+                                          std::optional<std::chrono::seconds> max_age = std::nullopt) const {
+    http->set(jwks_url, answer(200, jwks(kids), max_age));
+    auto keys = make();
+    keys->refresh_if_due();
+    return keys;
+  }
 };
+
+// Runs body(i) on `threads` threads released together; returns when all are done.
+void concurrently(int threads, const std::function<void(int)>& body) {
+  std::latch go(threads);
+  std::vector<std::thread> pool;
+  for (int i = 0; i < threads; ++i) {
+    pool.emplace_back([&, i] {
+      go.arrive_and_wait();
+      body(i);
+    });
+  }
+  for (auto& t : pool) t.join();
+}
 
 }  // namespace
 
@@ -159,9 +180,7 @@ TEST_CASE("keys are refreshed on the provider's max-age, clamped to [min_max_age
 
 TEST_CASE("a refreshed document replaces the keys: a rotated-out kid is gone") {
   Fixture f;
-  f.http->set(jwks_url, answer(200, jwks({"old"}), 60s));
-  const auto keys = f.make();
-  keys->refresh_if_due();
+  const auto keys = f.started({"old"}, 60s);
   REQUIRE(keys->key("old") != nullptr);
   f.http->set(jwks_url, answer(200, jwks({"new"}), 60s));
   f.clock->advance(60s);
@@ -172,9 +191,7 @@ TEST_CASE("a refreshed document replaces the keys: a rotated-out kid is gone") {
 
 TEST_CASE("an unknown kid refetches at once, then at most once per min_refresh") {
   Fixture f;
-  f.http->set(jwks_url, answer(200, jwks({"k1"})));
-  const auto keys = f.make();
-  keys->refresh_if_due();
+  const auto keys = f.started({"k1"});
   f.clock->advance(f.config.min_refresh);
 
   // The provider rotated in k2: the first request for it finds it.
@@ -198,9 +215,7 @@ TEST_CASE("an unknown kid refetches at once, then at most once per min_refresh")
 
 TEST_CASE("a flood of distinct unknown kids: fetches bounded by elapsed / min_refresh + 1") {
   Fixture f;
-  f.http->set(jwks_url, answer(200, jwks({"k1"})));
-  const auto keys = f.make();
-  keys->refresh_if_due();
+  const auto keys = f.started({"k1"});
   const auto elapsed = 2000s;
   for (int i = 0; i < elapsed.count(); ++i) {
     f.clock->advance(1s);
@@ -215,24 +230,16 @@ TEST_CASE("a flood of distinct unknown kids: fetches bounded by elapsed / min_re
 
 TEST_CASE("concurrent requests for one unknown kid share one fetch") {
   Fixture f;
-  f.http->set(jwks_url, answer(200, jwks({"k1"})));
-  const auto keys = f.make();
-  keys->refresh_if_due();
+  const auto keys = f.started({"k1"});
   f.clock->advance(f.config.min_refresh);
   f.http->set(jwks_url, answer(200, jwks({"k1", "k2"})));
   f.http->set_delay(300ms);
 
   constexpr int threads = 8;
-  std::latch go(threads);
   std::atomic<int> found{0};
-  std::vector<std::thread> pool;
-  for (int i = 0; i < threads; ++i) {
-    pool.emplace_back([&] {
-      go.arrive_and_wait();
-      if (keys->key("k2") != nullptr) ++found;
-    });
-  }
-  for (auto& t : pool) t.join();
+  concurrently(threads, [&](int) {
+    if (keys->key("k2") != nullptr) ++found;
+  });
   // A caller that missed the one fetch would get nullptr (min_refresh forbids another).
   CHECK(found.load() == threads);
   CHECK(f.http->count() == 2);
@@ -240,33 +247,23 @@ TEST_CASE("concurrent requests for one unknown kid share one fetch") {
 
 TEST_CASE("concurrent requests for many distinct unknown kids: still one fetch") {
   Fixture f;
-  f.http->set(jwks_url, answer(200, jwks({"k1"})));
-  const auto keys = f.make();
-  keys->refresh_if_due();
+  const auto keys = f.started({"k1"});
   f.clock->advance(f.config.min_refresh);
   f.http->set_delay(100ms);
 
   constexpr int threads = 8;
-  std::latch go(threads);
   std::atomic<int> missing{0};
-  std::vector<std::thread> pool;
-  for (int i = 0; i < threads; ++i) {
-    pool.emplace_back([&, i] {
-      go.arrive_and_wait();
-      for (int j = 0; j < 20; ++j)
-        if (keys->key("unknown-" + std::to_string(i) + "-" + std::to_string(j)) == nullptr) ++missing;
-    });
-  }
-  for (auto& t : pool) t.join();
+  concurrently(threads, [&](int i) {
+    for (int j = 0; j < 20; ++j)
+      if (keys->key("unknown-" + std::to_string(i) + "-" + std::to_string(j)) == nullptr) ++missing;
+  });
   CHECK(missing.load() == threads * 20);
   CHECK(f.http->count() == 2);
 }
 
 TEST_CASE("provider unreachable after start: the cached keys keep verifying, failures counted") {
   Fixture f;
-  f.http->set(jwks_url, answer(200, jwks({"k1"}), 60s));
-  const auto keys = f.make();
-  keys->refresh_if_due();
+  const auto keys = f.started({"k1"}, 60s);
   f.http->unreachable(jwks_url);
 
   f.clock->advance(60s);
@@ -351,9 +348,7 @@ TEST_CASE("a fetched document that fails to parse, or a status other than 200, k
     const std::string name = c.name;
     CAPTURE(name);
     Fixture f;
-    f.http->set(jwks_url, answer(200, jwks({"k1"}), 60s));
-    const auto keys = f.make();
-    keys->refresh_if_due();
+    const auto keys = f.started({"k1"}, 60s);
     f.http->set(jwks_url, c.response);
     f.clock->advance(60s);
     keys->refresh_if_due();
@@ -367,9 +362,7 @@ TEST_CASE("a fetched document that fails to parse, or a status other than 200, k
 
 TEST_CASE("a kid-less token gets the only key, and none when there are several") {
   Fixture f;
-  f.http->set(jwks_url, answer(200, jwks({"k1"}), 60s));
-  const auto keys = f.make();
-  keys->refresh_if_due();
+  const auto keys = f.started({"k1"}, 60s);
   REQUIRE(keys->key("") != nullptr);
   CHECK(keys->key("")->kid() == "k1");
 
@@ -387,9 +380,7 @@ TEST_CASE("discovery: jwks_uri from {issuer}/.well-known/openid-configuration") 
     Fixture f;
     f.config.jwks_uri.reset();
     f.http->set(discovery_url, answer(200, document));
-    f.http->set(jwks_url, answer(200, jwks({"k1"}), 60s));
-    const auto keys = f.make();
-    keys->refresh_if_due();
+    const auto keys = f.started({"k1"}, 60s);
     CHECK(f.http->requests() == std::vector<std::string>{discovery_url, jwks_url});
     CHECK(keys->key("k1") != nullptr);
     CHECK(keys->stats().fetches == 2);  // discovery counts
@@ -414,9 +405,7 @@ TEST_CASE("discovery: jwks_uri from {issuer}/.well-known/openid-configuration") 
     f.config.jwks_uri.reset();
     const std::string url = "https://idp.example.com/.well-known/openid-configuration";
     f.http->set(url, answer(200, R"({"issuer":"https://idp.example.com","jwks_uri":")" + jwks_url + R"("})"));
-    f.http->set(jwks_url, answer(200, jwks({"k1"})));
-    const auto keys = f.make();
-    keys->refresh_if_due();
+    const auto keys = f.started({"k1"});
     CHECK(f.http->requests() == std::vector<std::string>{url});  // "…com" is not "…com/"
     CHECK(keys->key("k1") == nullptr);
 
@@ -448,9 +437,7 @@ TEST_CASE("discovery: jwks_uri from {issuer}/.well-known/openid-configuration") 
       Fixture f;
       f.config.jwks_uri.reset();
       f.http->set(discovery_url, entry.second);
-      f.http->set(jwks_url, answer(200, jwks({"k1"})));
-      const auto keys = f.make();
-      keys->refresh_if_due();
+      const auto keys = f.started({"k1"});
       CHECK(f.http->requests() == std::vector<std::string>{discovery_url});
       CHECK(keys->stats().fetch_failures == 1);
       CHECK(keys->key("k1") == nullptr);

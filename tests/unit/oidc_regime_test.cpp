@@ -372,6 +372,9 @@ TEST_CASE("a configuration that does not validate is refused by the factory") {
   CHECK(iam::make_oidc_regime(config).error().code == iam::ErrorCode::invalid_argument);
   CHECK(iam::oidc::make_oidc_regime_with(iam::OidcConfig{{issuer_rules(idp())}}, {}, nullptr).error().code ==
         iam::ErrorCode::invalid_argument);
+  CHECK(iam::oidc::make_oidc_regime_with(iam::OidcConfig{{issuer_rules(idp())}}, {}, std::make_shared<FakeHttp>(), 0)
+            .error()
+            .code == iam::ErrorCode::invalid_argument);
 }
 
 TEST_CASE("many threads authenticate and authorise at once") {

@@ -3,6 +3,7 @@
 // every algorithm; every forgery and every broken claim is refused with its reason.
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -12,6 +13,7 @@
 #include "crypto/crypto.h"
 #include "oidc_fixtures.h"
 #include "regimes/oidc/oidc_token.h"
+#include "tests/support/threads.h"
 
 using iam::oidc::Algorithm;
 using iam::oidc::TokenRules;
@@ -301,4 +303,29 @@ TEST_CASE("find_claim and claim_strings: dotted paths through objects") {
   const json deep = json::parse(R"({"resource_access":{"app":{"roles":["admin"]},"app.x":{"roles":["no"]}}})");
   CHECK(claim_strings(deep, "resource_access.app.roles") == std::vector<std::string>{"admin"});
   CHECK(find_claim(json::array({1}), "a") == nullptr);
+}
+
+TEST_CASE("shared keys verify from many threads at once") {
+  // PublicJwk::verify is const and thread-safe: one parsed key set, four threads, every
+  // algorithm, good and tampered tokens (CI runs this under ThreadSanitizer too).
+  const auto keys = oidc_fixtures::keys();
+  const iam::oidc::KeyLookup shared = [&keys](std::string_view kid) -> std::shared_ptr<const iam::oidc::PublicJwk> {
+    for (const auto& k : keys)
+      if (k->kid() == kid) return k;
+    return nullptr;
+  };
+  std::vector<std::string> good;
+  for (const char* name : {"RS256", "PS256", "ES256", "ES384", "EdDSA"}) good.push_back(oidc_fixtures::token(name));
+  const std::string bad = oidc_fixtures::token("es256_der_signature");
+  const TokenRules r = rules();
+  const auto now = oidc_fixtures::now();
+  std::atomic<int> wrong{0};
+  test_support::run_threads(4, [&](int) {
+    for (int i = 0; i < 20; ++i) {
+      for (const auto& token : good)
+        if (!verify_token(token, r, shared, now).ok()) ++wrong;
+      if (verify_token(bad, r, shared, now).ok()) ++wrong;
+    }
+  });
+  CHECK(wrong.load() == 0);
 }
