@@ -227,6 +227,31 @@ write("registry_extractors", {
     "flow-deep-body": enforce("flow_service", True, name="agent", flow="f1", workspace="default", body='{"q":' + nested(64) + "}"),
     "registry-deep": b"\x03" + ('{"operations":' + nested(64) + "}").encode(),
 })
+# ---- oidc_jwks: "<dotted claim path>\n<document>" (a JWKS, claims, or a token); from the
+# fixtures tests/fixtures/oidc/make_fixtures.py wrote. Tokens that verify there are cut
+# short: the target holds that nothing it is given verifies.
+OIDC = pathlib.Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "oidc"
+oidc_tokens = json.loads((OIDC / "tokens.json").read_text())["tokens"]
+oidc_cases = json.loads((OIDC / "jwk_cases.json").read_text())
+VERIFYING = {"RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA", "aud_array_with_ours", "float_dates",
+             "no_nbf_no_iat"}
+rs256_claims = json.loads(base64.urlsafe_b64decode(oidc_tokens["RS256"].split(".")[1] + "=="))
+oidc = {
+    "jwks-fixture": "realm_access.roles\n" + (OIDC / "jwks.json").read_text(),
+    "jwks-empty": "groups\n" + '{"keys":[]}',
+    "jwks-duplicate-kid": "x\n" + compact({"keys": [dict(oidc_cases["ed25519"], kid="a"), dict(oidc_cases["ec_p256"], kid="a")]}),
+    "jwks-refused-keys": "x\n" + compact({"keys": [oidc_cases[n] for n in ("rsa_1024", "rsa_private", "ec_off_curve", "ec_p521")]}),
+    "jwks-duplicate-member": "x\n" + '{"keys":[{"kty":"OKP","kty":"OKP","crv":"Ed25519","x":"' + oidc_cases["ed25519"]["x"] + '"}]}',
+    "claims-roles": "realm_access.roles\n" + compact(rs256_claims),
+    "claims-groups": "groups\n" + compact(rs256_claims),
+    "claims-username": "preferred_username\n" + compact(rs256_claims),
+    "claims-deep": "resource_access.app.roles\n" + compact({"resource_access": {"app": {"roles": ["admin", 1]}}}),
+    "claims-empty-segment": "realm_access..roles\n" + compact(rs256_claims),
+}
+for name, token in sorted(oidc_tokens.items()):
+    oidc[f"token-{name}"] = "groups\n" + (token[:-1] if name in VERIFYING else token)
+write("oidc_jwks", oidc)
+
 # ---- iam.dict: libFuzzer dictionary for the JSON targets (operation and field names: every
 # row of the operation table, also those only trusted callers send, and the registry's)
 names = sorted({name for name, _ in iam_rows} | {op["name"] for op in default_operations})

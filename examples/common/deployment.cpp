@@ -10,9 +10,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <utility>
 
+#include "iam/chain.h"
 #include "iam/noauth.h"
+#include "iam/oidc.h"
 #include "iam/sqlite_store.h"
 #include "iam/store.h"
 
@@ -122,6 +126,46 @@ iam::Result<OpenedStore> open_store(const DeploymentOptions& o) {
   return OpenedStore{std::move(opened), created.created ? path : std::string()};
 }
 
+iam::Error usage(std::string message) { return iam::Error{iam::ErrorCode::invalid_argument, std::move(message)}; }
+
+bool is_oidc_mode(std::string_view regime) { return regime == "oidc" || regime == "roles+oidc"; }
+
+// The --oidc-config file's text. A config file is small: a larger one is refused unread.
+iam::Result<std::string> read_oidc_config_file(const std::string& path) {
+  constexpr std::uintmax_t kMaxConfigBytes = 1 << 20;
+  std::error_code size_error;
+  const auto size = std::filesystem::file_size(path, size_error);
+  if (size_error) return usage("--oidc-config " + path + ": cannot be read: " + size_error.message());
+  if (size > kMaxConfigBytes) return usage("--oidc-config " + path + ": larger than 1 MiB");
+  std::ifstream file(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  if (!file.good() && !file.eof()) return usage("--oidc-config " + path + ": cannot be read");
+  return text;
+}
+
+// The OIDC regime of the --oidc-config file; errors name the file and the field at fault.
+iam::Result<std::shared_ptr<iam::OidcRegime>> open_oidc_regime(const DeploymentOptions& o, iam::Logger logger) {
+  IAM_ASSIGN_OR_RETURN(const std::string text, read_oidc_config_file(o.oidc_config));
+  auto config = iam::parse_oidc_config(text);
+  if (!config) return usage("--oidc-config " + o.oidc_config + ": " + config.error().message);
+  iam::OidcOptions options;
+  if (logger) options.logger = std::move(logger);
+  auto regime = iam::make_oidc_regime(std::move(*config), std::move(options));
+  if (!regime) return usage("--oidc-config " + o.oidc_config + ": " + regime.error().message);
+  return std::move(*regime);
+}
+
+// The --regime and --oidc-config flags agree: the file is needed by the oidc modes and
+// refused by the others (a file given but never read would look trusted).
+iam::Status check_regime_flags(const DeploymentOptions& o) {
+  if (o.regime != "roles" && o.regime != "noauth" && !is_oidc_mode(o.regime))
+    return usage("--regime must be roles, noauth, oidc or roles+oidc");
+  if (is_oidc_mode(o.regime) && o.oidc_config.empty()) return usage("--regime " + o.regime + " needs --oidc-config FILE");
+  if (!is_oidc_mode(o.regime) && !o.oidc_config.empty())
+    return usage("--oidc-config is only for --regime oidc or roles+oidc (not " + o.regime + ")");
+  return {};
+}
+
 }  // namespace
 
 iam::Result<std::string> key_file_path(const DeploymentOptions& o) {
@@ -170,8 +214,11 @@ iam::Result<std::string> rotate_key_encryption_key(const DeploymentOptions& o) {
 
 void add_deployment_options(CLI::App& app, DeploymentOptions& o, const std::string& store_note) {
   app.add_option("--store", o.store, "memory | sqlite:PATH | postgres:CONNINFO" + store_note)->capture_default_str();
-  app.add_option("--regime", o.regime, "roles | noauth (noauth: development only, allows everything)")
+  app.add_option("--regime", o.regime,
+                 "roles | noauth | oidc | roles+oidc (noauth: development only, allows everything; oidc: trust the "
+                 "identity providers of --oidc-config; roles+oidc: both, the providers' tokens to oidc)")
       ->capture_default_str();
+  app.add_option("--oidc-config", o.oidc_config, "the OIDC regime's JSON file (docs/oidc.md); --regime oidc or roles+oidc only");
   app.add_option("--bootstrap-mode", o.bootstrap_mode, "token | bootstrap (default: $IAM_BOOTSTRAP_MODE)");
   app.add_option("--bootstrap-token", o.bootstrap_token,
                  "admin API key for token mode (prefer $IAM_BOOTSTRAP_TOKEN: arguments show in ps)");
@@ -186,12 +233,18 @@ void add_deployment_options(CLI::App& app, DeploymentOptions& o, const std::stri
 
 iam::Result<Deployment> open_deployment(DeploymentOptions& o, std::optional<iam::BootstrapMode> fallback_mode,
                                         iam::Logger logger) {
+  IAM_RETURN_IF_ERROR(check_regime_flags(o));
+  // The file is checked before the store is touched: a typo in it changes nothing on disk.
+  std::shared_ptr<iam::OidcRegime> oidc;
+  if (is_oidc_mode(o.regime)) {
+    IAM_ASSIGN_OR_RETURN(oidc, open_oidc_regime(o, logger));
+    if (o.regime == "oidc") return Deployment{oidc, nullptr, std::make_shared<StoreMeter>(), {}};  // users live in the providers
+  }
   IAM_ASSIGN_OR_RETURN(auto opened, open_store(o));
   auto meter = std::make_shared<StoreMeter>();
   std::shared_ptr<iam::Repository> repository = std::make_shared<MeteredRepository>(std::move(opened.repository), meter);
   if (o.regime == "noauth")
     return Deployment{iam::make_noauth_regime(iam::NoauthConfig{}), nullptr, meter, opened.created_key_file};
-  if (o.regime != "roles") return iam::Error{iam::ErrorCode::invalid_argument, "--regime must be roles or noauth"};
 
   iam::RolesConfig config;
   config.repository = std::move(repository);
@@ -212,6 +265,11 @@ iam::Result<Deployment> open_deployment(DeploymentOptions& o, std::optional<iam:
   config.password_iterations = o.password_iterations;
   if (logger) config.logger = std::move(logger);
   IAM_ASSIGN_OR_RETURN(auto roles, iam::make_roles_regime(std::move(config)));
+  if (oidc) {
+    // OIDC first: it recognises only JWTs whose `iss` it trusts; the roles regime takes the rest.
+    IAM_ASSIGN_OR_RETURN(auto chain, iam::make_chain_regime({oidc, roles}));
+    return Deployment{std::move(chain), roles, meter, opened.created_key_file};
+  }
   return Deployment{roles, roles, meter, opened.created_key_file};
 }
 

@@ -19,7 +19,8 @@ namespace examples {
 
 struct DeploymentOptions {
   std::string store = "sqlite:./iam.db";
-  std::string regime = "roles";
+  std::string regime = "roles";  // roles | noauth | oidc | roles+oidc
+  std::string oidc_config;       // the OIDC regime's JSON file (docs/oidc.md); oidc modes only
   std::string bootstrap_mode;   // empty: $IAM_BOOTSTRAP_MODE
   std::string bootstrap_token;  // empty: $IAM_BOOTSTRAP_TOKEN
   int jwt_lifetime = 3600;
@@ -33,7 +34,7 @@ void add_deployment_options(CLI::App& app, DeploymentOptions& options, const std
 
 struct Deployment {
   std::shared_ptr<iam::Regime> regime;
-  std::shared_ptr<iam::RolesRegime> roles;  // null for noauth
+  std::shared_ptr<iam::RolesRegime> roles;  // the roles regime alone or in the chain; null for noauth and oidc
   std::shared_ptr<StoreMeter> store_meter;   // calls that reached the store
   std::string created_key_file;              // set when this run created the key file
 };
@@ -44,9 +45,12 @@ struct Deployment {
 // invalid_argument unless the flag or the variable names the file.
 iam::Result<std::string> key_file_path(const DeploymentOptions& options);
 
-// Opens the store and makes the regime the options name. `fallback_mode` applies when
+// Opens the store and makes the regime the options name: roles, noauth, oidc (the OIDC
+// regime of --oidc-config; no store is opened), or roles+oidc (a chain: the OIDC regime
+// takes the JWTs whose `iss` it trusts, the roles regime everything else). `fallback_mode` applies when
 // neither --bootstrap-mode nor $IAM_BOOTSTRAP_MODE says one. Errors: invalid_argument for
-// a usage problem (bad flag values, a refused configuration), internal_error when the
+// a usage problem (bad flag values, a refused configuration; a bad --oidc-config file is
+// "--oidc-config FILE: " and the field at fault), internal_error when the
 // store cannot be opened. The bootstrap token is moved out of `options` (and wiped there).
 //
 // KEY FILE: the store's private signing keys are sealed with the key in key_file_path().

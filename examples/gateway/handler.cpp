@@ -193,8 +193,9 @@ RouteMatch match_route(std::string_view method, std::string_view target) {
 }
 
 Handler::Handler(std::shared_ptr<iam::Regime> regime, std::shared_ptr<const iam::Enforcer> enforcer,
-                 std::shared_ptr<Backend> backend, iam::ThrottleConfig address_throttle)
-    : regime_(regime),
+                 std::shared_ptr<Backend> backend, iam::ThrottleConfig address_throttle,
+                 std::shared_ptr<iam::RolesRegime> signing_keys)
+    : signing_keys_(signing_keys ? std::move(signing_keys) : std::dynamic_pointer_cast<iam::RolesRegime>(regime)),
       enforcer_(std::move(enforcer)),
       backend_(std::move(backend)),
       dispatcher_(std::move(regime)),
@@ -304,7 +305,7 @@ Response Handler::dispatch_iam(const iam::Outcome& outcome) const {
 }
 
 Response Handler::jwks() const {
-  if (auto roles = std::dynamic_pointer_cast<iam::RolesRegime>(regime_)) return Response{200, roles->jwks(), {}, "jwks", {}};
+  if (signing_keys_) return Response{200, signing_keys_->jwks(), {}, "jwks", {}};
   return Response{200, R"({"keys":[]})", {}, "jwks", {}};
 }
 

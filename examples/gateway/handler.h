@@ -18,6 +18,7 @@
 #include "iam/gateway.h"
 #include "iam/protocol.h"
 #include "iam/regime.h"
+#include "iam/roles.h"
 #include "iam/throttle.h"
 #include "iam/websocket_session.h"
 
@@ -76,8 +77,11 @@ class Handler {
   // `address_throttle` limits failed password guesses (login, change-password; HTTP and
   // WebSocket alike) per client address, on top of the roles regime's per-account
   // throttle; a refusal is the ordinary auth failure, and no success resets an address.
+  // `signing_keys`: the roles regime whose keys GET /api/v1/auth/jwks publishes when
+  // `regime` is a chain holding it (default: `regime` itself when it is a roles regime).
   Handler(std::shared_ptr<iam::Regime> regime, std::shared_ptr<const iam::Enforcer> enforcer,
-          std::shared_ptr<Backend> backend, iam::ThrottleConfig address_throttle = {});
+          std::shared_ptr<Backend> backend, iam::ThrottleConfig address_throttle = {},
+          std::shared_ptr<iam::RolesRegime> signing_keys = nullptr);
 
   // Step 1, cheap, on the I/O thread: enforce. Returns either a finished Response or a
   // Pending to finish with complete() (the caller may run that elsewhere).
@@ -101,7 +105,7 @@ class Handler {
  private:
   Response dispatch_iam(const iam::Outcome& outcome) const;
 
-  std::shared_ptr<iam::Regime> regime_;
+  std::shared_ptr<iam::RolesRegime> signing_keys_;  // null: no keys to publish
   std::shared_ptr<const iam::Enforcer> enforcer_;
   std::shared_ptr<Backend> backend_;
   iam::JsonDispatcher dispatcher_;

@@ -4,6 +4,7 @@
 //
 //   iam-gateway --bootstrap-mode bootstrap                 # ./iam.db, http://127.0.0.1:8888
 //   iam-gateway --store memory --regime noauth             # development only
+//   iam-gateway --regime roles+oidc --oidc-config oidc.json  # also trust an identity provider (docs/oidc.md)
 //
 // The private signing keys are sealed with the key file beside the store (./iam.key, or
 // --key-file); the first start creates it and prints {"event":"key_file_created","path":…}.
@@ -141,6 +142,10 @@ int main(int argc, char** argv) {
   config.authentication_cache_entries = o.auth_cache_entries;
   config.decision_cache_entries = o.decision_cache_entries;
   config.logger = warnings_only();
+  // The OIDC regime keeps no workspace registry: the provider names each caller's workspace
+  // and authorise confines the caller to it, so every workspace exists. (roles+oidc: the
+  // roles regime's registry, through the chain.)
+  if (o.deployment.regime == "oidc") config.workspace_exists = [](std::string_view) -> iam::Result<bool> { return true; };
   // The enforcer parses whatever the server let in: its size bound follows the largest limit.
   config.max_body_bytes = std::max({o.server.max_iam_body, o.server.max_service_body, o.server.max_socket_message});
   auto enforcer = iam::make_enforcer(std::move(config));
@@ -150,7 +155,7 @@ int main(int argc, char** argv) {
   address_throttle.enabled = o.address_free_failures > 0;
   address_throttle.free_failures = o.address_free_failures;
   auto handler = std::make_shared<gateway::Handler>(regime, *enforcer, std::make_shared<gateway::EchoBackend>(),
-                                                    address_throttle);
+                                                    address_throttle, deployment->roles);
   const std::shared_ptr<examples::StoreMeter> meter = deployment->store_meter;
   auto counters = [meter, handler](std::string_view event, std::size_t connections) {
     return nlohmann::json{{"event", event},

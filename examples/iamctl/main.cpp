@@ -4,6 +4,7 @@
 //   iamctl create-user --store sqlite:./iam.db --username alice --role writer
 //   KEY=$(iamctl create-api-key --user-id ID --name laptop)
 //   IAM_URL=http://localhost:8888 IAM_TOKEN=tg_... iamctl list-users   (remote: a gateway)
+//   IAM_TOKEN=<provider token> iamctl whoami --regime oidc --oidc-config oidc.json   (docs/oidc.md)
 //
 // Subcommands mirror TrustGraph's tg-* IAM tools. A one-time secret (API key, temporary
 // password, JWT) is the only thing printed on stdout; context goes to stderr. Passwords
@@ -68,7 +69,7 @@ struct Options {
 // The options that only mean something for a store opened in this process.
 const std::vector<std::string> kLocalOnlyOptions = {"--store",       "--regime",    "--bootstrap-mode",
                                                     "--bootstrap-token", "--jwt-lifetime", "--key-grace",
-                                                    "--password-iterations", "--key-file"};
+                                                    "--password-iterations", "--key-file", "--oidc-config"};
 
 void add_store_options(CLI::App& cmd, iamctl::StoreOptions& o) {
   examples::add_deployment_options(cmd, o, " (local store only)");

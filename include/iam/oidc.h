@@ -51,7 +51,7 @@ struct OidcIssuer {
   std::string default_workspace = "default";
 };
 
-struct OidcConfig {
+struct IAM_EXPORT OidcConfig {
   std::vector<OidcIssuer> issuers;  // at least one; issuer values distinct
   std::chrono::seconds leeway{30};             // "leeway_seconds": for exp, nbf, iat
   std::chrono::seconds jwks_min_refresh{30};   // "jwks_min_refresh_seconds"
@@ -62,8 +62,9 @@ struct OidcConfig {
 
 // The --oidc-config file: {"issuers":[{...}], "leeway_seconds":30, "jwks_min_refresh_seconds":30}.
 // Bounded strict JSON; an unknown key anywhere is an error naming it, as is a wrong type;
-// the result is validated.
-IAM_EXPORT Result<OidcConfig> parse_oidc_config(std::string_view json_text);
+// the result is validated (role_map values against `roles`).
+IAM_EXPORT Result<OidcConfig> parse_oidc_config(std::string_view json_text,
+                                                const RoleTable& roles = default_role_table());
 
 struct OidcOptions {
   RoleTable roles = default_role_table();

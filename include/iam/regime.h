@@ -74,6 +74,14 @@ class IAM_EXPORT Regime {
   // A request with no credential at all. The default, like the roles regime, refuses.
   virtual Result<Identity> authenticate_anonymous() { return auth_failure(); }
 
+  // Is this credential of a kind this regime issues or trusts? Cheap, verifies nothing: a
+  // chain (iam/chain.h) sends a credential to the first member that recognises it. The
+  // default recognises everything.
+  virtual bool recognises(std::string_view /*credential*/) const { return true; }
+  // Did this regime issue this identity? A chain sends authorise, authorise_many and the
+  // management operations to the first member that answers yes. The default says yes.
+  virtual bool issued(const Identity& /*identity*/) const { return true; }
+
   // May `identity` use `capability` on `resource`? Errors inside are a deny.
   virtual Decision authorise(const Identity& identity, std::string_view capability,
                              const Resource& resource, const Parameters& parameters) = 0;

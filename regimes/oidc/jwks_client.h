@@ -62,6 +62,7 @@ struct JwksStats {
   std::uint64_t fetch_failures = 0;
   std::size_t keys = 0;               // usable keys held now
   bool ever_fetched = false;          // some fetch has succeeded
+  std::string last_failure;           // why the last failed fetch failed (no secrets), for operators
 };
 
 class JwksKeys {
@@ -82,6 +83,7 @@ class JwksKeys {
   JwksStats stats() const;
 
  private:
+  friend class JwksRefresher;  // reads the clock that refresh_if_due's answer is on
   struct State;
   std::unique_ptr<State> state_;
 };

@@ -2,6 +2,7 @@
 // their per-account throttle. Every failure is the one opaque auth failure; the real
 // reason goes to the audit event only.
 #include "credentials/api_key.h"
+#include "regimes/oidc/oidc_token.h"
 #include "regimes/roles/roles_regime_impl.h"
 
 namespace iam {
@@ -30,6 +31,18 @@ Result<Identity> RolesRegimeImpl::authenticate(std::string_view credential) noex
   } catch (...) {
     return Error{ErrorCode::internal_error, "authentication failed unexpectedly"};
   }
+}
+
+bool RolesRegimeImpl::recognises(std::string_view credential) const noexcept {
+  try {
+    switch (credential_shape(credential)) {
+      case CredentialShape::api_key: return true;
+      case CredentialShape::jwt: return oidc::peek_issuer(credential) == keys_.config().issuer;
+      case CredentialShape::malformed: break;
+    }
+  } catch (...) {
+  }
+  return false;
 }
 
 Result<Identity> RolesRegimeImpl::authenticate_anonymous() noexcept {

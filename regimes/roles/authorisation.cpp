@@ -1,17 +1,10 @@
 // The roles regime's decisions: authorise / authorise_many (one decision function), and
 // the in-process re-checks of a management operation's actor (contract.md).
+#include "regimes/policy/regime_audit.h"
 #include "regimes/roles/roles_regime_impl.h"
 
 namespace iam {
 namespace {
-
-// The workspace a check is about: the resource's, else the parameters', else none.
-std::string_view target_workspace(const Resource& resource, const Parameters& parameters) {
-  std::string_view target = resource.workspace_id();
-  if (target.empty())
-    if (const auto it = parameters.find(component::workspace); it != parameters.end()) target = it->second;
-  return target;
-}
 
 Status check_integrity(std::optional<std::string_view> workspace, std::string_view actual) {
   if (workspace && !workspace->empty() && *workspace != actual)

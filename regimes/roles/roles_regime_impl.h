@@ -109,6 +109,8 @@ class RolesRegimeImpl final : public RolesRegime {
   // ---- Regime ----
   Result<Identity> authenticate(std::string_view credential) noexcept override;
   Result<Identity> authenticate_anonymous() noexcept override;
+  // A `tg_` API key, or a JWT whose (unverified) iss is this regime's issuer.
+  bool recognises(std::string_view credential) const noexcept override;
   Decision authorise(const Identity& identity, std::string_view capability, const Resource& resource,
                      const Parameters& parameters) noexcept override;
   std::vector<Decision> authorise_many(const Identity& identity,

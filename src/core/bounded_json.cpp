@@ -4,6 +4,8 @@
 // max_depth deep) is dropped.
 #include "core/bounded_json.h"
 
+#include <algorithm>
+#include <iterator>
 #include <utility>
 
 namespace iam {
@@ -46,6 +48,36 @@ class DepthBounded : public Base {
   bool too_deep_ = false;
 };
 
+// Adds the duplicate-key rule to a DepthBounded handler.
+template <class Base>
+class UniqueKeys : public DepthBounded<Base> {
+ public:
+  using DepthBounded<Base>::DepthBounded;
+
+  bool start_object(std::size_t elements) {
+    if (!DepthBounded<Base>::start_object(elements)) return false;
+    keys_.open_object();
+    return true;
+  }
+  bool key(typename Base::string_t& name) {
+    keys_.add_key(name);
+    return Base::key(name);
+  }
+  bool end_object() {
+    if (!keys_.close_object()) {
+      duplicate_ = true;
+      return false;
+    }
+    return DepthBounded<Base>::end_object();
+  }
+
+  bool duplicate() const noexcept { return duplicate_; }
+
+ private:
+  DuplicateKeyCheck keys_;
+  bool duplicate_ = false;
+};
+
 Error malformed() { return {ErrorCode::invalid_argument, "malformed JSON"}; }
 Error too_large() { return {ErrorCode::invalid_argument, "JSON text too large"}; }
 Error too_deep() { return {ErrorCode::invalid_argument, "JSON nested too deeply"}; }
@@ -61,6 +93,30 @@ Result<Json> parse_bounded(std::string_view text, const JsonLimits& limits) {
 }
 
 }  // namespace
+
+bool DuplicateKeyCheck::close_object() {
+  // Sorting this object's keys puts any two equal ones side by side.
+  const auto first = keys_.begin() + static_cast<std::ptrdiff_t>(object_starts_.back());
+  bool unique = true;
+  if (keys_.end() - first > 1) {
+    std::sort(first, keys_.end());
+    unique = std::adjacent_find(first, keys_.end()) == keys_.end();
+  }
+  keys_.erase(first, keys_.end());
+  object_starts_.pop_back();
+  return unique;
+}
+
+Result<nlohmann::json> parse_json_bounded_unique_keys(std::string_view text, const JsonLimits& limits) {
+  if (text.size() > limits.max_bytes) return too_large();
+  nlohmann::json value;
+  UniqueKeys<nlohmann::detail::json_sax_dom_parser<nlohmann::json>> builder(limits.max_depth, value, false);
+  if (!nlohmann::json::sax_parse(text.begin(), text.end(), &builder)) {
+    if (builder.duplicate()) return Error{ErrorCode::invalid_argument, "duplicate JSON key"};
+    return builder.too_deep() ? too_deep() : malformed();
+  }
+  return value;
+}
 
 Result<nlohmann::json> parse_json_bounded(std::string_view text, const JsonLimits& limits) {
   return parse_bounded<nlohmann::json>(text, limits);

@@ -9,7 +9,9 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -39,5 +41,29 @@ Result<nlohmann::json> parse_json_bounded(std::string_view text, const JsonLimit
 Result<nlohmann::ordered_json> parse_ordered_json_bounded(std::string_view text, const JsonLimits& limits = {});
 // The same checks without building anything: true when parse_json_bounded would succeed.
 bool json_accepted_bounded(std::string_view text, const JsonLimits& limits = {});
+
+// For texts whose meaning must not depend on the reader (tokens, keys): as
+// parse_json_bounded, and an object naming a key twice at any depth is refused too, with
+// "duplicate JSON key" (nlohmann would silently keep the last one, and two parsers
+// disagreeing about a claim is how confusions start).
+Result<nlohmann::json> parse_json_bounded_unique_keys(std::string_view text, const JsonLimits& limits = {});
+
+// The duplicate-key rule for SAX handlers: call open_object, add_key for each key and
+// close_object as the parser reports them; close_object answers false when the object it
+// closes named a key twice. O(n log n) per object, however many keys it is stuffed with.
+class DuplicateKeyCheck {
+ public:
+  DuplicateKeyCheck() {
+    keys_.reserve(16);  // a token's header and claims fit without growing
+    object_starts_.reserve(4);
+  }
+  void open_object() { object_starts_.push_back(keys_.size()); }
+  void add_key(std::string_view key) { keys_.emplace_back(key); }
+  bool close_object();
+
+ private:
+  std::vector<std::string> keys_;           // keys of the open objects, innermost last
+  std::vector<std::size_t> object_starts_;  // where each open object's keys begin in keys_
+};
 
 }  // namespace iam

@@ -50,10 +50,7 @@ struct Member {
 class ObjectScanner {
  public:
   ObjectScanner(const std::string_view* wanted, std::size_t count, Member* members)
-      : wanted_(wanted), count_(count), members_(members) {
-    keys_.reserve(16);  // a token's header and claims fit without growing
-    object_starts_.reserve(4);
-  }
+      : wanted_(wanted), count_(count), members_(members) {}
 
   // True when `text` is a JSON object without duplicate keys; members are filled in.
   bool scan(std::string_view text) {
@@ -90,7 +87,7 @@ class ObjectScanner {
       return false;
     }
     ++depth_;
-    object_starts_.push_back(keys_.size());
+    keys_.open_object();
     return true;
   }
   bool key(json::string_t& name) {
@@ -99,19 +96,11 @@ class ObjectScanner {
       for (std::size_t i = 0; i < count_; ++i)
         if (wanted_[i] == name) pending_ = &members_[i];
     }
-    keys_.push_back(name);
+    keys_.add_key(name);
     return true;
   }
   bool end_object() {
-    // Sorting this object's keys puts any two equal ones side by side: O(n log n) even
-    // for an object stuffed with keys.
-    const auto first = keys_.begin() + static_cast<std::ptrdiff_t>(object_starts_.back());
-    if (keys_.end() - first > 1) {
-      std::sort(first, keys_.end());
-      if (std::adjacent_find(first, keys_.end()) != keys_.end()) return false;
-    }
-    keys_.erase(first, keys_.end());
-    object_starts_.pop_back();
+    if (!keys_.close_object()) return false;
     --depth_;
     return true;
   }
@@ -148,16 +137,13 @@ class ObjectScanner {
   Member* pending_ = nullptr;
   std::size_t depth_ = 0;
   bool root_seen_ = false;
-  std::vector<std::string> keys_;           // keys of the open objects, innermost last
-  std::vector<std::size_t> object_starts_;  // where each open object's keys begin in keys_
+  DuplicateKeyCheck keys_;
 };
 
 // Parses a JSON object with the same strictness as token verification (no duplicate keys
 // at any depth); for documents read rarely, such as a JWK.
 std::optional<json> parse_object_strict(std::string_view text) {
-  ObjectScanner check(nullptr, 0, nullptr);
-  if (!check.scan(text)) return std::nullopt;
-  auto value = parse_json_bounded(text);
+  auto value = parse_json_bounded_unique_keys(text);
   if (!value || !value->is_object()) return std::nullopt;
   return std::move(*value);
 }

@@ -20,13 +20,15 @@ exports=$(exported "$lib")
 count=$(printf '%s\n' "$exports" | wc -l)
 echo "libiam.so exports $count symbols"
 [ "$count" -gt 50 ] || fail "libiam.so exports only $count symbols: is the public API exported at all?"
-printf '%s\n' "$exports" | grep -q '^iam::make_roles_regime(' || fail "iam::make_roles_regime is not exported"
+for function in make_roles_regime make_chain_regime make_oidc_regime parse_oidc_config OidcConfig::validate; do
+  printf '%s\n' "$exports" | grep -q "^iam::$function(" || fail "iam::$function is not exported"
+done
 
 # Everything exported names the iam namespace (or its type information and vtables).
 others=$(printf '%s\n' "$exports" | grep -Ev '^(iam::|(typeinfo|typeinfo name|vtable|VTT) for iam::)' || true)
 [ -z "$others" ] || { printf '%s\n' "$others" | head -20; fail "libiam.so exports symbols outside the iam namespace"; }
 # ... but none of its internal namespaces (src/: credentials, crypto, text, ...) or types.
-internal='^(typeinfo for |typeinfo name for |vtable for )?iam::(detail|credentials|crypto|gateway|protocol|storage_detail|sqlite_detail|postgres_detail|text|testing)::'
+internal='^(typeinfo for |typeinfo name for |vtable for )?iam::(detail|credentials|crypto|gateway|protocol|oidc|storage_detail|sqlite_detail|postgres_detail|text|testing)::'
 leaked=$(printf '%s\n' "$exports" | grep -E "$internal" || true)
 [ -z "$leaked" ] || { printf '%s\n' "$leaked" | head -20; fail "libiam.so exports internal symbols"; }
 printf '%s\n' "$exports" | grep -q nlohmann && fail "libiam.so exports nlohmann/json symbols"

@@ -68,20 +68,26 @@ echo "ok   make_test_iam from pkg-config iam-testing runs against the staged lib
 
 # The static archive, with the private requirements pkg-config lists for static links.
 static_flags=$(pkg-config --static --cflags --libs iam) || fail "pkg-config --static"
-# With the PostgreSQL store: Debian's libpq.pc lists private libraries that libpq-dev does
-# not ship (-lpgcommon, -lpgport come with postgresql-server-dev, -lgssapi_krb5's link
-# name with libkrb5-dev). Only a fully static libpq needs them; here libpq links shared,
-# so those the toolchain cannot find are dropped (and only those).
-case " $static_flags " in *" -lpq "*)
-  for lib in $(pkg-config --static --libs-only-l libpq); do
-    [ "$lib" = -lpq ] && continue
-    name=${lib#-l}
-    if ! "$@" -print-file-name="lib$name.so" | grep -q / && ! "$@" -print-file-name="lib$name.a" | grep -q /; then
-      static_flags=$(echo " $static_flags " | sed "s# $lib # #g")
-      echo "note: $lib (a private library of libpq) is not installed; dropped, libpq links shared here"
-    fi
-  done ;;
-esac
+# With the PostgreSQL store or the OIDC regime: Debian's libpq.pc and libcurl.pc list
+# private libraries that their -dev packages do not ship (libpq: -lpgcommon, -lpgport with
+# postgresql-server-dev, -lgssapi_krb5's link name with libkrb5-dev; libcurl: -lssh2, -lldap,
+# -lpsl, ... with their own -dev packages). Only a fully static libpq or libcurl needs them;
+# here they link shared, so those the toolchain cannot find are dropped (and only those).
+for dep in libpq libcurl; do
+  pkg-config --exists "$dep" || continue
+  own=$(pkg-config --libs-only-l "$dep")
+  own=${own%% *}  # -lpq, -lcurl
+  case " $static_flags " in *" $own "*)
+    for lib in $(pkg-config --static --libs-only-l "$dep"); do
+      [ "$lib" = "$own" ] && continue
+      name=${lib#-l}
+      if ! "$@" -print-file-name="lib$name.so" | grep -q / && ! "$@" -print-file-name="lib$name.a" | grep -q /; then
+        static_flags=$(echo " $static_flags " | sed "s# $lib # #g")
+        echo "note: $lib (a private library of $dep) is not installed; dropped, $dep links shared here"
+      fi
+    done ;;
+  esac
+done
 # shellcheck disable=SC2086
 "$@" -std=c++20 -o "$stage/smoke-static" "$smoke" $(echo "$static_flags" | sed 's/-liam/-Wl,-Bstatic -liam -Wl,-Bdynamic/') ||
   fail "the smoke program does not link statically with pkg-config --static flags"
