@@ -36,7 +36,7 @@ iam::Result<std::shared_ptr<iam::AuditFileSink>> open_audit_log(const AuditLogOp
     options.fsync = iam::AuditFsync::interval;
     options.fsync_interval = std::chrono::milliseconds(milliseconds);
   }
-  return iam::AuditFileSink::open(std::move(options));
+  return iam::make_audit_file_sink(std::move(options));
 }
 
 }  // namespace gateway

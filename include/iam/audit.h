@@ -113,12 +113,14 @@ struct AuditFileOptions {
 // for a new file, the last chain value this sink wrote (rotation: the next file continues
 // the previous one's chain) or, for a new log, 32 random bytes. Opening an existing
 // non-empty file continues its chain from its last line.
+class AuditFileSink;
+// Opens (or creates) options.path and starts the writer. Errors: invalid_argument for bad
+// options; internal_error when the file cannot be opened or its last line is not a chained
+// record (an audit log is never silently restarted: move the file aside).
+IAM_EXPORT Result<std::shared_ptr<AuditFileSink>> make_audit_file_sink(AuditFileOptions options);
+
 class IAM_EXPORT AuditFileSink final : public AuditSink {
  public:
-  // Opens (or creates) options.path. Errors: invalid_argument for bad options;
-  // internal_error when the file cannot be opened or its last line is not a chained
-  // record (an audit log is never silently restarted: move the file aside).
-  static Result<std::shared_ptr<AuditFileSink>> open(AuditFileOptions options);
   // Writes what is queued, syncs (unless AuditFsync::never) and closes.
   ~AuditFileSink() override;
   AuditFileSink(const AuditFileSink&) = delete;
@@ -140,6 +142,7 @@ class IAM_EXPORT AuditFileSink final : public AuditSink {
   struct State;  // internal (src/audit/file_sink.cpp)
 
  private:
+  friend Result<std::shared_ptr<AuditFileSink>> make_audit_file_sink(AuditFileOptions options);
   explicit AuditFileSink(std::unique_ptr<State> state);
   std::unique_ptr<State> state_;
 };

@@ -256,14 +256,14 @@ struct AuditFileSink::State {
   }
 };
 
-Result<std::shared_ptr<AuditFileSink>> AuditFileSink::open(AuditFileOptions options) {
+Result<std::shared_ptr<AuditFileSink>> make_audit_file_sink(AuditFileOptions options) {
   if (options.path.empty()) return Error{ErrorCode::invalid_argument, "the audit log needs a path"};
   if (options.queue_capacity == 0) return Error{ErrorCode::invalid_argument, "the audit queue needs room for an event"};
   if (options.fsync == AuditFsync::interval && options.fsync_interval <= std::chrono::milliseconds::zero())
     return Error{ErrorCode::invalid_argument, "the audit fsync interval must be positive"};
   if (!options.random) options.random = system_random();
   if (!options.logger) options.logger = null_logger();
-  auto state = std::make_unique<State>(std::move(options));
+  auto state = std::make_unique<AuditFileSink::State>(std::move(options));
   IAM_ASSIGN_OR_RETURN(state->log, open_log(state->options.path));
   if (!state->start_file_if_new()) {
     ::close(state->log.fd);

@@ -34,7 +34,7 @@ iam::AuditFileOptions options_for(const std::string& path) {
 
 // Writes `count` management events to `path` through a sink of its own.
 void write_events(const std::string& path, int count, int first = 0) {
-  auto sink = iam::AuditFileSink::open(options_for(path));
+  auto sink = iam::make_audit_file_sink(options_for(path));
   REQUIRE(sink.ok());
   for (int i = first; i < first + count; ++i)
     (*sink)->record(audit_event("iam.management", {{"actor", "u" + std::to_string(i)}, {"operation", "create-user"}}));
@@ -165,7 +165,7 @@ TEST_CASE("audit chain: rotated files chain across, and a missing tail shows in 
   const std::string path = dir.file("audit.log");
   const std::string rotated = dir.file("audit.log.1");
   {
-    auto sink = iam::AuditFileSink::open(options_for(path));
+    auto sink = iam::make_audit_file_sink(options_for(path));
     REQUIRE(sink.ok());
     (*sink)->record(audit_event("iam.management", {{"actor", "before"}}));
     (*sink)->record(audit_event("iam.management", {{"actor", "before-too"}}));
@@ -202,7 +202,7 @@ TEST_CASE("audit log file: reopening or opening an existing file continues its c
   write_events(path, 2);
   write_events(path, 2, 2);  // a restart: appends, no second genesis
   {
-    auto sink = iam::AuditFileSink::open(options_for(path));
+    auto sink = iam::make_audit_file_sink(options_for(path));
     REQUIRE(sink.ok());
     (*sink)->reopen();  // not rotated: the same file, the same chain
     (*sink)->record(audit_event("iam.management"));
@@ -219,7 +219,7 @@ TEST_CASE("audit log file: a file that does not end with a chained record is ref
   TempDir dir("iam-audit");
   SUBCASE("not an audit log") {
     write_file(dir.file("other"), "hello\n");
-    auto sink = iam::AuditFileSink::open(options_for(dir.file("other")));
+    auto sink = iam::make_audit_file_sink(options_for(dir.file("other")));
     REQUIRE_FALSE(sink.ok());
     CHECK(sink.error().code == iam::ErrorCode::internal_error);
   }
@@ -228,10 +228,10 @@ TEST_CASE("audit log file: a file that does not end with a chained record is ref
     std::string text = read_file(dir.file("audit.log"));
     text.pop_back();
     write_file(dir.file("audit.log"), text);
-    CHECK_FALSE(iam::AuditFileSink::open(options_for(dir.file("audit.log"))).ok());
+    CHECK_FALSE(iam::make_audit_file_sink(options_for(dir.file("audit.log"))).ok());
   }
   SUBCASE("unopenable") {
-    auto sink = iam::AuditFileSink::open(options_for(dir.file("missing-dir/audit.log")));
+    auto sink = iam::make_audit_file_sink(options_for(dir.file("missing-dir/audit.log")));
     REQUIRE_FALSE(sink.ok());
     CHECK(sink.error().code == iam::ErrorCode::internal_error);
   }
@@ -246,7 +246,7 @@ TEST_CASE("audit log file: bad options are invalid_argument") {
     o.fsync = iam::AuditFsync::interval;
     o.fsync_interval = std::chrono::milliseconds(0);
   }
-  auto sink = iam::AuditFileSink::open(o);
+  auto sink = iam::make_audit_file_sink(o);
   REQUIRE_FALSE(sink.ok());
   CHECK(sink.error().code == iam::ErrorCode::invalid_argument);
 }

@@ -36,7 +36,7 @@ iam::AuditFileOptions options_for(const std::string& path, iam::AuditFsync fsync
 }
 
 std::shared_ptr<iam::AuditFileSink> open_sink(iam::AuditFileOptions o) {
-  auto sink = iam::AuditFileSink::open(std::move(o));
+  auto sink = iam::make_audit_file_sink(std::move(o));
   REQUIRE(sink.ok());
   return *sink;
 }
