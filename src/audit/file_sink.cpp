@@ -155,9 +155,16 @@ struct AuditFileSink::State {
   // Appends the event's chained line; false (nothing chained) when the write fails.
   bool write_line(const AuditEvent& event) {
     if (!start_file_if_new()) return false;
-    const std::string envelope = event.envelope_json(options.producer, crypto::uuid_v4(*options.random));
-    const std::string chain = audit::next_chain(log.last_chain, envelope);
-    if (!write_all(log.fd, audit::chained_line(envelope, chain) + "\n")) {
+    std::string chain;
+    std::string line;
+    try {  // out of memory loses this event, not the writer thread
+      const std::string envelope = event.envelope_json(options.producer, crypto::uuid_v4(*options.random));
+      chain = audit::next_chain(log.last_chain, envelope);
+      line = audit::chained_line(envelope, chain) + "\n";
+    } catch (...) {
+      return false;
+    }
+    if (!write_all(log.fd, line)) {
       // The chain stays where it was; a partly written line shows up in audit-verify.
       options.logger(LogLevel::error, "audit log " + options.path + ": write failed: " + errno_text());
       return false;
