@@ -165,4 +165,28 @@ with open(tampered, "w") as f:
 code, out = audit_verify(tampered)
 c.equal(code, 1, "an edited file fails verification")
 c.check(f"{tampered}:3:" in out, f"the edited line is named: {out.strip()}")
+code, out = audit_verify("--genesis", "0" * 64, ROTATED)
+c.equal(code, 1, "a first file that does not continue the given genesis fails")
+c.check(f"{ROTATED}:1:" in out, f"at its genesis record: {out.strip()}")
+code, out = audit_verify(os.path.join(gw.tmp.name, "no-such.log"))
+c.equal(code, 2, f"an unreadable file is a usage error: {out.strip()}")
+
+
+def refused_start(*args):
+    done = subprocess.run([EXE, "--port", "0", "--store", "memory", "--bootstrap-mode", "bootstrap", *args],
+                          capture_output=True, text=True, timeout=60)
+    return done.returncode, done.stderr
+
+
+code, err = refused_start("--audit-log", LOG, "--audit-fsync", "sometimes")
+c.check(code == 2 and "--audit-fsync" in err, f"a bad --audit-fsync is a usage error: {code} {err.strip()}")
+code, err = refused_start("--audit-log", os.path.join(gw.tmp.name, "missing-dir", "audit.log"))
+c.check(code == 3 and "cannot open audit log" in err,
+        f"an audit log that cannot be opened stops the start: {code} {err.strip()}")
+cut = os.path.join(gw.tmp.name, "cut.log")
+with open(cut, "w") as f:
+    f.write(open(LOG).read()[:-5])
+code, err = refused_start("--audit-log", cut)
+c.check(code == 3 and "does not end with a chained record" in err,
+        f"a log cut short is not silently restarted: {code} {err.strip()}")
 c.done()
