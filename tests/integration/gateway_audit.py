@@ -6,6 +6,7 @@ hash chain in a new file; `iamctl audit-verify` finds both files intact (the liv
 while the gateway still writes it) and names the line of an edit; and the files hold no
 password, API key plaintext, JWT or stored hash used in the test.
 Usage: gateway_audit.py IAM-GATEWAY IAMCTL"""
+import asyncio
 import hashlib
 import json
 import os
@@ -13,6 +14,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
+
+import websockets
 
 from gateway_process import Checks, Gateway
 
@@ -32,6 +35,22 @@ def records(path):
     with open(path) as f:
         lines = f.read().splitlines()
     return [json.loads(line) for line in lines[1:]]  # after the genesis record
+
+
+async def socket_frames(gw, admin):
+    """Over /api/v1/socket: authenticate, a whoami, and a login with a wrong password."""
+    async with websockets.connect(f"ws://127.0.0.1:{gw.port}/api/v1/socket", open_timeout=15, close_timeout=5) as ws:
+        async def ask(frame):
+            await ws.send(json.dumps(frame))
+            return json.loads(await asyncio.wait_for(ws.recv(), 30))
+
+        c.equal((await ask({"type": "auth", "token": admin})).get("type"), "auth-ok", "socket auth")
+        whoami = await ask({"id": "w1", "service": "iam", "request": {"operation": "whoami"}})
+        c.check("error" not in whoami, f"socket whoami: {whoami}")
+        secrets.add("Socket-wrong-3")
+        refused = await ask({"id": "w2", "service": "iam",
+                             "request": {"operation": "login", "username": "alice", "password": "Socket-wrong-3"}})
+        c.check("error" in refused, f"socket login with a wrong password fails: {refused}")
 
 
 def login(gw, username, password):
@@ -78,6 +97,8 @@ try:
     secrets.add(temporary)
     jwt2 = login(gw, "alice", temporary)
     c.check(jwt2 is not None, "login with the temporary password")
+
+    asyncio.run(socket_frames(gw, admin))
 
     c.check(gw.wait_until(lambda: os.path.exists(LOG) and any(
         r["event_type"] == "gateway.request" and json.loads(r["payload_json"]).get("path") == "/api/v1/auth/login"
@@ -153,6 +174,14 @@ c.check(of("gateway.request", path="/api/v1/iam", operation="list-users", status
         "the denied request's status and principal")
 c.check(of("gateway.request", path="/api/v1/iam", operation="create-user", status="200", workspace="default"),
         "a request's authorised workspace")
+frames = of("gateway.request", method="WS", path="/api/v1/socket", operation="login")
+c.equal(len(frames), 1, "gateway.request for the socket's login frame")
+frame_ids = {p["request_id"] for p in frames}
+c.check(any(p.get("request_id") in frame_ids and p.get("client_ip") == "127.0.0.1"
+            for p in of("iam.authenticate", credential_type="login-password", outcome="failure")),
+        "the socket login's iam.authenticate carries the frame's request id and client address")
+c.check(of("gateway.request", method="WS", path="/api/v1/socket", operation="whoami", client_ip="127.0.0.1"),
+        "gateway.request for the socket's whoami frame")
 ids = [p["request_id"] for t, p in payloads if t == "gateway.request"]
 c.equal(len(ids), len(set(ids)), "one gateway.request per request id")
 
