@@ -13,6 +13,8 @@ rules = [
     ("src/core", ("storage/", "regimes/", "credentials/", "gateway/", "protocol/", "iam/sqlite_store.h",
                   "iam/postgres_store.h", "iam/memory_store.h", "iam/store.h"), "core includes no backend or higher layer"),
     ("src/crypto", ("credentials/", "iam/jwt.h", "gateway/", "storage/", "regimes/"), "crypto includes no credentials"),
+    ("src/audit", ("storage/", "regimes/", "credentials/", "gateway/", "protocol/", "iam/regime.h", "iam/repository.h"),
+     "the audit sinks know events, not who emits them"),
     ("storage", ("regimes/", "gateway/", "protocol/", "iam/jwt.h", "iam/roles.h", "iam/gateway.h"),
      "storage knows records, not regimes or the gateway"),
     ("regimes", ("gateway/", "iam/gateway.h", "storage/"), "regimes know storage only through Repository"),

@@ -264,6 +264,7 @@ iam::Result<Deployment> open_deployment(DeploymentOptions& o, std::optional<iam:
   config.jwt.grace = std::chrono::seconds(o.key_grace);
   config.password_iterations = o.password_iterations;
   if (logger) config.logger = std::move(logger);
+  if (o.audit) config.audit = o.audit;
   IAM_ASSIGN_OR_RETURN(auto roles, iam::make_roles_regime(std::move(config)));
   if (oidc) {
     // OIDC first: it recognises only JWTs whose `iss` it trusts; the roles regime takes the rest.

@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 
+#include "iam/audit.h"
 #include "iam/log.h"
 #include "iam/regime.h"
 #include "iam/roles.h"
@@ -27,6 +28,7 @@ struct DeploymentOptions {
   int key_grace = 0;
   std::uint32_t password_iterations = iam::minimum_password_iterations;
   std::string key_file;  // empty: $IAM_KEY_ENCRYPTION_KEY_FILE, else beside a sqlite store
+  std::shared_ptr<iam::AuditSink> audit;  // not a flag: where the regime reports (default: discard)
 };
 
 // The flags above, as both programs spell them. `store_note` is appended to --store's help.

@@ -233,7 +233,8 @@ std::variant<Response, Pending> Handler::begin(const RouteMatch& route, std::str
   iam::Outcome outcome = enforcer_->enforce(request);
   wipe(request.body);
   if (!outcome.forward()) {
-    Response refused{outcome.status, std::move(outcome.body), {}, outcome.operation, std::move(outcome.reason)};
+    Response refused{outcome.status, std::move(outcome.body), {}, outcome.operation, std::move(outcome.reason),
+                     outcome.workspace};
     if (outcome.identity) refused.principal = outcome.identity->handle;
     return refused;
   }
@@ -268,7 +269,8 @@ Response Handler::complete(const Pending& pending) const {
   } catch (...) {
     answer = iam::HttpAnswer{500, std::string(iam::masked::internal_error)};
   }
-  return Response{answer.status, std::move(answer.body), forwarded.identity.handle, outcome.operation, {}};
+  return Response{answer.status, std::move(answer.body), forwarded.identity.handle, outcome.operation, {},
+                  outcome.workspace};
 }
 
 Response Handler::dispatch_iam(const iam::Outcome& outcome) const {
@@ -292,7 +294,7 @@ Response Handler::dispatch_iam(const iam::Outcome& outcome) const {
   std::string answer_json = dispatcher_.handle(request);
   wipe(request);
   iam::HttpAnswer answer = iam::answer_for_dispatcher_json(outcome.operation, answer_json);
-  Response response{answer.status, std::move(answer.body), {}, outcome.operation, {}};
+  Response response{answer.status, std::move(answer.body), {}, outcome.operation, {}, outcome.workspace};
   if (outcome.identity) response.principal = outcome.identity->handle;
   if (answer.status != 200) {
     // The caller sees the masked body; the log gets the error's type (never its values).

@@ -61,6 +61,7 @@ struct Response {
   std::string principal;
   std::string operation;
   std::string reason;
+  std::string workspace{};  // the authorised workspace, when the request has one (audit)
 };
 
 // An enforced request that still has IAM work to do, and whether that work hashes a

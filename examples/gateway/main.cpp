@@ -12,6 +12,8 @@
 // {"event":"listening","address":…,"port":…} (with --port 0 the port is chosen freely).
 // On SIGUSR1 and at exit a line {"event":"stats"|"stopped","store_reads":…,"store_writes":…,
 // "cached_identities":…,"connections":…,"rss_kib":…}.
+// With --audit-log PATH, audit events go to PATH as hash-chained JSON lines (SIGHUP
+// reopens it for log rotation).
 // Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 2 usage or configuration error,
 // 3 the store or the port could not be opened.
 #include <CLI/CLI.hpp>
@@ -26,6 +28,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "audit_log.h"
 #include "backend.h"
 #include "deployment.h"
 #include "handler.h"
@@ -47,6 +50,7 @@ struct Options {
   unsigned address_free_failures = 20;  // failed logins per client address before throttling
   int idle_timeout = 30;
   int read_timeout = 30;
+  gateway::AuditLogOptions audit;
 };
 
 int fail(int code, const std::string& message) {
@@ -111,6 +115,7 @@ int main(int argc, char** argv) {
   app.add_option("--idle-timeout", o.idle_timeout, "seconds a connection may wait for a request")->capture_default_str();
   app.add_option("--read-timeout", o.read_timeout, "seconds a request may take to arrive once begun")
       ->capture_default_str();
+  gateway::add_audit_log_options(app, o.audit);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -123,6 +128,14 @@ int main(int argc, char** argv) {
     return fail(kExitUsage, "limits must be positive");
   o.server.idle_timeout = std::chrono::seconds(o.idle_timeout);
   o.server.read_timeout = std::chrono::seconds(o.read_timeout);
+
+  auto audit = gateway::open_audit_log(o.audit);  // before the regime, which reports to it
+  if (!audit) return fail(exit_code_for(audit.error()), audit.error().message);
+  if (*audit) {
+    o.deployment.audit = *audit;
+    o.server.audit = *audit;
+    o.server.on_reopen = [sink = *audit] { sink->reopen(); };
+  }
 
   auto deployment = examples::open_deployment(o.deployment, std::nullopt, warnings_only());
   if (!deployment) return fail(exit_code_for(deployment.error()), deployment.error().message);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/mutex.h"
+#include "iam/audit.h"
 #include "iam/clock.h"
 #include "iam/websocket_session.h"
 
@@ -97,6 +98,34 @@ struct Shared {
   AccessLog log;
   Tracker tracker;
   std::atomic<std::uint64_t> next_request_id{1};
+
+  // A finished request: its access log line, and TrustGraph's gateway.request audit event
+  // (the line's fields, the client's address and the authorised workspace; never a
+  // credential: the line holds none).
+  void finished(const json& line, std::string_view client, std::string_view workspace = {}) {
+    log.write(line);
+    if (!options.audit) return;
+    iam::AuditEvent event{"gateway.request", std::chrono::system_clock::now(), {}};
+    auto add = [&](const char* name, const char* key) {
+      if (!line.contains(key)) return;
+      const json& value = line[key];
+      event.fields.emplace_back(name, value.is_string() ? value.get<std::string>() : value.dump());
+    };
+    add("method", "method");
+    add("path", "path");
+    add("operation", "operation");
+    add("status", "status");
+    add("principal", "principal");
+    if (!workspace.empty()) event.fields.emplace_back("workspace", std::string(workspace));
+    add("latency_ms", "latency_ms");
+    add("request_id", "request_id");
+    if (!client.empty()) event.fields.emplace_back("client_ip", std::string(client));
+    try {
+      options.audit->record(event);
+    } catch (...) {
+      // an audit sink never changes a response
+    }
+  }
   std::atomic<bool> stopping{false};
   std::atomic<std::size_t> connections{0};  // open HTTP and WebSocket connections
 
@@ -203,28 +232,32 @@ class SocketConnection final : public Closable, public std::enable_shared_from_t
   bool stream_still_authorised() {
     std::optional<std::string> credential;
     if (grant_->credential) credential = std::string(grant_->credential->view());
+    const std::uint64_t request_id = shared_->next_request_id++;
+    const iam::ScopedAuditContext context({std::to_string(request_id), client_});
     auto begun = shared_->handler->begin(grant_->route, {}, std::move(credential));
     if (std::holds_alternative<Pending>(begun)) return true;
     const Response& refused = std::get<Response>(begun);
-    json line = log_line(shared_->next_request_id++, "WS", grant_->path);
+    json line = log_line(request_id, "WS", grant_->path);
     line["principal"] = grant_->forwarded.identity.handle;
     line["outcome"] = "closed";
     line["status"] = refused.status;
     line["reason"] = refused.reason;
-    shared_->log.write(line);
+    shared_->finished(line, client_, grant_->forwarded.workspace);
     ws_.async_close(websocket::close_code::policy_error, [self = shared_from_this()](beast::error_code) {});
     return false;
   }
 
   void on_socket_frame(std::string_view text) {
     const auto started = Clock::now();
+    const std::uint64_t request_id = shared_->next_request_id++;
+    const iam::ScopedAuditContext context({std::to_string(request_id), client_});
     auto reply = session_.on_frame(text);
     for (auto& frame : reply.frames) send(std::move(frame));
-    json line = log_line(shared_->next_request_id++, "WS", "/api/v1/socket");
+    json line = log_line(request_id, "WS", "/api/v1/socket");
     if (!reply.forward) {
       line["outcome"] = session_.authenticated() ? "answered" : "unauthenticated";
       line["latency_ms"] = milliseconds_since(started);
-      shared_->log.write(line);
+      shared_->finished(line, client_);
       return;
     }
     line["principal"] = reply.forward->identity.handle;
@@ -232,17 +265,18 @@ class SocketConnection final : public Closable, public std::enable_shared_from_t
     line["outcome"] = "forwarded";
     if (reply.forward->service == "iam" && Handler::is_slow_operation(reply.forward->operation)) {
       net::post(shared_->workers, [self = shared_from_this(), forward = std::move(*reply.forward),
-                                   line = std::move(line), started]() mutable {
+                                   line = std::move(line), started, request_id]() mutable {
+        const iam::ScopedAuditContext context({std::to_string(request_id), self->client_});
         std::string answer = self->shared_->handler->socket_answer(forward, self->client_);
         line["latency_ms"] = milliseconds_since(started);
-        self->shared_->log.write(line);
+        self->shared_->finished(line, self->client_, forward.workspace);
         net::post(self->ws_.get_executor(), [self, answer = std::move(answer)]() mutable { self->send(std::move(answer)); });
       });
       return;
     }
     send(shared_->handler->socket_answer(*reply.forward, client_));
     line["latency_ms"] = milliseconds_since(started);
-    shared_->log.write(line);
+    shared_->finished(line, client_, reply.forward->workspace);
   }
 
   // Frames go out one at a time, in order.
@@ -279,7 +313,10 @@ class SocketConnection final : public Closable, public std::enable_shared_from_t
 class HttpConnection final : public Closable, public std::enable_shared_from_this<HttpConnection> {
  public:
   HttpConnection(tcp::socket&& socket, std::shared_ptr<Shared> shared)
-      : stream_(std::move(socket)), shared_(std::move(shared)), slot_(shared_->connections) {}
+      : stream_(std::move(socket)), shared_(std::move(shared)), slot_(shared_->connections) {
+    beast::error_code ignored;
+    client_ = stream_.socket().remote_endpoint(ignored).address().to_string();
+  }
   ~HttpConnection() override { shared_->tracker.remove(this); }
 
   // refuse: the server is at max_connections; answer 503 without reading a request.
@@ -413,14 +450,15 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
 
     std::optional<std::string_view> authorization;
     if (auto found = request.find(http::field::authorization); found != request.end()) authorization = std::string_view(found->value().data(), found->value().size());
-    beast::error_code ignored;
-    const std::string client = stream_.socket().remote_endpoint(ignored).address().to_string();
+    const std::string& client = client_;
+    const iam::ScopedAuditContext context({std::to_string(request_id_), client});
     auto begun = shared_->handler->begin(route_, std::move(request.body()),
                                          iam::credential_from_authorization(authorization), client);
     if (auto* done = std::get_if<Response>(&begun)) return respond(std::move(*done));
     auto& pending = std::get<Pending>(begun);
     if (!pending.slow) return respond(shared_->handler->complete(pending));
-    net::post(shared_->workers, [self = shared_from_this(), pending = std::move(pending)] {
+    net::post(shared_->workers, [self = shared_from_this(), pending = std::move(pending), request_id = request_id_] {
+      const iam::ScopedAuditContext context({std::to_string(request_id), self->client_});
       Response response = self->shared_->handler->complete(pending);
       net::post(self->stream_.get_executor(),
                 [self, response = std::move(response)]() mutable { self->respond(std::move(response)); });
@@ -438,6 +476,7 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
       std::optional<std::string> credential = iam::credential_from_query(query);
       std::optional<iam::SecretString> kept;
       if (credential) kept.emplace(std::string_view(*credential));
+      const iam::ScopedAuditContext context({std::to_string(request_id_), client_});
       auto begun = shared_->handler->begin(route_, {}, std::move(credential));
       if (auto* refused = std::get_if<Response>(&begun)) return respond(std::move(*refused));
       const iam::Outcome& outcome = std::get<Pending>(begun).outcome;
@@ -449,12 +488,9 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
     }
     line["status"] = 101;
     line["latency_ms"] = milliseconds_since(started_);
-    shared_->log.write(line);
+    shared_->finished(line, client_, stream ? std::string_view(stream->forwarded.workspace) : std::string_view());
     stream_.expires_never();
-    beast::error_code ignored;
-    std::string client = stream_.socket().remote_endpoint(ignored).address().to_string();
-    auto connection =
-        std::make_shared<SocketConnection>(stream_.release_socket(), shared_, std::move(stream), std::move(client));
+    auto connection = std::make_shared<SocketConnection>(stream_.release_socket(), shared_, std::move(stream), client_);
     connection->start(std::move(request));
   }
 
@@ -475,7 +511,7 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
     if (!response.operation.empty()) line["operation"] = response.operation;
     if (!response.reason.empty()) line["reason"] = response.reason;
     line["latency_ms"] = milliseconds_since(started_);
-    shared_->log.write(line);
+    shared_->finished(line, client_, response.workspace);
 
     http::async_write(stream_, *message, [self = shared_from_this(), message](beast::error_code ec, std::size_t) {
       if (ec) return self->close_now();
@@ -523,6 +559,7 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
   bool busy_ = false;
   bool close_after_response_ = false;
   std::uint64_t request_id_ = 0;
+  std::string client_;  // the peer's address
   Clock::time_point started_;
   std::array<char, 16 * 1024> drain_buffer_{};
   std::size_t linger_budget_ = 0;
@@ -542,6 +579,7 @@ struct Server::Impl {
   tcp::acceptor acceptor{control};
   net::signal_set signals{control, SIGINT, SIGTERM};
   net::signal_set report_signal{control, SIGUSR1};
+  net::signal_set reopen_signal{control, SIGHUP};
   net::steady_timer shutdown_timer{control};
   Clock::time_point shutdown_deadline;
 
@@ -570,12 +608,21 @@ struct Server::Impl {
     });
   }
 
+  void await_reopen_signal() {
+    reopen_signal.async_wait([this](beast::error_code ec, int) {
+      if (ec) return;
+      if (shared->options.on_reopen) shared->options.on_reopen();
+      await_reopen_signal();
+    });
+  }
+
   void begin_shutdown() {
     if (shared->stopping.exchange(true)) return;
     beast::error_code ignored;
     acceptor.close(ignored);
     signals.cancel(ignored);
     report_signal.cancel(ignored);
+    reopen_signal.cancel(ignored);
     shared->tracker.close_all();
     shutdown_deadline = Clock::now() + shared->options.shutdown_grace;
     wait_for_connections();
@@ -614,6 +661,7 @@ iam::Result<unsigned short> Server::listen() {
 void Server::run() {
   impl_->accept();
   impl_->await_report_signal();
+  impl_->await_reopen_signal();
   impl_->signals.async_wait([this](beast::error_code ec, int) {
     if (!ec) impl_->begin_shutdown();
   });

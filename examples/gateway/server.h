@@ -7,7 +7,7 @@
 //
 // THREAD SAFETY: construct, listen() and run() from one thread; stop() from any thread
 // (signal handlers included: run() installs SIGINT/SIGTERM handlers that call it, and a
-// SIGUSR1 handler that calls options.on_report).
+// SIGUSR1 handler that calls options.on_report, and a SIGHUP one that calls options.on_reopen).
 #pragma once
 
 #include <chrono>
@@ -17,6 +17,7 @@
 #include <string>
 
 #include "handler.h"
+#include "iam/audit.h"
 #include "iam/status.h"
 
 namespace gateway {
@@ -42,6 +43,12 @@ struct ServerOptions {
   // Called on SIGUSR1 (on an I/O thread), e.g. to log counters; `connections` is the
   // number open.
   std::function<void(std::size_t connections)> on_report;
+  // Called on SIGHUP (on an I/O thread): reopen log files after rotation.
+  std::function<void()> on_reopen;
+  // Receives a gateway.request event per request (and per WebSocket frame); none when null.
+  // Every request also sets its thread's iam::ScopedAuditContext (request id, client
+  // address) around the calls into the library.
+  std::shared_ptr<iam::AuditSink> audit;
 };
 
 class Server {

@@ -33,6 +33,7 @@
 
 #include "core/text.h"
 
+#include "audit_verify.h"
 #include "backend.h"
 #include "local.h"
 #if IAMCTL_REMOTE
@@ -490,6 +491,7 @@ int main(int argc, char** argv) {
       "Re-encrypt the store's signing keys under a new key-encryption key and replace the key file (local store "
       "only; stop every gateway on the store first)");
   add_store_options(*rotate_kek, o.store);
+  const iamctl::AuditVerify audit_verify(app);  // local files only
 
   add("jwks", "Print the JWKS document of every signing key still verifying");
   commands.back().request = [](Backend& b) { return b.jwks(); };
@@ -510,6 +512,7 @@ int main(int argc, char** argv) {
                          url->source + ")"};
       return iamctl::serve_stdio(o.store);
     }
+    if (audit_verify.parsed()) return audit_verify.run();
     if (rotate_kek->parsed()) {
       auto rotated = examples::rotate_key_encryption_key(o.store);
       if (!rotated.ok()) {

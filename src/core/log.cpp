@@ -1,9 +1,6 @@
-#include "iam/audit.h"
 #include "iam/log.h"
 
 #include "core/text.h"
-
-#include <nlohmann/json.hpp>
 
 #include <cstdio>
 #include <string>
@@ -33,32 +30,6 @@ Logger stderr_logger() {
 
 Logger null_logger() {
   return [](LogLevel, std::string_view) {};
-}
-
-const std::string* AuditEvent::field(std::string_view key) const {
-  for (const auto& [k, v] : fields)
-    if (k == key) return &v;
-  return nullptr;
-}
-
-std::string AuditEvent::to_json() const {
-  nlohmann::ordered_json out;
-  out["event"] = name;
-  out["time"] = format_rfc3339(time);
-  for (const auto& [k, v] : fields) out[k] = v;
-  return out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-}
-
-namespace {
-class NullAuditSink final : public AuditSink {
- public:
-  void record(const AuditEvent&) override {}
-};
-}  // namespace
-
-std::shared_ptr<AuditSink> null_audit_sink() {
-  static const auto sink = std::make_shared<NullAuditSink>();
-  return sink;
 }
 
 }  // namespace iam

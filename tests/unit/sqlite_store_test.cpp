@@ -27,6 +27,7 @@
 #include "iam/store.h"
 #include "storage/sqlite/sqlite_schema.h"
 #include "tests/support/records.h"
+#include "tests/support/temp_dir.h"
 
 namespace {
 
@@ -34,26 +35,7 @@ using namespace records;
 namespace m = iam::mutation;
 namespace fs = std::filesystem;
 
-class TempDir {
- public:
-  TempDir() {
-    const char* base = std::getenv("TMPDIR");
-    std::string pattern = std::string(base && *base ? base : "/tmp") + "/iam-sqlite-test-XXXXXX";
-    REQUIRE(::mkdtemp(pattern.data()) != nullptr);
-    path_ = pattern;
-  }
-  ~TempDir() {
-    std::error_code ignored;
-    fs::permissions(path_, fs::perms::owner_all, fs::perm_options::add, ignored);
-    fs::remove_all(path_, ignored);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  std::string file(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using test_support::TempDir;
 
 iam::SqliteOptions options_for(const std::string& path, const iam::SecretBytes* key = nullptr) {
   iam::SqliteOptions o;
