@@ -174,8 +174,9 @@ Status OidcConfig::validate(const RoleTable& roles) const {
   }
   if (leeway.count() < 0 || leeway > kMaxLeeway)
     return invalid("leeway_seconds: must be between 0 and " + std::to_string(kMaxLeeway.count()));
-  if (jwks_min_refresh.count() < 0 || jwks_min_refresh > kMaxMinRefresh)
-    return invalid("jwks_min_refresh_seconds: must be between 0 and " + std::to_string(kMaxMinRefresh.count()));
+  // At least a second: 0 would let a provider that never answers be retried in a loop.
+  if (jwks_min_refresh.count() < 1 || jwks_min_refresh > kMaxMinRefresh)
+    return invalid("jwks_min_refresh_seconds: must be between 1 and " + std::to_string(kMaxMinRefresh.count()));
   return {};
 }
 

@@ -198,18 +198,22 @@ TEST_CASE("issuers are distinct") {
 }
 
 TEST_CASE("leeway and the minimum refresh interval are bounded") {
-  for (const auto& [field, max] : {std::pair<std::string, int>{"leeway_seconds", 300},
-                                   std::pair<std::string, int>{"jwks_min_refresh_seconds", 86400}}) {
-    CAPTURE(field);
+  struct Bound {
+    std::string field;
+    int min, max;
+  };
+  for (const Bound& bound : {Bound{"leeway_seconds", 0, 300}, Bound{"jwks_min_refresh_seconds", 1, 86400}}) {
+    CAPTURE(bound.field);
     json document = with_issuer(minimal_issuer());
-    const std::string message = field + ": must be between 0 and " + std::to_string(max);
-    document[field] = -1;
+    const std::string message = bound.field + ": must be between " + std::to_string(bound.min) + " and " +
+                                std::to_string(bound.max);
+    document[bound.field] = bound.min - 1;
     CHECK(error_of(document) == message);
-    document[field] = max + 1;
+    document[bound.field] = bound.max + 1;
     CHECK(error_of(document) == message);
-    document[field] = max;
+    document[bound.field] = bound.max;
     CHECK(iam::parse_oidc_config(document.dump()).ok());
-    document[field] = 0;
+    document[bound.field] = bound.min;
     CHECK(iam::parse_oidc_config(document.dump()).ok());
   }
 }
