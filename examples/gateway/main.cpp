@@ -30,6 +30,7 @@
 #include "handler.h"
 #include "iam/gateway.h"
 #include "iam/roles.h"
+#include "metrics_listener.h"
 #include "server.h"
 
 namespace {
@@ -46,6 +47,8 @@ struct Options {
   unsigned address_free_failures = 20;  // failed logins per client address before throttling
   int idle_timeout = 30;
   int read_timeout = 30;
+  int metrics_port = -1;  // -1: no metrics listener; 0: any free port
+  std::string metrics_bind = "127.0.0.1";
 };
 
 int fail(int code, const std::string& message) {
@@ -110,6 +113,10 @@ int main(int argc, char** argv) {
   app.add_option("--idle-timeout", o.idle_timeout, "seconds a connection may wait for a request")->capture_default_str();
   app.add_option("--read-timeout", o.read_timeout, "seconds a request may take to arrive once begun")
       ->capture_default_str();
+  app.add_option("--metrics-port", o.metrics_port,
+                 "serve Prometheus metrics at GET /metrics on this separate port (0: any free port; default: off)")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--metrics-bind", o.metrics_bind, "address of the metrics listener")->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -161,9 +168,27 @@ int main(int argc, char** argv) {
                           {"rss_kib", resident_kib()}};
   };
   o.server.on_report = [counters](std::size_t connections) { std::cerr << counters("stats", connections).dump() << std::endl; };
+  std::unique_ptr<gateway::MetricsListener> metrics_listener;
+  if (o.metrics_port >= 0) {
+    gateway::MetricSources sources{*enforcer, meter, handler, deployment->roles, {}, {}, {}};
+    auto metrics = gateway::GatewayMetrics::create(sources);
+    if (!metrics) return fail(kExitUsage, metrics.error().message);
+    std::shared_ptr<const gateway::GatewayMetrics> shared_metrics = std::move(*metrics);
+    o.server.on_response = [shared_metrics](const gateway::RouteMatch& route, int status, double seconds) {
+      shared_metrics->record(route, status, seconds);
+    };
+    metrics_listener = std::make_unique<gateway::MetricsListener>(shared_metrics, o.metrics_bind,
+                                                                  static_cast<unsigned short>(o.metrics_port));
+  }
   gateway::Server server(handler, o.server);
   auto port = server.listen();
   if (!port) return fail(exit_code_for(port.error()), port.error().message);
+  if (metrics_listener) {
+    auto metrics_port = metrics_listener->start();
+    if (!metrics_port) return fail(exit_code_for(metrics_port.error()), metrics_port.error().message);
+    std::cerr << nlohmann::json{{"event", "metrics_listening"}, {"address", o.metrics_bind}, {"port", *metrics_port}}.dump()
+              << std::endl;
+  }
 
   const nlohmann::json listening = {{"event", "listening"},
                                     {"address", o.server.bind},

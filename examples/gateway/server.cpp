@@ -120,6 +120,10 @@ double milliseconds_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
+void report_response(const ServerOptions& options, const RouteMatch& route, int status, double milliseconds) {
+  if (options.on_response) options.on_response(route, status, milliseconds / 1000.0);
+}
+
 json log_line(std::uint64_t request_id, std::string_view method, std::string_view path) {
   return json{{"time", iam::format_rfc3339(std::chrono::system_clock::now())},
               {"request_id", request_id},
@@ -337,6 +341,7 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
     busy_ = true;
     started_ = Clock::now();
     request_id_ = shared_->next_request_id++;
+    route_ = RouteMatch{};  // a request refused before routing reports no route
     method_.clear();
     path_.clear();
   }
@@ -448,8 +453,10 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
       line["operation"] = outcome.operation;
     }
     line["status"] = 101;
-    line["latency_ms"] = milliseconds_since(started_);
+    const double latency = milliseconds_since(started_);
+    line["latency_ms"] = latency;
     shared_->log.write(line);
+    report_response(shared_->options, route_, 101, latency);
     stream_.expires_never();
     beast::error_code ignored;
     std::string client = stream_.socket().remote_endpoint(ignored).address().to_string();
@@ -474,8 +481,10 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
     if (!response.principal.empty()) line["principal"] = response.principal;
     if (!response.operation.empty()) line["operation"] = response.operation;
     if (!response.reason.empty()) line["reason"] = response.reason;
-    line["latency_ms"] = milliseconds_since(started_);
+    const double latency = milliseconds_since(started_);
+    line["latency_ms"] = latency;
     shared_->log.write(line);
+    report_response(shared_->options, route_, response.status, latency);
 
     http::async_write(stream_, *message, [self = shared_from_this(), message](beast::error_code ec, std::size_t) {
       if (ec) return self->close_now();

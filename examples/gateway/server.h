@@ -42,6 +42,10 @@ struct ServerOptions {
   // Called on SIGUSR1 (on an I/O thread), e.g. to log counters; `connections` is the
   // number open.
   std::function<void(std::size_t connections)> on_report;
+  // Called once per HTTP answer (on an I/O thread, so it must be cheap and not throw) with
+  // the request's route (not_found when refused before routing), its status (101 for a
+  // WebSocket upgrade) and the seconds since its head began arriving. For metrics.
+  std::function<void(const RouteMatch& route, int status, double seconds)> on_response;
 };
 
 class Server {
