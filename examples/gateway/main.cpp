@@ -171,7 +171,7 @@ int main(int argc, char** argv) {
   std::unique_ptr<gateway::MetricsListener> metrics_listener;
   if (o.metrics_port >= 0) {
     gateway::MetricSources sources{*enforcer, meter, handler, deployment->roles, {}, {}, {}};
-    auto metrics = gateway::GatewayMetrics::create(sources);
+    auto metrics = gateway::make_gateway_metrics(sources);
     if (!metrics) return fail(kExitUsage, metrics.error().message);
     std::shared_ptr<const gateway::GatewayMetrics> shared_metrics = std::move(*metrics);
     o.server.on_response = [shared_metrics](const gateway::RouteMatch& route, int status, double seconds) {

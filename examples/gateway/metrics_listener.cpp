@@ -94,10 +94,10 @@ std::size_t route_label(const RouteMatch& route) noexcept {
   return index_of("unmatched");
 }
 
-iam::Result<std::unique_ptr<GatewayMetrics>> GatewayMetrics::create(const MetricSources& sources) {
+iam::Result<std::unique_ptr<GatewayMetrics>> make_gateway_metrics(const MetricSources& sources) {
   std::unique_ptr<GatewayMetrics> metrics(new GatewayMetrics());
   iam::MetricsRegistry& r = metrics->registry_;
-  IAM_ASSIGN_OR_RETURN(auto requests, iam::RequestMetrics::create(r, kRoutes));
+  IAM_ASSIGN_OR_RETURN(auto requests, iam::make_request_metrics(r, kRoutes));
   metrics->requests_.emplace(std::move(requests));
   IAM_ASSIGN_OR_RETURN(auto* build, r.gauge("iam_build_info", "The running iam-gateway's version (always 1).",
                                             {{"version", IAM_GATEWAY_VERSION}}));

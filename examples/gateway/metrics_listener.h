@@ -37,17 +37,19 @@ struct MetricSources {
   std::function<std::uint64_t()> jwks_fetches_failed;
 };
 
+class GatewayMetrics;
+// Registers every metric of docs/metrics.md; an error only for a programming error (a
+// name taken twice).
+iam::Result<std::unique_ptr<GatewayMetrics>> make_gateway_metrics(const MetricSources& sources);
+
 class GatewayMetrics {
  public:
-  // Registers every metric of docs/metrics.md; invalid_argument only for a programming
-  // error (a name taken twice).
-  static iam::Result<std::unique_ptr<GatewayMetrics>> create(const MetricSources& sources);
-
   // One answered request (ServerOptions::on_response).
   void record(const RouteMatch& route, int status, double seconds) const noexcept;
   std::string text() const { return registry_.text(); }
 
  private:
+  friend iam::Result<std::unique_ptr<GatewayMetrics>> make_gateway_metrics(const MetricSources& sources);
   GatewayMetrics() = default;
   iam::MetricsRegistry registry_;
   std::optional<iam::RequestMetrics> requests_;

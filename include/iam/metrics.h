@@ -133,18 +133,22 @@ IAM_EXPORT Status register_enforcer_metrics(MetricsRegistry& registry, std::shar
 
 // Requests by route and status, and their latency, for a server whose routes are a fixed
 // list: iam_http_requests_total{route,status} and iam_http_request_duration_seconds{route}.
-// Every (route, status) series is created at create(), so record() is an array index and
-// two relaxed increments. Statuses outside status_codes() count as status="other".
+// Every (route, status) series is created by make_request_metrics, so record() is an array
+// index and two relaxed increments. Statuses outside status_codes() count as status="other".
+class RequestMetrics;
+IAM_EXPORT Result<RequestMetrics> make_request_metrics(MetricsRegistry& registry,
+                                                       std::span<const std::string_view> routes);
+
 class IAM_EXPORT RequestMetrics {
  public:
-  static Result<RequestMetrics> create(MetricsRegistry& registry, std::span<const std::string_view> routes);
   // The statuses with a series of their own.
   static std::span<const int> status_codes() noexcept;
 
-  // `route` indexes the list given to create(); an index out of range is ignored.
+  // `route` indexes the list given to make_request_metrics; an index out of range is ignored.
   void record(std::size_t route, int status, double seconds) const noexcept;
 
  private:
+  friend Result<RequestMetrics> make_request_metrics(MetricsRegistry&, std::span<const std::string_view>);
   RequestMetrics() = default;
   std::vector<Counter*> requests_;          // [route * (statuses + 1) + status index]
   std::vector<Histogram*> durations_;       // [route]

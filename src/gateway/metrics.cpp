@@ -278,12 +278,14 @@ Status register_enforcer_metrics(MetricsRegistry& registry, std::shared_ptr<cons
   static constexpr std::array<std::string_view, 4> sources{"api-key", "jwt", "anonymous", "malformed"};
   static constexpr std::array<std::string_view, 3> outcomes{"success", "failure", "error"};
   for (std::size_t s = 0; s < sources.size(); ++s)
-    for (std::size_t o = 0; o < outcomes.size(); ++o)
+    for (std::size_t o = 0; o < outcomes.size(); ++o) {
+      if (sources[s] == "malformed" && outcomes[o] != "failure") continue;  // refused before any regime
       IAM_RETURN_IF_ERROR(add("iam_authentications_total",
                               "Authentications by credential source and outcome (cached answers included; error: the "
                               "regime could not decide).",
                               {{"source", std::string(sources[s])}, {"outcome", std::string(outcomes[o])}},
                               [s, o](const EnforcerStats& st) { return static_cast<double>(st.authentications[s][o]); }));
+    }
   constexpr std::string_view authorisations_help = "Authorisation decisions by outcome (cached answers included).";
   IAM_RETURN_IF_ERROR(add("iam_authorisations_total", authorisations_help, {{"outcome", "allow"}},
                           [](const EnforcerStats& st) { return static_cast<double>(st.authorisations_allowed); }));
@@ -317,7 +319,7 @@ constexpr std::array<int, 16> kStatusCodes{101, 200, 400, 401, 403, 404, 405, 40
 
 std::span<const int> RequestMetrics::status_codes() noexcept { return kStatusCodes; }
 
-Result<RequestMetrics> RequestMetrics::create(MetricsRegistry& registry, std::span<const std::string_view> routes) {
+Result<RequestMetrics> make_request_metrics(MetricsRegistry& registry, std::span<const std::string_view> routes) {
   RequestMetrics metrics;
   for (const std::string_view route : routes) {
     for (std::size_t s = 0; s <= kStatusCodes.size(); ++s) {

@@ -65,8 +65,7 @@ def delta(before, after, name, **labels):
     return after.get(key, 0) - before.get(key, 0)
 
 
-with Gateway(EXE, "--bootstrap-mode", "bootstrap", "--metrics-port", "0", "--address-free-failures", "2",
-             "--password-iterations", "1000") as gw:
+with Gateway(EXE, "--bootstrap-mode", "bootstrap", "--metrics-port", "0", "--address-free-failures", "2") as gw:
     port = metrics_port(gw)
     c.check(port != gw.port, "the metrics listener is not the API port")
 

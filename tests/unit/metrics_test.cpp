@@ -145,7 +145,7 @@ TEST_CASE("counters, gauges and histograms lose no update under concurrent threa
 TEST_CASE("RequestMetrics: pre-made series by route and status, other statuses as \"other\"") {
   iam::MetricsRegistry registry;
   const std::array<std::string_view, 2> routes{"/a", "/b"};
-  auto metrics = iam::RequestMetrics::create(registry, routes).value();
+  auto metrics = iam::make_request_metrics(registry, routes).value();
   metrics.record(0, 200, 0.002);
   metrics.record(0, 200, 0.002);
   metrics.record(1, 418, 0.5);
