@@ -11,6 +11,8 @@
 // {"event":"listening","address":…,"port":…} (with --port 0 the port is chosen freely).
 // On SIGUSR1 and at exit a line {"event":"stats"|"stopped","store_reads":…,"store_writes":…,
 // "cached_identities":…,"connections":…,"rss_kib":…}.
+// With --metrics-port, Prometheus metrics at GET /metrics on a listener of their own
+// (docs/metrics.md), announced by a line {"event":"metrics_listening","address":…,"port":…}.
 // Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 2 usage or configuration error,
 // 3 the store or the port could not be opened.
 #include <CLI/CLI.hpp>

@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "iam/postgres_store.h"
+#include "listen.h"
 
 #ifndef IAM_GATEWAY_VERSION
 #define IAM_GATEWAY_VERSION "unknown"
@@ -228,19 +229,8 @@ MetricsListener::~MetricsListener() {
 }
 
 iam::Result<unsigned short> MetricsListener::start() {
-  beast::error_code ec;
-  const auto address = net::ip::make_address(impl_->bind, ec);
-  if (ec) return iam::Error{iam::ErrorCode::invalid_argument, "--metrics-bind: not an IP address"};
-  const tcp::endpoint endpoint(address, impl_->port);
-  auto& acceptor = impl_->acceptor;
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (ec)
-    return iam::Error{iam::ErrorCode::internal_error,
-                      "cannot listen for metrics on " + impl_->bind + ":" + std::to_string(impl_->port) + ": " + ec.message()};
-  const unsigned short bound = acceptor.local_endpoint().port();
+  IAM_ASSIGN_OR_RETURN(const unsigned short bound,
+                       listen_on(impl_->acceptor, impl_->bind, impl_->port, "--metrics-bind", "listen for metrics on"));
   impl_->accept();
   impl_->thread = std::thread([this] { impl_->ioc.run(); });
   return bound;

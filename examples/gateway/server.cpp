@@ -18,6 +18,7 @@
 #include "core/mutex.h"
 #include "iam/clock.h"
 #include "iam/websocket_session.h"
+#include "listen.h"
 
 namespace gateway {
 namespace {
@@ -604,20 +605,8 @@ Server::Server(std::shared_ptr<const Handler> handler, ServerOptions options)
 Server::~Server() = default;
 
 iam::Result<unsigned short> Server::listen() {
-  beast::error_code ec;
-  const auto address = net::ip::make_address(impl_->shared->options.bind, ec);
-  if (ec) return iam::Error{iam::ErrorCode::invalid_argument, "--bind: not an IP address"};
-  const tcp::endpoint endpoint(address, impl_->shared->options.port);
-  auto& acceptor = impl_->acceptor;
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (ec)
-    return iam::Error{iam::ErrorCode::internal_error,
-                      "cannot listen on " + impl_->shared->options.bind + ":" +
-                          std::to_string(impl_->shared->options.port) + ": " + ec.message()};
-  return acceptor.local_endpoint().port();
+  const auto& options = impl_->shared->options;
+  return listen_on(impl_->acceptor, options.bind, options.port, "--bind", "listen on");
 }
 
 void Server::run() {

@@ -146,11 +146,14 @@ struct gateway::EnforcerState {
     return refuse(Refusal::auth_failure, std::move(operation), "authentication failed");
   }
 
-  // Counted by the source the credential claims (its shape; anonymous when absent).
+  // Counted by source: the identity's; for a failure, the credential's shape (anonymous
+  // when there is none), which costs a second look only on the failure path.
   Result<Identity> authenticate(std::optional<std::string_view> credential) const {
     Result<Identity> result = authenticate_uncounted(credential);
     std::size_t source = static_cast<std::size_t>(CredentialSource::anonymous);
-    if (credential && !credential->empty()) {
+    if (result.ok()) {
+      source = static_cast<std::size_t>(result->source);
+    } else if (credential && !credential->empty()) {
       const auto shape = credential->size() > max_credential_bytes ? CredentialShape::malformed : credential_shape(*credential);
       source = shape == CredentialShape::api_key ? static_cast<std::size_t>(CredentialSource::api_key)
                : shape == CredentialShape::jwt   ? static_cast<std::size_t>(CredentialSource::jwt)
