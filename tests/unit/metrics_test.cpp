@@ -11,6 +11,7 @@
 #include "gateway/caches.h"
 #include "gateway_fakes.h"
 #include "iam/metrics.h"
+#include "iam/throttle.h"
 
 using namespace gateway_test;
 
@@ -229,4 +230,22 @@ TEST_CASE("enforcer statistics count authentications by source and outcome, and 
   CHECK(text.find("iam_cache_entries{cache=\"decision\"} 2\n") != std::string::npos);
   CHECK(iam::register_enforcer_metrics(registry, gw.enforcer).error().code == iam::ErrorCode::duplicate);
   CHECK(iam::register_enforcer_metrics(registry, nullptr).error().code == iam::ErrorCode::invalid_argument);
+}
+
+TEST_CASE("a login throttle counts its refusals (iam_login_throttled_total's source)") {
+  auto clock = std::make_shared<iam::ManualClock>();
+  iam::ThrottleConfig config;
+  config.free_failures = 1;
+  iam::Throttle throttle(config, clock);
+  CHECK(throttle.allowed("k"));
+  throttle.failed("k");
+  CHECK(throttle.allowed("k"));
+  throttle.failed("k");  // past the free failure: locked for first_delay (1 s)
+  CHECK_FALSE(throttle.allowed("k"));
+  CHECK_FALSE(throttle.allowed("k"));
+  CHECK(throttle.allowed("other"));
+  CHECK(throttle.refusals() == 2);
+  clock->advance(1s);
+  CHECK(throttle.allowed("k"));
+  CHECK(throttle.refusals() == 2);
 }
