@@ -238,13 +238,13 @@ iam::Result<Deployment> open_deployment(DeploymentOptions& o, std::optional<iam:
   std::shared_ptr<iam::OidcRegime> oidc;
   if (is_oidc_mode(o.regime)) {
     IAM_ASSIGN_OR_RETURN(oidc, open_oidc_regime(o, logger));
-    if (o.regime == "oidc") return Deployment{oidc, nullptr, std::make_shared<StoreMeter>(), {}};  // users live in the providers
+    if (o.regime == "oidc") return Deployment{oidc, nullptr, oidc, std::make_shared<StoreMeter>(), {}};  // users live in the providers
   }
   IAM_ASSIGN_OR_RETURN(auto opened, open_store(o));
   auto meter = std::make_shared<StoreMeter>();
   std::shared_ptr<iam::Repository> repository = std::make_shared<MeteredRepository>(std::move(opened.repository), meter);
   if (o.regime == "noauth")
-    return Deployment{iam::make_noauth_regime(iam::NoauthConfig{}), nullptr, meter, opened.created_key_file};
+    return Deployment{iam::make_noauth_regime(iam::NoauthConfig{}), nullptr, nullptr, meter, opened.created_key_file};
 
   iam::RolesConfig config;
   config.repository = std::move(repository);
@@ -269,9 +269,9 @@ iam::Result<Deployment> open_deployment(DeploymentOptions& o, std::optional<iam:
   if (oidc) {
     // OIDC first: it recognises only JWTs whose `iss` it trusts; the roles regime takes the rest.
     IAM_ASSIGN_OR_RETURN(auto chain, iam::make_chain_regime({oidc, roles}));
-    return Deployment{std::move(chain), roles, meter, opened.created_key_file};
+    return Deployment{std::move(chain), roles, oidc, meter, opened.created_key_file};
   }
-  return Deployment{roles, roles, meter, opened.created_key_file};
+  return Deployment{roles, roles, nullptr, meter, opened.created_key_file};
 }
 
 }  // namespace examples

@@ -37,6 +37,7 @@ void add_deployment_options(CLI::App& app, DeploymentOptions& options, const std
 struct Deployment {
   std::shared_ptr<iam::Regime> regime;
   std::shared_ptr<iam::RolesRegime> roles;  // the roles regime alone or in the chain; null for noauth and oidc
+  std::shared_ptr<iam::OidcRegime> oidc;     // the OIDC regime alone or in the chain; null otherwise
   std::shared_ptr<StoreMeter> store_meter;   // calls that reached the store
   std::string created_key_file;              // set when this run created the key file
 };

@@ -102,6 +102,8 @@ class Handler {
   const iam::Enforcer& enforcer() const { return *enforcer_; }
   const std::shared_ptr<const iam::Enforcer>& shared_enforcer() const { return enforcer_; }
   Backend& backend() const { return *backend_; }
+  // Password attempts the client-address throttle refused (for metrics).
+  std::uint64_t address_throttle_refusals() const noexcept { return address_throttle_.refusals(); }
 
  private:
   Response dispatch_iam(const iam::Outcome& outcome) const;

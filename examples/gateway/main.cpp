@@ -14,6 +14,8 @@
 // "cached_identities":…,"connections":…,"rss_kib":…}.
 // With --audit-log PATH, audit events go to PATH as hash-chained JSON lines (SIGHUP
 // reopens it for log rotation).
+// With --metrics-port, Prometheus metrics at GET /metrics on a listener of their own
+// (docs/metrics.md), announced by a line {"event":"metrics_listening","address":…,"port":…}.
 // Exit codes: 0 after a clean shutdown (SIGINT/SIGTERM), 2 usage or configuration error,
 // 3 the store or the port could not be opened.
 #include <CLI/CLI.hpp>
@@ -34,6 +36,7 @@
 #include "handler.h"
 #include "iam/gateway.h"
 #include "iam/roles.h"
+#include "metrics_listener.h"
 #include "server.h"
 
 namespace {
@@ -51,6 +54,8 @@ struct Options {
   int idle_timeout = 30;
   int read_timeout = 30;
   gateway::AuditLogOptions audit;
+  int metrics_port = -1;  // -1: no metrics listener; 0: any free port
+  std::string metrics_bind = "127.0.0.1";
 };
 
 int fail(int code, const std::string& message) {
@@ -116,6 +121,10 @@ int main(int argc, char** argv) {
   app.add_option("--read-timeout", o.read_timeout, "seconds a request may take to arrive once begun")
       ->capture_default_str();
   gateway::add_audit_log_options(app, o.audit);
+  app.add_option("--metrics-port", o.metrics_port,
+                 "serve Prometheus metrics at GET /metrics on this separate port (0: any free port; default: off)")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--metrics-bind", o.metrics_bind, "address of the metrics listener")->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -179,9 +188,32 @@ int main(int argc, char** argv) {
                           {"rss_kib", resident_kib()}};
   };
   o.server.on_report = [counters](std::size_t connections) { std::cerr << counters("stats", connections).dump() << std::endl; };
+  std::unique_ptr<gateway::MetricsListener> metrics_listener;
+  if (o.metrics_port >= 0) {
+    gateway::MetricSources sources{*enforcer, meter, handler, deployment->roles, {}, {}, {}};
+    if (*audit) sources.audit_events_dropped = [sink = *audit] { return sink->dropped(); };
+    if (deployment->oidc) {
+      sources.jwks_fetches_succeeded = [oidc = deployment->oidc] { return oidc->jwks_fetches().succeeded; };
+      sources.jwks_fetches_failed = [oidc = deployment->oidc] { return oidc->jwks_fetches().failed; };
+    }
+    auto metrics = gateway::make_gateway_metrics(sources);
+    if (!metrics) return fail(kExitUsage, metrics.error().message);
+    std::shared_ptr<const gateway::GatewayMetrics> shared_metrics = std::move(*metrics);
+    o.server.on_response = [shared_metrics](const gateway::RouteMatch& route, int status, double seconds) {
+      shared_metrics->record(route, status, seconds);
+    };
+    metrics_listener = std::make_unique<gateway::MetricsListener>(shared_metrics, o.metrics_bind,
+                                                                  static_cast<unsigned short>(o.metrics_port));
+  }
   gateway::Server server(handler, o.server);
   auto port = server.listen();
   if (!port) return fail(exit_code_for(port.error()), port.error().message);
+  if (metrics_listener) {
+    auto metrics_port = metrics_listener->start();
+    if (!metrics_port) return fail(exit_code_for(metrics_port.error()), metrics_port.error().message);
+    std::cerr << nlohmann::json{{"event", "metrics_listening"}, {"address", o.metrics_bind}, {"port", *metrics_port}}.dump()
+              << std::endl;
+  }
 
   const nlohmann::json listening = {{"event", "listening"},
                                     {"address", o.server.bind},

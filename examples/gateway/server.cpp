@@ -19,6 +19,7 @@
 #include "iam/audit.h"
 #include "iam/clock.h"
 #include "iam/websocket_session.h"
+#include "listen.h"
 
 namespace gateway {
 namespace {
@@ -147,6 +148,10 @@ class ConnectionSlot {
 
 double milliseconds_since(Clock::time_point start) {
   return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
+}
+
+void report_response(const ServerOptions& options, const RouteMatch& route, int status, double milliseconds) {
+  if (options.on_response) options.on_response(route, status, milliseconds / 1000.0);
 }
 
 json log_line(std::uint64_t request_id, std::string_view method, std::string_view path) {
@@ -374,6 +379,7 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
     busy_ = true;
     started_ = Clock::now();
     request_id_ = shared_->next_request_id++;
+    route_ = RouteMatch{};  // a request refused before routing reports no route
     method_.clear();
     path_.clear();
   }
@@ -487,8 +493,10 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
       line["operation"] = outcome.operation;
     }
     line["status"] = 101;
-    line["latency_ms"] = milliseconds_since(started_);
+    const double latency = milliseconds_since(started_);
+    line["latency_ms"] = latency;
     shared_->finished(line, client_, stream ? std::string_view(stream->forwarded.workspace) : std::string_view());
+    report_response(shared_->options, route_, 101, latency);
     stream_.expires_never();
     auto connection = std::make_shared<SocketConnection>(stream_.release_socket(), shared_, std::move(stream), client_);
     connection->start(std::move(request));
@@ -510,8 +518,10 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
     if (!response.principal.empty()) line["principal"] = response.principal;
     if (!response.operation.empty()) line["operation"] = response.operation;
     if (!response.reason.empty()) line["reason"] = response.reason;
-    line["latency_ms"] = milliseconds_since(started_);
+    const double latency = milliseconds_since(started_);
+    line["latency_ms"] = latency;
     shared_->finished(line, client_, response.workspace);
+    report_response(shared_->options, route_, response.status, latency);
 
     http::async_write(stream_, *message, [self = shared_from_this(), message](beast::error_code ec, std::size_t) {
       if (ec) return self->close_now();
@@ -642,20 +652,8 @@ Server::Server(std::shared_ptr<const Handler> handler, ServerOptions options)
 Server::~Server() = default;
 
 iam::Result<unsigned short> Server::listen() {
-  beast::error_code ec;
-  const auto address = net::ip::make_address(impl_->shared->options.bind, ec);
-  if (ec) return iam::Error{iam::ErrorCode::invalid_argument, "--bind: not an IP address"};
-  const tcp::endpoint endpoint(address, impl_->shared->options.port);
-  auto& acceptor = impl_->acceptor;
-  acceptor.open(endpoint.protocol(), ec);
-  if (!ec) acceptor.set_option(net::socket_base::reuse_address(true), ec);
-  if (!ec) acceptor.bind(endpoint, ec);
-  if (!ec) acceptor.listen(net::socket_base::max_listen_connections, ec);
-  if (ec)
-    return iam::Error{iam::ErrorCode::internal_error,
-                      "cannot listen on " + impl_->shared->options.bind + ":" +
-                          std::to_string(impl_->shared->options.port) + ": " + ec.message()};
-  return acceptor.local_endpoint().port();
+  const auto& options = impl_->shared->options;
+  return listen_on(impl_->acceptor, options.bind, options.port, "--bind", "listen on");
 }
 
 void Server::run() {

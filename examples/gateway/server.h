@@ -49,6 +49,10 @@ struct ServerOptions {
   // Every request also sets its thread's iam::ScopedAuditContext (request id, client
   // address) around the calls into the library.
   std::shared_ptr<iam::AuditSink> audit;
+  // Called once per HTTP answer (on an I/O thread, so it must be cheap and not throw) with
+  // the request's route (not_found when refused before routing), its status (101 for a
+  // WebSocket upgrade) and the seconds since its head began arriving. For metrics.
+  std::function<void(const RouteMatch& route, int status, double seconds)> on_response;
 };
 
 class Server {

@@ -20,8 +20,10 @@
 // error or callback exception is a refusal too (fail closed).
 #pragma once
 
+#include <array>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -180,6 +182,26 @@ struct GatewayConfig {
   std::size_t max_json_depth = 64;
 };
 
+// Counters an Enforcer keeps from its start (relaxed atomics on the request path), for
+// metrics (iam/metrics.h register_enforcer_metrics).
+struct CacheStats {
+  std::uint64_t hits = 0;
+  std::uint64_t misses = 0;     // expired entries included
+  std::uint64_t evictions = 0;  // dropped to make room (not invalidations, not expiry)
+  std::size_t entries = 0;
+};
+enum class AuthenticationOutcome { success, failure, error };  // error: the regime could not decide (503)
+struct EnforcerStats {
+  // [source][outcome]: the source is CredentialSource's value (api_key, jwt, anonymous: the
+  // identity's, else the credential's shape), or 3 for a malformed credential; the outcome
+  // AuthenticationOutcome's value. Cached answers count too.
+  std::array<std::array<std::uint64_t, 3>, 4> authentications{};
+  std::uint64_t authorisations_allowed = 0;  // decisions (cached ones too); a regime error is a deny
+  std::uint64_t authorisations_denied = 0;
+  CacheStats identities;
+  CacheStats decisions;
+};
+
 class Enforcer;
 // Validates `config` and builds the enforcer (invalid_argument for a bad configuration).
 IAM_EXPORT Result<std::shared_ptr<Enforcer>> make_enforcer(GatewayConfig config);
@@ -217,6 +239,9 @@ class IAM_EXPORT Enforcer {
   // Entries currently cached (for tests and metrics).
   std::size_t cached_identities() const noexcept;
   std::size_t cached_decisions() const noexcept;
+  // The counters above and the caches' hits, misses, evictions and sizes (the sizes lock
+  // each shard in turn: for scrapes, not per request).
+  EnforcerStats stats() const noexcept;
   // Drops every cached identity, decision and workspace answer.
   void clear_caches() noexcept;
 

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -78,6 +79,14 @@ class IAM_EXPORT OidcRegime : public Regime, public Administration {
   // Is this credential a JWT whose (unverified) `iss` is one of the configured issuers?
   // Cheap; for chaining. Verification happens in authenticate.
   virtual bool trusts_issuer_of(std::string_view credential) const = 0;
+
+  // HTTP requests made for the issuers' keys (discovery included) since start, by outcome:
+  // for metrics.
+  struct JwksFetches {
+    std::uint64_t succeeded = 0;
+    std::uint64_t failed = 0;
+  };
+  virtual JwksFetches jwks_fetches() const = 0;
 };
 
 // Fetches every issuer's keys before returning (a provider that does not answer is logged,

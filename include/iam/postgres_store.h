@@ -77,6 +77,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -102,6 +103,15 @@ struct PostgresOptions {
   // as SqliteOptions::replacement_key does (rotation of the key-encryption key).
   std::optional<SecretBytes> replacement_key;
 };
+
+// For metrics, over every PostgreSQL repository of this process (zero without the store):
+// pooled connections on loan to a call now, and connections found lost since start (each
+// dropped and replaced by a new one on next use).
+struct PostgresPoolStats {
+  std::uint64_t in_use = 0;
+  std::uint64_t connections_lost = 0;
+};
+IAM_EXPORT PostgresPoolStats postgres_pool_stats() noexcept;
 
 // True when this build has the PostgreSQL store (meson -Dpostgres=enabled).
 IAM_EXPORT bool postgres_store_available() noexcept;

@@ -118,6 +118,8 @@ class IAM_EXPORT RolesRegime : public Regime, public Administration {
   virtual Result<ResolvedKey> resolve_api_key(std::string_view api_key) = 0;
   virtual Result<std::string> signing_key_public() = 0;
   virtual std::string jwks() = 0;
+  // Attempts the per-account login throttle refused since the regime was made (for metrics).
+  virtual std::uint64_t login_throttle_refusals() const noexcept { return 0; }
   virtual Status rotate_signing_key(const Actor& actor) = 0;
   virtual Status change_password(const Actor& actor, std::string_view user_id, std::string_view password,
                                  std::string_view new_password) = 0;

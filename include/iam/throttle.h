@@ -23,6 +23,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string_view>
 
@@ -51,7 +52,7 @@ class IAM_EXPORT Throttle {
   Throttle(const Throttle&) = delete;
   Throttle& operator=(const Throttle&) = delete;
 
-  // May an attempt for `key` go ahead now? false while the key is locked.
+  // May an attempt for `key` go ahead now? false while the key is locked (a refusal).
   bool allowed(std::string_view key);
   // An attempt for `key` failed: counts it, and locks the key once past free_failures.
   void failed(std::string_view key);
@@ -64,6 +65,8 @@ class IAM_EXPORT Throttle {
   // The table's accounted size in bytes (entries times a fixed per-entry estimate), never
   // above max_bytes. For tests and metrics.
   std::size_t memory_bytes() const;
+  // How many times allowed() answered false since construction. For metrics.
+  std::uint64_t refusals() const noexcept;
 
  private:
   std::unique_ptr<credentials::ThrottleTable> table_;

@@ -88,6 +88,16 @@ class OidcRegimeImpl final : public OidcRegime {
     return find_issuer(credential) != nullptr;
   }
   bool recognises(std::string_view credential) const noexcept override { return trusts_issuer_of(credential); }
+
+  JwksFetches jwks_fetches() const noexcept override {
+    JwksFetches total;
+    for (const auto& [name, issuer] : issuers_) {
+      const JwksStats stats = issuer.keys->stats();
+      total.failed += stats.fetch_failures;
+      total.succeeded += stats.fetches - stats.fetch_failures;
+    }
+    return total;
+  }
   bool issued(const Identity& identity) const noexcept override {
     return std::string_view(identity.handle).substr(0, kHandlePrefix.size()) == kHandlePrefix;
   }

@@ -126,6 +126,7 @@ class RolesRegimeImpl final : public RolesRegime {
   Result<ResolvedKey> resolve_api_key(std::string_view api_key) override;
   Result<std::string> signing_key_public() override;
   std::string jwks() override;
+  std::uint64_t login_throttle_refusals() const noexcept override { return login_throttle_.refusals(); }
   Status rotate_signing_key(const Actor& actor) override;
   Status change_password(const Actor& actor, std::string_view user_id, std::string_view password,
                          std::string_view new_password) override;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cstring>
 #include <list>
 #include <unordered_map>
@@ -15,6 +16,7 @@ namespace iam {
 
 // What a Throttle holds, kept out of iam/throttle.h.
 struct credentials::ThrottleTable {
+  std::atomic<std::uint64_t> refusals{0};  // allowed() answered false
   // Keys are kept as a keyed digest, never as given: every entry costs the same whatever
   // the caller sent, and nobody who lacks the per-table secret can aim keys at one bucket.
   using Digest = std::array<unsigned char, 16>;
@@ -81,7 +83,13 @@ Throttle::Throttle(ThrottleConfig config, std::shared_ptr<Clock> clock) : table_
 
 Throttle::~Throttle() = default;
 
-bool Throttle::allowed(std::string_view key) { return locked_for(key) == std::chrono::nanoseconds(0); }
+bool Throttle::allowed(std::string_view key) {
+  if (locked_for(key) == std::chrono::nanoseconds(0)) return true;
+  table_->refusals.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+std::uint64_t Throttle::refusals() const noexcept { return table_->refusals.load(std::memory_order_relaxed); }
 
 std::chrono::nanoseconds Throttle::locked_for(std::string_view key) {
   if (!table_->config.enabled) return std::chrono::nanoseconds(0);

@@ -109,13 +109,18 @@ class ShardedLruCache {
     Shard& shard = shard_for(key);
     MutexLock lock(shard.mutex);
     auto found = shard.index.find(key);
-    if (found == shard.index.end()) return std::nullopt;
+    if (found == shard.index.end()) {
+      misses_.fetch_add(1, std::memory_order_relaxed);
+      return std::nullopt;
+    }
     Slot& slot = found->second;
     if (slot.expires <= now) {
       shard.unlink(slot);
       shard.index.erase(found);
+      misses_.fetch_add(1, std::memory_order_relaxed);
       return std::nullopt;
     }
+    hits_.fetch_add(1, std::memory_order_relaxed);
     shard.unlink(slot);
     shard.push_front(slot);  // most recently used first
     return project(slot.value);
@@ -139,7 +144,10 @@ class ShardedLruCache {
       shard.push_front(slot);
       return;
     }
-    while (shard.index.size() >= shard.capacity && shard.oldest) shard.erase(*shard.oldest);
+    while (shard.index.size() >= shard.capacity && shard.oldest) {
+      shard.erase(*shard.oldest);
+      evictions_.fetch_add(1, std::memory_order_relaxed);
+    }
     auto [inserted, ok] = shard.index.try_emplace(key, std::move(value), expires);
     (void)ok;
     inserted->second.key = &inserted->first;
@@ -191,6 +199,12 @@ class ShardedLruCache {
     return total;
   }
 
+  // Since construction, for metrics: lookups answered, lookups not answered (expired
+  // entries included), entries dropped to make room.
+  std::uint64_t hits() const noexcept { return hits_.load(std::memory_order_relaxed); }
+  std::uint64_t misses() const noexcept { return misses_.load(std::memory_order_relaxed); }
+  std::uint64_t evictions() const noexcept { return evictions_.load(std::memory_order_relaxed); }
+
  private:
   struct Slot {
     Slot(Value v, TimePoint e) : value(std::move(v)), expires(e) {}
@@ -229,6 +243,9 @@ class ShardedLruCache {
 
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<std::uint64_t> generation_{0};
+  std::atomic<std::uint64_t> hits_{0};
+  std::atomic<std::uint64_t> misses_{0};
+  std::atomic<std::uint64_t> evictions_{0};
 };
 
 // What the identity cache keeps: an Identity, without storing principal_id a second time

@@ -1,6 +1,8 @@
 // The enforcement path of gateway.md ("Authenticating a request", "Then, per request"),
 // step by step, over a transport-neutral Request.
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <exception>
 #include <utility>
 
@@ -88,6 +90,18 @@ struct gateway::EnforcerState {
   Logger logger;
   std::shared_ptr<gateway::GatewayCaches> caches;
   JsonLimits body_limits;
+  // EnforcerStats' counters: [source][outcome] as there.
+  mutable std::array<std::array<std::atomic<std::uint64_t>, 3>, 4> authentications{};
+  mutable std::atomic<std::uint64_t> allowed{0};
+  mutable std::atomic<std::uint64_t> denied{0};
+
+  static constexpr std::size_t malformed_source = 3;
+  void count_authentication(std::size_t source, const Result<Identity>& result) const noexcept {
+    const auto outcome = result.ok() ? AuthenticationOutcome::success
+                         : result.error().code == ErrorCode::internal_error ? AuthenticationOutcome::error
+                                                                            : AuthenticationOutcome::failure;
+    authentications[source][static_cast<std::size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
+  }
 
   void log(LogLevel level, std::string_view message) const noexcept {
     try {
@@ -132,7 +146,24 @@ struct gateway::EnforcerState {
     return refuse(Refusal::auth_failure, std::move(operation), "authentication failed");
   }
 
+  // Counted by source: the identity's; for a failure, the credential's shape (anonymous
+  // when there is none), which costs a second look only on the failure path.
   Result<Identity> authenticate(std::optional<std::string_view> credential) const {
+    Result<Identity> result = authenticate_uncounted(credential);
+    std::size_t source = static_cast<std::size_t>(CredentialSource::anonymous);
+    if (result.ok()) {
+      source = static_cast<std::size_t>(result->source);
+    } else if (credential && !credential->empty()) {
+      const auto shape = credential->size() > max_credential_bytes ? CredentialShape::malformed : credential_shape(*credential);
+      source = shape == CredentialShape::api_key ? static_cast<std::size_t>(CredentialSource::api_key)
+               : shape == CredentialShape::jwt   ? static_cast<std::size_t>(CredentialSource::jwt)
+                                                 : malformed_source;
+    }
+    count_authentication(source, result);
+    return result;
+  }
+
+  Result<Identity> authenticate_uncounted(std::optional<std::string_view> credential) const {
     // An empty credential is the empty Bearer: no credential at all.
     if (!credential || credential->empty()) {
       auto anonymous = regime->authenticate_anonymous();
@@ -161,6 +192,13 @@ struct gateway::EnforcerState {
 
   Decision authorise(const Identity& identity, std::string_view capability, const Resource& resource,
                      const Parameters& parameters) const {
+    Decision decision = authorise_uncounted(identity, capability, resource, parameters);
+    (decision.allow ? allowed : denied).fetch_add(1, std::memory_order_relaxed);
+    return decision;
+  }
+
+  Decision authorise_uncounted(const Identity& identity, std::string_view capability, const Resource& resource,
+                               const Parameters& parameters) const {
     const auto key = gateway::decision_key(identity.handle, capability, resource, parameters);
     const TimePoint now = clock->now();
     if (auto hit = caches->decisions.get(key, now, [](const gateway::CachedDecision& cached) { return cached.decision; }))
@@ -509,6 +547,21 @@ std::size_t Enforcer::cached_decisions() const noexcept {
   } catch (...) {
     return 0;
   }
+}
+
+EnforcerStats Enforcer::stats() const noexcept {
+  EnforcerStats stats;
+  for (std::size_t s = 0; s < stats.authentications.size(); ++s)
+    for (std::size_t o = 0; o < stats.authentications[s].size(); ++o)
+      stats.authentications[s][o] = state_->authentications[s][o].load(std::memory_order_relaxed);
+  stats.authorisations_allowed = state_->allowed.load(std::memory_order_relaxed);
+  stats.authorisations_denied = state_->denied.load(std::memory_order_relaxed);
+  const auto& caches = *state_->caches;
+  stats.identities = {caches.identities.hits(), caches.identities.misses(), caches.identities.evictions(),
+                      cached_identities()};
+  stats.decisions = {caches.decisions.hits(), caches.decisions.misses(), caches.decisions.evictions(),
+                     cached_decisions()};
+  return stats;
 }
 
 void Enforcer::clear_caches() noexcept {

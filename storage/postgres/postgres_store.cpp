@@ -23,6 +23,7 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -481,6 +482,11 @@ class Connector {
   bool default_name_;
 };
 
+// postgres_pool_stats(): process-wide, so an application reads them without a handle on
+// the repository (which make_repository hides behind Repository).
+std::atomic<std::uint64_t> connections_in_use{0};
+std::atomic<std::uint64_t> connections_lost{0};
+
 // At most `size` connections; idle ones are kept for the next call.
 class Pool {
  public:
@@ -491,13 +497,18 @@ class Pool {
   // A connection on loan, returned (or dropped, when not reusable) when the loan ends.
   class Lease {
    public:
-    Lease(Pool& pool, std::unique_ptr<Connection> connection) : pool_(pool), connection_(std::move(connection)) {}
+    Lease(Pool& pool, std::unique_ptr<Connection> connection) : pool_(pool), connection_(std::move(connection)) {
+      connections_in_use.fetch_add(1, std::memory_order_relaxed);
+    }
     ~Lease() { release(); }
     Lease(const Lease&) = delete;
     Lease& operator=(const Lease&) = delete;
     Connection& operator*() { return *connection_; }
     void release() noexcept {
-      if (!released_) pool_.give_back(std::move(connection_));
+      if (!released_) {
+        pool_.give_back(std::move(connection_));
+        connections_in_use.fetch_sub(1, std::memory_order_relaxed);
+      }
       released_ = true;
     }
 
@@ -862,6 +873,7 @@ class PostgresBackend final : public sql::SqlBackend {
         return body(*lease);
       } catch (const SqlFailure& failure) {
         if (failure.kind == SqlFailure::Kind::connection_lost) {
+          connections_lost.fetch_add(1, std::memory_order_relaxed);
           lease.release();  // not reusable: closed
           pool_.drop_idle();
           if (!reconnected && !failure.during_commit) {
@@ -917,6 +929,10 @@ Error refuse(ErrorCode code, std::string_view problem) {
 }  // namespace
 
 bool postgres_store_available() noexcept { return true; }
+
+PostgresPoolStats postgres_pool_stats() noexcept {
+  return {connections_in_use.load(std::memory_order_relaxed), connections_lost.load(std::memory_order_relaxed)};
+}
 
 Result<std::shared_ptr<Repository>> make_postgres_repository(PostgresOptions options) {
   if (options.pool_size == 0) return refuse(ErrorCode::invalid_argument, "pool_size must be at least 1");

@@ -6,6 +6,8 @@ namespace iam {
 
 bool postgres_store_available() noexcept { return false; }
 
+PostgresPoolStats postgres_pool_stats() noexcept { return {}; }
+
 Result<std::shared_ptr<Repository>> make_postgres_repository(PostgresOptions) {
   return Error{ErrorCode::not_supported,
                "this build has no PostgreSQL store (configure it with meson -Dpostgres=enabled)"};

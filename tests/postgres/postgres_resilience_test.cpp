@@ -103,9 +103,12 @@ TEST_CASE("postgres: connections killed by the server are replaced without the c
   const auto killed = pgtest::query_value(
       "", "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '" + db.name() + "'");
   CHECK(killed != "0");
+  const auto lost_before = iam::postgres_pool_stats().connections_lost;
   CHECK(detail(repo->find_workspace("acme")) == "ok");
+  CHECK(iam::postgres_pool_stats().connections_lost > lost_before);  // the metric's source (docs/metrics.md)
   CHECK(detail(apply(*repo, m::InsertUser{user("u1", "acme", "alice")})) == "ok");
   run_threads(4, [&](int) { CHECK(detail(repo->list_users(std::nullopt)) == "ok"); });
+  CHECK(iam::postgres_pool_stats().in_use == 0);  // every loan returned
 }
 
 TEST_CASE("postgres: server stopped: every call answers internal_error; restarted: calls succeed again") {

@@ -302,6 +302,23 @@ TEST_CASE("a provider that never answered: its tokens fail, nothing throws, the 
   CHECK(masked_failure((*regime)->authenticate(idp_down.sign(claims))));
 }
 
+TEST_CASE("jwks_fetches counts the key requests by outcome") {
+  const Provider up{"https://up.example", 5};
+  const Provider down{"https://down.example", 6};
+  auto http = std::make_shared<FakeHttp>();
+  http->serve(up.jwks_uri(), up.jwks());  // nothing served for `down`: a 404
+  iam::OidcConfig config;
+  config.issuers = {issuer_rules(up), issuer_rules(down)};
+  iam::OidcOptions options;
+  options.logger = [](iam::LogLevel, std::string_view) {};
+  auto regime = iam::oidc::make_oidc_regime_with(std::move(config), std::move(options), http);
+  REQUIRE(regime.ok());
+  const auto fetches = (*regime)->jwks_fetches();
+  CHECK(fetches.succeeded == 1);
+  CHECK(fetches.failed == 1);
+  CHECK(fetches.succeeded + fetches.failed == http->requests());
+}
+
 TEST_CASE("several issuers, each with its own rules") {
   iam::OidcIssuer first = issuer_rules(idp());
   first.roles_claim = "groups";
