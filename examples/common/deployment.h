@@ -12,6 +12,7 @@
 #include "iam/audit.h"
 #include "iam/log.h"
 #include "iam/regime.h"
+#include "iam/oidc.h"
 #include "iam/roles.h"
 #include "iam/status.h"
 #include "metered_repository.h"
