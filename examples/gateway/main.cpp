@@ -29,6 +29,7 @@
 #include "deployment.h"
 #include "handler.h"
 #include "iam/gateway.h"
+#include "key_rotation.h"
 #include "iam/roles.h"
 #include "server.h"
 
@@ -46,6 +47,7 @@ struct Options {
   unsigned address_free_failures = 20;  // failed logins per client address before throttling
   int idle_timeout = 30;
   int read_timeout = 30;
+  std::string key_rotation_interval;  // empty: rotate only on request
 };
 
 int fail(int code, const std::string& message) {
@@ -110,6 +112,9 @@ int main(int argc, char** argv) {
   app.add_option("--idle-timeout", o.idle_timeout, "seconds a connection may wait for a request")->capture_default_str();
   app.add_option("--read-timeout", o.read_timeout, "seconds a request may take to arrive once begun")
       ->capture_default_str();
+  app.add_option("--key-rotation-interval", o.key_rotation_interval,
+                 "rotate the signing key when it has signed this long, e.g. 30d, 12h, 90m (gateways sharing a "
+                 "store rotate once between them)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -120,6 +125,13 @@ int main(int argc, char** argv) {
   if (o.server.max_connections == 0 || o.server.max_headers == 0 || o.server.max_header_bytes == 0 ||
       o.server.max_request_line == 0 || o.server.max_socket_message == 0)
     return fail(kExitUsage, "limits must be positive");
+  std::optional<std::chrono::seconds> rotation_interval;
+  if (!o.key_rotation_interval.empty()) {
+    rotation_interval = iam::parse_key_rotation_interval(o.key_rotation_interval);
+    if (!rotation_interval)
+      return fail(kExitUsage, "--key-rotation-interval must be a positive whole number and a unit s, m, h or d "
+                              "(e.g. 30d, 12h, 90m), at most ten years, not '" + o.key_rotation_interval + "'");
+  }
   o.server.idle_timeout = std::chrono::seconds(o.idle_timeout);
   o.server.read_timeout = std::chrono::seconds(o.read_timeout);
 
@@ -133,6 +145,8 @@ int main(int argc, char** argv) {
                      .dump()
               << std::endl;
   const std::shared_ptr<iam::Regime> regime = deployment->regime;
+  if (rotation_interval && !deployment->roles)
+    return fail(kExitUsage, "--key-rotation-interval needs the roles regime (it holds the signing keys)");
 
   iam::GatewayConfig config;
   config.regime = regime;
@@ -171,7 +185,10 @@ int main(int argc, char** argv) {
                                     {"regime", o.deployment.regime},
                                     {"backend", "echo (example: forwarded routes are echoed, not served)"}};
   std::cerr << listening.dump() << std::endl;
+  std::optional<gateway::KeyRotationSchedule> rotation;
+  if (rotation_interval) rotation.emplace(deployment->roles, *rotation_interval);
   server.run();
+  rotation.reset();
   std::cerr << counters("stopped", 0).dump() << std::endl;
   return 0;
 }

@@ -86,9 +86,10 @@ Status RolesRegimeImpl::rotate_signing_key(const Actor& actor) {
 Result<bool> RolesRegimeImpl::rotate_signing_key_if_due(std::chrono::seconds interval) {
   if (interval.count() <= 0) return Error{ErrorCode::invalid_argument, "the key rotation interval must be positive"};
   const TimePoint t = now();
-  // Not due by this process's own key set: nothing to ask the store. (A set that missed
-  // another process's rotation only looks more due than it is; the store refuses then.)
-  if (const auto since = keys_.active_since(); since && t - *since < interval) return false;
+  // Not due by this process's own key set (or no key yet: bootstrap makes the first):
+  // nothing to ask the store. A set that missed another process's rotation only looks
+  // more due than it is; the store refuses then.
+  if (const auto since = keys_.active_since(); !since || t - *since < interval) return false;
   Status applied = apply(rotation_change(t, t - interval));
   const bool lost = !applied.ok() && applied.error().code == ErrorCode::duplicate;  // another process came first
   if (!applied.ok() && !lost) {
