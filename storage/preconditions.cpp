@@ -50,9 +50,9 @@ Status check_preconditions(const Mutation& m, StoreFacts& facts) {
           if (step.key.is_next() && facts.next_signing_key_exists())
             return Error{ErrorCode::duplicate, "a next signing key exists"};
         } else if constexpr (std::is_same_v<T, mutation::PromoteNextSigningKey>) {
-          if (step.only_if_current_activated_before) {
+          if (step.only_if_current_activated_by) {
             const auto activated = facts.current_signing_key_activated();
-            if (!activated || !(*activated < *step.only_if_current_activated_before))
+            if (!activated || *activated > *step.only_if_current_activated_by)
               return not_due();
           }
           if (!facts.next_signing_key_exists()) return Error{ErrorCode::not_found, "no next signing key"};

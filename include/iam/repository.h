@@ -69,10 +69,10 @@ struct InsertSigningKey { SigningKey key; };
 struct RetireSigningKeys { TimePoint at; };                  // every unretired key: retired = at, private half dropped
 // The staged rotation: the current key (if any) is retired at `at`, its private half
 // dropped, and the next key becomes current (activated = at). not_found without a next key.
-// With `only_if_current_activated_before`, the store arbitrates between processes: unless
-// a current key activated before that time exists when the change applies, duplicate (a
-// rotation by another process came first) and nothing changes.
-struct PromoteNextSigningKey { TimePoint at; std::optional<TimePoint> only_if_current_activated_before; };
+// With `only_if_current_activated_by`, the store arbitrates between processes: unless
+// a current key activated at or before that time exists when the change applies,
+// duplicate (a rotation by another process came first) and nothing changes.
+struct PromoteNextSigningKey { TimePoint at; std::optional<TimePoint> only_if_current_activated_by; };
 struct DeleteSigningKeysRetiredBefore { TimePoint before; };
 struct AdvanceCredentialsEpoch { std::string user_id; };     // credentials_epoch + 1; absent user: not_found
 }  // namespace mutation

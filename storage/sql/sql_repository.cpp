@@ -243,11 +243,6 @@ class Facts final : public storage_detail::StoreFacts {
   Sql& sql_;
 };
 
-// Stored whole seconds s are before `t` exactly when s < ceil(t).
-std::int64_t whole_seconds_above(TimePoint t) {
-  return std::chrono::ceil<std::chrono::seconds>(t.time_since_epoch()).count();
-}
-
 // A row that another transaction removed after the preconditions looked (READ COMMITTED).
 Status changed_or(std::int64_t rows, std::string_view missing) {
   if (rows == 0) return Error{ErrorCode::not_found, std::string(missing)};
@@ -538,10 +533,10 @@ class SqlRepository final : public Repository {
     // Each UPDATE re-checks its condition on the row it changes: of two processes rotating
     // at once (READ COMMITTED), the second waits for the first's row lock, then finds the
     // current key retired and changes nothing, and the change is refused as a whole.
-    if (m.only_if_current_activated_before) {
+    if (m.only_if_current_activated_by) {
       if (sql.execute("UPDATE {t}signing_keys SET retired = $1, secret_key = NULL, secret_encrypted = false "
-                      "WHERE retired IS NULL AND activated IS NOT NULL AND activated < $2",
-                      {time(m.at), integer(whole_seconds_above(*m.only_if_current_activated_before))}) != 1)
+                      "WHERE retired IS NULL AND activated IS NOT NULL AND activated <= $2",
+                      {time(m.at), time(*m.only_if_current_activated_by)}) != 1)
         return storage_detail::not_due();
     } else {
       sql.execute("UPDATE {t}signing_keys SET retired = $1, secret_key = NULL, secret_encrypted = false "
@@ -556,7 +551,8 @@ class SqlRepository final : public Repository {
   }
 
   static Status apply_one(Sql& sql, const mutation::DeleteSigningKeysRetiredBefore& m) {
-    const auto before = whole_seconds_above(m.before);
+    // Stored seconds r are before `before` exactly when r < ceil(before).
+    const auto before = std::chrono::ceil<std::chrono::seconds>(m.before.time_since_epoch()).count();
     sql.execute("DELETE FROM {t}signing_keys WHERE retired IS NOT NULL AND retired < $1", {integer(before)});
     return {};
   }

@@ -291,11 +291,11 @@ TEST_CASE("staged rotation: one next and one current key, promotion, the conditi
   CHECK(outcome(apply(*repo, m::InsertSigningKey{next_signing_key("kid-n2", 3, at(t0 + 1))})) == "duplicate");
   CHECK(dump(*repo) == initial);
 
-  SUBCASE("the condition: only a current key activated before the time is promoted") {
-    CHECK(outcome(apply(*repo, m::PromoteNextSigningKey{at(t0 + 50), at(t0)})) == "duplicate");
+  SUBCASE("the condition: only a current key activated at or before the time is promoted") {
+    CHECK(outcome(apply(*repo, m::PromoteNextSigningKey{at(t0 + 50), at(t0 - 1)})) == "duplicate");
     CHECK(dump(*repo) == initial);
     const auto n2 = next_signing_key("kid-n2", 3, at(t0 + 100));
-    CHECK(detail(apply(*repo, m::PromoteNextSigningKey{at(t0 + 100), at(t0 + 1)}, m::InsertSigningKey{n2.copy()})) ==
+    CHECK(detail(apply(*repo, m::PromoteNextSigningKey{at(t0 + 100), at(t0)}, m::InsertSigningKey{n2.copy()})) ==
           "ok");
     auto c1_retired = c1.copy();
     c1_retired.retired = at(t0 + 100);
@@ -306,11 +306,11 @@ TEST_CASE("staged rotation: one next and one current key, promotion, the conditi
           render(c1_retired) + "\n" + render(n1_current) + "\n" + render(n2) + "\n");
     // The same scheduled rotation again, as a second process would try it: refused whole.
     const auto rotated = dump(*repo);
-    CHECK(outcome(apply(*repo, m::PromoteNextSigningKey{at(t0 + 101), at(t0 + 1)},
+    CHECK(outcome(apply(*repo, m::PromoteNextSigningKey{at(t0 + 101), at(t0 + 99)},
                         m::InsertSigningKey{next_signing_key("kid-n3", 4, at(t0 + 101))})) == "duplicate");
     CHECK(dump(*repo) == rotated);
     // Due again one interval after the last activation.
-    CHECK(detail(apply(*repo, m::PromoteNextSigningKey{at(t0 + 200), at(t0 + 101)},
+    CHECK(detail(apply(*repo, m::PromoteNextSigningKey{at(t0 + 200), at(t0 + 100)},
                        m::InsertSigningKey{next_signing_key("kid-n3", 4, at(t0 + 200))})) == "ok");
     CHECK(joined(kids(must(repo->list_signing_keys()))) == "kid-c1 kid-n1 kid-n2 kid-n3");
   }

@@ -55,7 +55,8 @@ TEST_CASE("rotation: new tokens carry the new kid, old tokens verify during the 
 // The kid → public key map of a JWKS document, as a client caches it.
 std::map<std::string, iam::PublicKey> cached_jwks(const std::string& document) {
   std::map<std::string, iam::PublicKey> keys;
-  for (const auto& jwk : json::parse(document)["keys"])
+  const json parsed = json::parse(document);
+  for (const auto& jwk : parsed["keys"])
     keys[jwk["kid"].get<std::string>()] = iam::public_key_from_jwk(jwk.dump()).value();
   return keys;
 }
