@@ -19,21 +19,6 @@ namespace {
 
 constexpr auto kInterval = 24h;
 
-// Another "process" on the test's store and clock.
-std::shared_ptr<iam::RolesRegime> second_process(const iam::testing::TestIam& t,
-                                                 std::shared_ptr<iam::AuditSink> audit = nullptr) {
-  iam::RolesConfig config;
-  config.repository = t.repository;
-  config.clock = t.clock;
-  config.bootstrap_mode = iam::BootstrapMode::bootstrap;
-  config.read_environment = false;
-  config.logger = iam::null_logger();
-  config.audit = std::move(audit);
-  auto regime = iam::make_roles_regime(std::move(config));
-  REQUIRE_MESSAGE(regime.ok(), (regime.ok() ? "" : regime.error().message));
-  return std::move(regime).value();
-}
-
 std::string kid_of(const std::string& token) { return jwt_header(token)["kid"].get<std::string>(); }
 
 bool jwks_has(iam::RolesRegime& regime, const std::string& kid) {
@@ -145,7 +130,7 @@ TEST_CASE("scheduled rotation: retired keys verify until the grace ends, then no
 
 TEST_CASE("scheduled rotation: of two processes on one store exactly one rotates, both sign with the new key") {
   auto t = make_iam();
-  auto other = second_process(t);
+  auto other = another_process(t);
   auto& here = t.regime->key_set();
   auto& there = other->key_set();
   REQUIRE(here.active_kid() == there.active_kid());
@@ -182,7 +167,7 @@ TEST_CASE("scheduled rotation: of two processes on one store exactly one rotates
 
 TEST_CASE("scheduled rotation: two processes racing over many intervals rotate once per interval") {
   auto t = make_iam();
-  auto other = second_process(t);
+  auto other = another_process(t);
   std::atomic<int> rotations{0};
   std::atomic<int> errors{0};
   for (int interval = 1; interval <= 5; ++interval) {
@@ -216,8 +201,8 @@ TEST_CASE("a store from before staged rotation gets its next key at the first st
   iam::testing::TestIam t;
   t.repository = store;
   t.clock = clock;
-  auto first = second_process(t);
-  auto again = second_process(t);  // a second process starting on it adds nothing more
+  auto first = another_process(t);
+  auto again = another_process(t);  // a second process starting on it adds nothing more
   CHECK(first->key_set().active_kid() == old_kid);
   REQUIRE(first->key_set().next_kid().has_value());
   CHECK(again->key_set().next_kid() == first->key_set().next_kid());
