@@ -59,6 +59,11 @@ for bad in ("4", "0d", "1.5h", "30x", "-1d", " 4s"):
     checks.check(refused.returncode == 2 and "--key-rotation-interval" in refused.stderr,
                  f"--key-rotation-interval {bad!r} refused ({refused.returncode}: {refused.stderr.strip()})")
 
+refused = subprocess.run([EXE, "--port", "0", "--store", "memory", "--regime", "noauth",
+                          "--key-rotation-interval", "4s"], capture_output=True, text=True, timeout=60)
+checks.check(refused.returncode == 2 and "roles regime" in refused.stderr,
+             f"--key-rotation-interval without the roles regime refused ({refused.returncode}: {refused.stderr.strip()})")
+
 key_dir = tempfile.TemporaryDirectory(prefix="iam-pg-key-")
 os.environ["IAM_KEY_ENCRYPTION_KEY_FILE"] = os.path.join(key_dir.name, "iam.key")
 flags = ("--bootstrap-mode", "bootstrap", "--key-grace", "600", "--key-rotation-interval", f"{INTERVAL}s")

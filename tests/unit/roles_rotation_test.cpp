@@ -208,3 +208,27 @@ TEST_CASE("a store from before staged rotation gets its next key at the first st
   CHECK(again->key_set().next_kid() == first->key_set().next_kid());
   CHECK(store->list_signing_keys()->size() == 2);
 }
+
+TEST_CASE("scheduled rotation: a store failure is an error, audited, and changes nothing") {
+  auto t = make_iam();
+  auto decorated = std::make_shared<DecoratedRepository>(t.repository);
+  auto on_decorated = t;
+  on_decorated.repository = decorated;
+  auto capture = std::make_shared<CapturingSink>();
+  auto regime = another_process(on_decorated, capture);
+  const auto kid = regime->key_set().active_kid();
+  decorated->fail_when = contains_mutation<iam::mutation::PromoteNextSigningKey>;
+
+  t.clock->advance(kInterval);
+  CHECK(code_of(regime->rotate_signing_key_if_due(kInterval)) == iam::ErrorCode::internal_error);
+  CHECK(regime->key_set().active_kid() == kid);
+  const auto events = capture->named("iam.management");
+  REQUIRE(events.size() == 1);
+  CHECK(*events[0].field("operation") == "rotate-signing-key");
+  CHECK(*events[0].field("outcome") == "failure");
+  CHECK(*events[0].field("error_type") == "internal-error");
+
+  decorated->fail_when = nullptr;  // the store is back: the next check rotates
+  CHECK(regime->rotate_signing_key_if_due(kInterval).value() == true);
+  CHECK(regime->key_set().active_kid() != kid);
+}
