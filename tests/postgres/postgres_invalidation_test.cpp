@@ -1,6 +1,7 @@
 // The PostgreSQL store's cross-process invalidation (NOTIFY / LISTEN), and two roles
 // regimes with their gateways sharing one database end to end.
 #include "tests/postgres/store_test_support.h"
+#include "tests/support/rotation_race.h"
 
 using namespace pgstore;
 
@@ -290,20 +291,9 @@ TEST_CASE("postgres: scheduled rotation: regimes on separate connections racing 
     const auto published = regime_a->key_set().next_kid();
     REQUIRE(published.has_value());
     clock->advance(interval);
-    std::atomic<int> rotated{0};
-    std::atomic<int> failed{0};
-    std::vector<std::thread> threads;
-    for (auto* regime : {regime_a.get(), regime_b.get(), regime_a.get(), regime_b.get()})
-      threads.emplace_back([&, regime] {
-        for (int i = 0; i < 5; ++i) {
-          const auto outcome = regime->rotate_signing_key_if_due(interval);
-          if (!outcome.ok()) ++failed;
-          else if (*outcome) ++rotated;
-        }
-      });
-    for (auto& t : threads) t.join();
-    CHECK(rotated.load() == 1);
-    CHECK(failed.load() == 0);
+    const auto race = test_support::race_scheduled_rotation(*regime_a, *regime_b, interval, 5);
+    CHECK(race.rotated == 1);
+    CHECK(race.failed == 0);
     // Both now sign with the key published before the rotation (the one that did not
     // rotate learnt of it by losing, or by NOTIFY), and accept each other's tokens.
     const auto started = Clock::now();
