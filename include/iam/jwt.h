@@ -55,6 +55,8 @@ struct JwtClaims {
   // The user's credentials epoch when the token was issued (StoredUser::credentials_epoch):
   // the private claim `credentials_epoch`, written only when non-zero; absent reads as 0.
   std::uint64_t credentials_epoch = 0;
+  // The key that verified the token (set by verify; ignored by sign).
+  std::string kid{};
 };
 
 class IAM_EXPORT KeySet {

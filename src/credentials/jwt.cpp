@@ -581,6 +581,7 @@ Result<JwtClaims> KeySet::verify_with_reason(std::string_view token, std::string
   out.issued_at = from_unix_seconds(numeric_date(claims[c_iat]).value_or(0));
   out.expires_at = from_unix_seconds(*exp);
   out.credentials_epoch = epoch.present() ? epoch.unsigned_integer : 0;
+  out.kid = kid;
   return out;
 }
 

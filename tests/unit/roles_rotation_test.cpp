@@ -220,3 +220,19 @@ TEST_CASE("scheduled rotation: a store failure is an error, audited, and changes
   CHECK(regime->rotate_signing_key_if_due(kInterval).value() == true);
   CHECK(regime->key_set().active_kid() != kid);
 }
+
+TEST_CASE("a process on a store that cannot notify catches up on meeting a token under its next key") {
+  // The memory store, like SQLite, tells other processes nothing: only the token shows it.
+  auto t = make_iam();
+  REQUIRE(t.create_user("alice", kPassword, {"reader"}, "default").ok());
+  auto other = another_process(t);
+  const auto published = *other->key_set().next_kid();
+  REQUIRE(t.regime->rotate_signing_key(kTrusted).ok());
+  CHECK(other->key_set().active_kid() != published);  // not told
+  t.clock->advance(1s);                                 // (reloads are at most once a second)
+  const auto token = key_plaintext(t.login("alice", kPassword));
+  REQUIRE(kid_of(token) == published);
+  CHECK(other->authenticate(token).ok());
+  CHECK(other->key_set().active_kid() == published);
+  CHECK(kid_of(other->key_set().sign("u", "default").value()) == published);
+}
