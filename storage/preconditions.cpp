@@ -10,6 +10,10 @@ Error user_not_found() { return Error{ErrorCode::not_found, "user not found"}; }
 
 }  // namespace
 
+Error not_due() {
+  return Error{ErrorCode::duplicate, "the current signing key is younger than the rotation interval"};
+}
+
 Status check_preconditions(const Mutation& m, StoreFacts& facts) {
   return std::visit(
       [&](const auto& step) -> Status {
@@ -41,8 +45,17 @@ Status check_preconditions(const Mutation& m, StoreFacts& facts) {
           if (!facts.api_key_exists(step.key_id)) return Error{ErrorCode::not_found, "API key not found"};
         } else if constexpr (std::is_same_v<T, mutation::InsertSigningKey>) {
           if (facts.signing_key_exists(step.key.kid)) return Error{ErrorCode::duplicate, "signing key exists"};
-          if (!step.key.retired && facts.active_signing_key_exists())
-            return Error{ErrorCode::duplicate, "an active signing key exists"};
+          if (step.key.is_current() && facts.current_signing_key_activated())
+            return Error{ErrorCode::duplicate, "a current signing key exists"};
+          if (step.key.is_next() && facts.next_signing_key_exists())
+            return Error{ErrorCode::duplicate, "a next signing key exists"};
+        } else if constexpr (std::is_same_v<T, mutation::PromoteNextSigningKey>) {
+          if (step.only_if_current_activated_by) {
+            const auto activated = facts.current_signing_key_activated();
+            if (!activated || *activated > *step.only_if_current_activated_by)
+              return not_due();
+          }
+          if (!facts.next_signing_key_exists()) return Error{ErrorCode::not_found, "no next signing key"};
         }
         return {};
       },

@@ -8,6 +8,7 @@
 // THREAD SAFETY: as the StoreFacts given. ERRORS: duplicate, not_found, invalid_argument.
 #pragma once
 
+#include <optional>
 #include <string_view>
 
 #include "iam/repository.h"
@@ -23,7 +24,9 @@ class StoreFacts {
   virtual bool api_key_exists(std::string_view id) = 0;
   virtual bool api_key_hash_taken(std::string_view key_hash) = 0;
   virtual bool signing_key_exists(std::string_view kid) = 0;
-  virtual bool active_signing_key_exists() = 0;
+  // When the current signing key was activated; nullopt without a current key.
+  virtual std::optional<TimePoint> current_signing_key_activated() = 0;
+  virtual bool next_signing_key_exists() = 0;
 
  protected:
   ~StoreFacts() = default;
@@ -32,5 +35,9 @@ class StoreFacts {
 // The first rule `m` breaks, or ok. Mutations without rules (TouchApiKey ignores an absent
 // key, the bulk deletes and disables match nothing) are always ok.
 Status check_preconditions(const Mutation& m, StoreFacts& facts);
+
+// PromoteNextSigningKey's refusal when its condition does not hold (also when another
+// process's rotation won a race after the preconditions looked).
+Error not_due();
 
 }  // namespace iam::storage_detail

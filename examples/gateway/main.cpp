@@ -35,6 +35,7 @@
 #include "deployment.h"
 #include "handler.h"
 #include "iam/gateway.h"
+#include "key_rotation.h"
 #include "iam/roles.h"
 #include "metrics_listener.h"
 #include "server.h"
@@ -56,6 +57,7 @@ struct Options {
   gateway::AuditLogOptions audit;
   int metrics_port = -1;  // -1: no metrics listener; 0: any free port
   std::string metrics_bind = "127.0.0.1";
+  std::string key_rotation_interval;  // empty: rotate only on request
 };
 
 int fail(int code, const std::string& message) {
@@ -125,6 +127,9 @@ int main(int argc, char** argv) {
                  "serve Prometheus metrics at GET /metrics on this separate port (0: any free port; default: off)")
       ->check(CLI::Range(0, 65535));
   app.add_option("--metrics-bind", o.metrics_bind, "address of the metrics listener")->capture_default_str();
+  app.add_option("--key-rotation-interval", o.key_rotation_interval,
+                 "rotate the signing key when it has signed this long, e.g. 30d, 12h, 90m (gateways sharing a "
+                 "store rotate once between them)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -135,6 +140,13 @@ int main(int argc, char** argv) {
   if (o.server.max_connections == 0 || o.server.max_headers == 0 || o.server.max_header_bytes == 0 ||
       o.server.max_request_line == 0 || o.server.max_socket_message == 0)
     return fail(kExitUsage, "limits must be positive");
+  std::optional<std::chrono::seconds> rotation_interval;
+  if (!o.key_rotation_interval.empty()) {
+    rotation_interval = iam::parse_key_rotation_interval(o.key_rotation_interval);
+    if (!rotation_interval)
+      return fail(kExitUsage, "--key-rotation-interval must be a positive whole number and a unit s, m, h or d "
+                              "(e.g. 30d, 12h, 90m), at most ten years, not '" + o.key_rotation_interval + "'");
+  }
   o.server.idle_timeout = std::chrono::seconds(o.idle_timeout);
   o.server.read_timeout = std::chrono::seconds(o.read_timeout);
 
@@ -156,6 +168,8 @@ int main(int argc, char** argv) {
                      .dump()
               << std::endl;
   const std::shared_ptr<iam::Regime> regime = deployment->regime;
+  if (rotation_interval && !deployment->roles)
+    return fail(kExitUsage, "--key-rotation-interval needs the roles regime (it holds the signing keys)");
 
   iam::GatewayConfig config;
   config.regime = regime;
@@ -221,7 +235,10 @@ int main(int argc, char** argv) {
                                     {"regime", o.deployment.regime},
                                     {"backend", "echo (example: forwarded routes are echoed, not served)"}};
   std::cerr << listening.dump() << std::endl;
+  std::optional<gateway::KeyRotationSchedule> rotation;
+  if (rotation_interval) rotation.emplace(deployment->roles, *rotation_interval);
   server.run();
+  rotation.reset();
   std::cerr << counters("stopped", 0).dump() << std::endl;
   return 0;
 }

@@ -1,4 +1,5 @@
-// iam/jwt.h — Ed25519 (EdDSA) JSON Web Tokens: a key set with rotation and a grace period,
+// iam/jwt.h — Ed25519 (EdDSA) JSON Web Tokens: a key set with staged rotation (a next key
+// published before it signs) and a grace period,
 // signing and verification (protocol.md "JWT"), and the JWK form of a public key. The keys
 // themselves are iam/signing_key.h.
 //
@@ -54,6 +55,8 @@ struct JwtClaims {
   // The user's credentials epoch when the token was issued (StoredUser::credentials_epoch):
   // the private claim `credentials_epoch`, written only when non-zero; absent reads as 0.
   std::uint64_t credentials_epoch = 0;
+  // The key that verified the token (set by verify; ignored by sign).
+  std::string kid{};
 };
 
 class IAM_EXPORT KeySet {
@@ -64,11 +67,17 @@ class IAM_EXPORT KeySet {
   KeySet& operator=(const KeySet&) = delete;
 
   // Replaces the whole set (for example with what storage holds). At most one key may be
-  // active (no `retired`) and hold a private half; invalid_argument otherwise.
+  // current and one next (iam/signing_key.h), each with its private half; invalid_argument
+  // otherwise.
   Status load(std::vector<SigningKey> keys);
-  // Makes `key` the active key; the previous active key is retired now and its private
-  // half wiped. Keys past their grace are dropped.
-  Status rotate(SigningKey key);
+  // Publishes `key` as the next key (its `activated` is cleared): in the JWKS and verifying
+  // from now, signing only after rotate(). duplicate when the set holds a next key or the
+  // kid; invalid_argument without a kid or a private half.
+  Status publish_next(SigningKey key);
+  // The staged rotation: the published next key becomes current (activated now), the
+  // current key is retired now and its private half wiped, and `next` is published in its
+  // place. Keys past their grace are dropped. not_found when the set holds no next key.
+  Status rotate(SigningKey next);
 
   // Signs `subject`/`workspace` with the active key: iss from the config, iat now,
   // exp now + lifetime. not_found without an active key.
@@ -80,11 +89,15 @@ class IAM_EXPORT KeySet {
   // As verify, and also tells the operator-facing reason on failure (never show it to a caller).
   Result<JwtClaims> verify_with_reason(std::string_view token, std::string* reason) const;
 
-  // PEM of the active key; not_found without one.
+  // PEM of the active (current) key; not_found without one.
   Result<std::string> active_public_pem() const;
-  // {"keys":[…]} of every key still verifying.
+  // {"keys":[…]} of every key still verifying: the next key, the current key and the
+  // retired keys within their grace.
   std::string jwks() const;
   std::optional<std::string> active_kid() const;
+  // When the active key began signing; nullopt without one.
+  std::optional<TimePoint> active_since() const;
+  std::optional<std::string> next_kid() const;
   const JwtConfig& config() const noexcept { return config_; }
 
  private:

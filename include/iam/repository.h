@@ -64,8 +64,15 @@ struct DeleteApiKey { std::string key_id; };
 struct DeleteApiKeysOfUser { std::string user_id; };
 struct DeleteApiKeysInWorkspace { std::string workspace_id; };  // keys of every user whose home it is
 struct TouchApiKey { std::string key_id; TimePoint last_used; };  // absent key: ignored
+// At most one current and one next key (iam/signing_key.h): inserting a second is duplicate.
 struct InsertSigningKey { SigningKey key; };
-struct RetireSigningKeys { TimePoint at; };                  // every active key: retired = at, private half dropped
+struct RetireSigningKeys { TimePoint at; };                  // every unretired key: retired = at, private half dropped
+// The staged rotation: the current key (if any) is retired at `at`, its private half
+// dropped, and the next key becomes current (activated = at). not_found without a next key.
+// With `only_if_current_activated_by`, the store arbitrates between processes: unless
+// a current key activated at or before that time exists when the change applies,
+// duplicate (a rotation by another process came first) and nothing changes.
+struct PromoteNextSigningKey { TimePoint at; std::optional<TimePoint> only_if_current_activated_by; };
 struct DeleteSigningKeysRetiredBefore { TimePoint before; };
 struct AdvanceCredentialsEpoch { std::string user_id; };     // credentials_epoch + 1; absent user: not_found
 }  // namespace mutation
@@ -75,7 +82,8 @@ using Mutation = std::variant<mutation::RequireEmpty, mutation::InsertWorkspace,
                               mutation::DisableUsersInWorkspace, mutation::InsertApiKey, mutation::DeleteApiKey,
                               mutation::DeleteApiKeysOfUser, mutation::DeleteApiKeysInWorkspace,
                               mutation::TouchApiKey, mutation::InsertSigningKey, mutation::RetireSigningKeys,
-                              mutation::DeleteSigningKeysRetiredBefore, mutation::AdvanceCredentialsEpoch>;
+                              mutation::PromoteNextSigningKey, mutation::DeleteSigningKeysRetiredBefore,
+                              mutation::AdvanceCredentialsEpoch>;
 
 // A list of mutations applied in order, atomically.
 using Change = std::vector<Mutation>;
@@ -97,7 +105,7 @@ class IAM_EXPORT Repository {
   virtual Result<StoredApiKey> find_api_key_by_hash(std::string_view key_hash) = 0;
   virtual Result<std::vector<StoredApiKey>> list_api_keys(std::string_view user_id) = 0;  // ordered by created, id
 
-  // Every stored signing key, active and retired, ordered by created.
+  // Every stored signing key, next, current and retired, ordered by created.
   virtual Result<std::vector<SigningKey>> list_signing_keys() = 0;
 
   // True when there are no workspaces and no users (what bootstrap needs).

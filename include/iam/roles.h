@@ -38,6 +38,11 @@ namespace iam {
 enum class BootstrapMode { token, bootstrap };
 IAM_EXPORT std::optional<BootstrapMode> parse_bootstrap_mode(std::string_view text);  // "token" | "bootstrap"
 
+// A key rotation interval: a positive whole number and one unit, s, m, h or d ("30d",
+// "12h", "90m"); nullopt for anything else (no sign, space, fraction or other unit), and
+// for a value past ten years.
+IAM_EXPORT std::optional<std::chrono::seconds> parse_key_rotation_interval(std::string_view text);
+
 struct PasswordRules {
   std::size_t min_characters = 8;  // UTF-8 code points
   std::size_t max_bytes = 1024;
@@ -120,7 +125,18 @@ class IAM_EXPORT RolesRegime : public Regime, public Administration {
   virtual std::string jwks() = 0;
   // Attempts the per-account login throttle refused since the regime was made (for metrics).
   virtual std::uint64_t login_throttle_refusals() const noexcept { return 0; }
+  // The staged rotation (protocol.md "Signing key rotation"): the published next key
+  // signs from now, the current one retires into its grace period, and a fresh next key
+  // is published.
   virtual Status rotate_signing_key(const Actor& actor) = 0;
+  // Scheduled rotation, for a caller that runs it periodically (iam-gateway
+  // --key-rotation-interval): rotates as rotate_signing_key does when the current key has
+  // signed for `interval` or longer, and answers whether this call rotated. The store
+  // arbitrates, so of several processes sharing it exactly one rotates per interval; the
+  // others learn of it as of any rotation (and reload when their attempt lost). Audited
+  // as rotate-signing-key without an actor when it rotates. invalid_argument for an
+  // interval that is not positive.
+  virtual Result<bool> rotate_signing_key_if_due(std::chrono::seconds interval) = 0;
   virtual Status change_password(const Actor& actor, std::string_view user_id, std::string_view password,
                                  std::string_view new_password) = 0;
   virtual Result<SecretString> reset_password(const Actor& actor, std::string_view user_id,

@@ -30,18 +30,29 @@ inline constexpr std::size_t ed25519_signature_bytes = 64;
 
 using PublicKey = std::array<std::uint8_t, ed25519_public_key_bytes>;
 
-// An Ed25519 key with its id. A retired key has no private half (it was destroyed at
-// retirement) and verifies until retired + grace.
+// An Ed25519 key with its id, in one of three states (protocol.md "Signing key rotation"):
+//   next     (no `activated`, no `retired`): published in the JWKS, verifies, never signs;
+//            the key the next rotation promotes, so clients hold it before it signs.
+//   current  (`activated`, no `retired`): signs; at most one.
+//   retired  (`retired`): no private half (destroyed at retirement); verifies until
+//            retired + grace.
 struct IAM_EXPORT SigningKey {
   std::string kid;
   PublicKey public_key{};
   SecretBytes secret_key;  // empty once retired
   TimePoint created{};
+  // When the key began signing; nullopt for the next key.
+  std::optional<TimePoint> activated;
   std::optional<TimePoint> retired;
 
-  // A new key with a random id (a UUIDv4) created now.
+  bool is_next() const noexcept { return !activated && !retired; }
+  bool is_current() const noexcept { return activated && !retired; }
+
+  // A new key with a random id (a UUIDv4) created now, current from now (activated =
+  // created); reset `activated` to make it a next key.
   static SigningKey generate(RandomSource& random, const Clock& clock);
-  // A key from a 32-byte seed (deterministic; for tests and key import).
+  // A key from a 32-byte seed (deterministic; for tests and key import); current from
+  // `created`, as generate.
   static Result<SigningKey> from_seed(std::string kid, std::span<const std::uint8_t> seed, TimePoint created);
   SigningKey copy() const;
 };

@@ -105,6 +105,9 @@ Result<Identity> RolesRegimeImpl::authenticate_jwt(std::string_view token, std::
   auto claims = keys_.verify_with_reason(token, &reason);
   if (!claims && reason == "unknown kid" && maybe_reload_keys()) claims = keys_.verify_with_reason(token, &reason);
   if (!claims) return auth_failure();
+  // Signed with what this process holds as the next key: another process has rotated, and
+  // a store that cannot notify (SQLite) did not say so. Catch up, to sign with it too.
+  if (claims->kid == keys_.next_kid()) (void)maybe_reload_keys();
   IAM_ASSIGN_OR_RETURN(const StoredUser user, active_user(claims->subject, claims->workspace, reason));
   // A password change or reset, or a disable, since the token was issued. Epochs, not
   // times: a token from a login in the same second as the change is still good.

@@ -14,7 +14,7 @@ std::optional<BootstrapMode> parse_bootstrap_mode(std::string_view text) {
 }
 
 // The default workspace, an admin (whose password nobody knows) with `admin_key`, and
-// the first signing key — only into an empty store.
+// the first signing key with the next one published behind it — only into an empty store.
 Change RolesRegimeImpl::seed_change(const SecretString& admin_key, const std::string& admin_id) {
   const TimePoint t = now();
   SecretBytes unusable(32);
@@ -38,6 +38,7 @@ Change RolesRegimeImpl::seed_change(const SecretString& admin_key, const std::st
   change.emplace_back(mutation::InsertUser{std::move(admin)});
   change.emplace_back(mutation::InsertApiKey{std::move(key)});
   change.emplace_back(mutation::InsertSigningKey{SigningKey::generate(*cfg_.random, *cfg_.clock)});
+  change.emplace_back(mutation::InsertSigningKey{new_next_key()});
   return change;
 }
 

@@ -92,14 +92,11 @@ RolesRegimeImpl::~RolesRegimeImpl() {
 Status RolesRegimeImpl::start() {
   if (mode_ == BootstrapMode::token) IAM_RETURN_IF_ERROR(seed_from_token());
   IAM_RETURN_IF_ERROR(reload_keys());
-  // A populated store without a signing key (e.g. keys deleted by hand): make one.
+  // A populated store without a current or next key (an older version's store, keys
+  // deleted by hand): add them.
   auto empty = repo().is_empty();
   if (!empty) return storage_error(empty.error());
-  if (!*empty && !keys_.active_kid()) {
-    (void)apply(single_change(mutation::InsertSigningKey{SigningKey::generate(*cfg_.random, *cfg_.clock)}));
-    // (a duplicate means another process made one)
-    IAM_RETURN_IF_ERROR(reload_keys());
-  }
+  if (!*empty) IAM_RETURN_IF_ERROR(complete_key_set());
   {
     const MutexLock lock(relay_->mutex);
     relay_->regime = this;

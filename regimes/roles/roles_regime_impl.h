@@ -102,8 +102,8 @@ class RolesRegimeImpl final : public RolesRegime {
   RolesRegimeImpl(const RolesRegimeImpl&) = delete;
   RolesRegimeImpl& operator=(const RolesRegimeImpl&) = delete;
 
-  // Seeds an empty store in token mode, loads the key set (making a key if a populated
-  // store has none) and starts listening to other processes' changes.
+  // Seeds an empty store in token mode, loads the key set (adding the current or next key
+  // a populated store lacks) and starts listening to other processes' changes.
   Status start();
 
   // ---- Regime ----
@@ -128,6 +128,7 @@ class RolesRegimeImpl final : public RolesRegime {
   std::string jwks() override;
   std::uint64_t login_throttle_refusals() const noexcept override { return login_throttle_.refusals(); }
   Status rotate_signing_key(const Actor& actor) override;
+  Result<bool> rotate_signing_key_if_due(std::chrono::seconds interval) override;
   Status change_password(const Actor& actor, std::string_view user_id, std::string_view password,
                          std::string_view new_password) override;
   Result<SecretString> reset_password(const Actor& actor, std::string_view user_id,
@@ -225,6 +226,13 @@ class RolesRegimeImpl final : public RolesRegime {
 
   // ---- signing keys (signing_keys.cpp) ----
   Status reload_keys() IAM_EXCLUDES(reload_mutex_);
+  // The change of a rotation at `at`: promote the next key (under `condition`, see
+  // PromoteNextSigningKey), publish a fresh next key, delete keys past their grace.
+  Change rotation_change(TimePoint at, std::optional<TimePoint> condition);
+  // A store populated by an older version, or by hand, may lack the current or the next
+  // key: adds what is missing (another process adding it first is as good).
+  Status complete_key_set();
+  SigningKey new_next_key();
   // Another process may have rotated: reload, at most once a second.
   bool maybe_reload_keys();
 

@@ -333,10 +333,15 @@ Status JwtConfig::validate() const {
 // ---------------------------------------------------------------- key set
 
 struct KeySet::State {
-  std::vector<SigningKey> keys;  // at most one without `retired`: the active key
+  std::vector<SigningKey> keys;  // at most one current and one next key
   const SigningKey* active() const {
     for (const auto& k : keys)
-      if (!k.retired) return &k;
+      if (k.is_current()) return &k;
+    return nullptr;
+  }
+  const SigningKey* next() const {
+    for (const auto& k : keys)
+      if (k.is_next()) return &k;
     return nullptr;
   }
 };
@@ -372,49 +377,79 @@ KeySet::~KeySet() = default;
 std::shared_ptr<const KeySet::State> KeySet::snapshot() const { return snapshots_->read(); }
 
 Status KeySet::load(std::vector<SigningKey> keys) {
-  int active = 0;
+  int current = 0;
+  int next = 0;
   for (auto& k : keys) {
     if (k.kid.empty()) return Error{ErrorCode::invalid_argument, "signing key without kid"};
     if (k.retired) {
       k.secret_key.clear();  // a retired key never signs again
-    } else {
-      ++active;
-      if (k.secret_key.size() != ed25519_secret_key_bytes)
-        return Error{ErrorCode::invalid_argument, "the active signing key has no private half"};
+      continue;
     }
+    if (k.activated) ++current;
+    else ++next;
+    if (k.secret_key.size() != ed25519_secret_key_bytes)
+      return Error{ErrorCode::invalid_argument, "a current or next signing key has no private half"};
   }
-  if (active > 1) return Error{ErrorCode::invalid_argument, "more than one active signing key"};
+  if (current > 1) return Error{ErrorCode::invalid_argument, "more than one current signing key"};
+  if (next > 1) return Error{ErrorCode::invalid_argument, "more than one next signing key"};
   // verify looks a key up by kid: two keys under one kid would make the answer depend on
   // their order (a retired twin past its grace would shadow the active key).
   for (std::size_t i = 0; i < keys.size(); ++i)
     for (std::size_t j = i + 1; j < keys.size(); ++j)
       if (keys[i].kid == keys[j].kid) return Error{ErrorCode::invalid_argument, "two signing keys share a kid"};
-  auto next = std::make_shared<State>();
-  next->keys = std::move(keys);
+  auto state = std::make_shared<State>();
+  state->keys = std::move(keys);
   const MutexLock lock(snapshots_->writer);
-  snapshots_->publish(std::move(next));
+  snapshots_->publish(std::move(state));
   return {};
 }
 
-Status KeySet::rotate(SigningKey key) {
+namespace {
+// A key that is to become the next key: a kid, a private half, no state yet.
+Status check_new_next(SigningKey& key) {
   if (key.kid.empty() || key.secret_key.size() != ed25519_secret_key_bytes || key.retired)
-    return Error{ErrorCode::invalid_argument, "a new active key needs a kid and a private half"};
+    return Error{ErrorCode::invalid_argument, "a new signing key needs a kid and a private half"};
+  key.activated.reset();
+  return {};
+}
+}  // namespace
+
+Status KeySet::publish_next(SigningKey key) {
+  IAM_RETURN_IF_ERROR(check_new_next(key));
   const MutexLock lock(snapshots_->writer);
   const auto current = this->snapshot();
-  const TimePoint now = clock_->now();
-  auto next = std::make_shared<State>();
+  if (current->next()) return Error{ErrorCode::duplicate, "the set already holds a next key"};
+  auto state = std::make_shared<State>();
   for (const auto& k : current->keys) {
     if (k.kid == key.kid) return Error{ErrorCode::duplicate, "a signing key with this kid exists"};
+    state->keys.push_back(k.copy());
+  }
+  state->keys.push_back(std::move(key));
+  snapshots_->publish(std::move(state));
+  return {};
+}
+
+Status KeySet::rotate(SigningKey next) {
+  IAM_RETURN_IF_ERROR(check_new_next(next));
+  const MutexLock lock(snapshots_->writer);
+  const auto current = this->snapshot();
+  if (!current->next()) return Error{ErrorCode::not_found, "no next key to promote"};
+  const TimePoint now = clock_->now();
+  auto state = std::make_shared<State>();
+  for (const auto& k : current->keys) {
+    if (k.kid == next.kid) return Error{ErrorCode::duplicate, "a signing key with this kid exists"};
     if (k.retired && *k.retired + config_.effective_grace() <= now) continue;  // past grace: gone
     SigningKey kept = k.copy();
-    if (!kept.retired) {
+    if (kept.is_current()) {
       kept.retired = now;
       kept.secret_key.clear();
+    } else if (kept.is_next()) {
+      kept.activated = now;
     }
-    next->keys.push_back(std::move(kept));
+    state->keys.push_back(std::move(kept));
   }
-  next->keys.push_back(std::move(key));
-  snapshots_->publish(std::move(next));
+  state->keys.push_back(std::move(next));
+  snapshots_->publish(std::move(state));
   return {};
 }
 
@@ -532,6 +567,7 @@ Result<JwtClaims> KeySet::verify_with_reason(std::string_view token, std::string
   out.issued_at = from_unix_seconds(numeric_date(claims[c_iat]).value_or(0));
   out.expires_at = from_unix_seconds(*exp);
   out.credentials_epoch = epoch.present() ? epoch.unsigned_integer : 0;
+  out.kid = kid;
   return out;
 }
 
@@ -556,6 +592,20 @@ std::string KeySet::jwks() const {
 std::optional<std::string> KeySet::active_kid() const {
   const auto snapshot = this->snapshot();
   const SigningKey* key = snapshot->active();
+  if (!key) return std::nullopt;
+  return key->kid;
+}
+
+std::optional<TimePoint> KeySet::active_since() const {
+  const auto snapshot = this->snapshot();
+  const SigningKey* key = snapshot->active();
+  if (!key) return std::nullopt;
+  return key->activated;
+}
+
+std::optional<std::string> KeySet::next_kid() const {
+  const auto snapshot = this->snapshot();
+  const SigningKey* key = snapshot->next();
   if (!key) return std::nullopt;
   return key->kid;
 }

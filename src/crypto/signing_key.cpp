@@ -22,6 +22,7 @@ Result<SigningKey> SigningKey::from_seed(std::string kid, std::span<const std::u
   key.public_key = pair.public_key;
   key.secret_key = std::move(pair.secret_key);
   key.created = created;
+  key.activated = created;
   return key;
 }
 
@@ -31,6 +32,7 @@ SigningKey SigningKey::copy() const {
   k.public_key = public_key;
   k.secret_key = secret_key.copy();
   k.created = created;
+  k.activated = activated;
   k.retired = retired;
   return k;
 }

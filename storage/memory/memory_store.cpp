@@ -142,8 +142,13 @@ class MemoryRepository final : public Repository {
     bool signing_key_exists(std::string_view kid) override IAM_NO_THREAD_SAFETY_ANALYSIS {
       return std::any_of(r_.signing_.begin(), r_.signing_.end(), [&](const SigningKey& k) { return k.kid == kid; });
     }
-    bool active_signing_key_exists() override IAM_NO_THREAD_SAFETY_ANALYSIS {
-      return std::any_of(r_.signing_.begin(), r_.signing_.end(), [](const SigningKey& k) { return !k.retired; });
+    std::optional<TimePoint> current_signing_key_activated() override IAM_NO_THREAD_SAFETY_ANALYSIS {
+      for (const auto& k : r_.signing_)
+        if (k.is_current()) return k.activated;
+      return std::nullopt;
+    }
+    bool next_signing_key_exists() override IAM_NO_THREAD_SAFETY_ANALYSIS {
+      return std::any_of(r_.signing_.begin(), r_.signing_.end(), [](const SigningKey& k) { return k.is_next(); });
     }
 
    private:
@@ -332,6 +337,17 @@ class MemoryRepository final : public Repository {
         k.retired = m.at;
         k.secret_key.clear();
       }
+    return {};
+  }
+  Status apply_one(const mutation::PromoteNextSigningKey& m) IAM_REQUIRES(mutex_) {
+    journal_signing_keys();
+    const auto next = std::find_if(signing_.begin(), signing_.end(), [](const SigningKey& k) { return k.is_next(); });
+    for (auto& k : signing_)
+      if (k.is_current()) {
+        k.retired = m.at;
+        k.secret_key.clear();
+      }
+    if (next != signing_.end()) next->activated = m.at;  // the preconditions saw one
     return {};
   }
   Status apply_one(const mutation::DeleteSigningKeysRetiredBefore& m) IAM_REQUIRES(mutex_) {

@@ -87,7 +87,22 @@ ALTER TABLE iam_users ADD COLUMN credentials_epoch bigint NOT NULL DEFAULT 0 CHE
 UPDATE iam_schema_version SET version = 2 WHERE id = 1;
 )sql";
 
-constexpr std::array<const char*, 2> steps = {v1, v2};
+// Version 3: staged key rotation (protocol.md "Signing key rotation"). `activated` says
+// when a key began signing; a key neither activated nor retired is the next key, published
+// before it signs. At most one current and one next key. A store from before keeps its
+// active key as the current one; the roles regime adds the next key at its first start.
+constexpr const char* v3 = R"sql(
+ALTER TABLE iam_signing_keys ADD COLUMN activated bigint;
+UPDATE iam_signing_keys SET activated = created;
+DROP INDEX iam_signing_keys_one_active;
+CREATE UNIQUE INDEX iam_signing_keys_one_current ON iam_signing_keys ((retired IS NULL))
+  WHERE retired IS NULL AND activated IS NOT NULL;
+CREATE UNIQUE INDEX iam_signing_keys_one_next ON iam_signing_keys ((retired IS NULL))
+  WHERE retired IS NULL AND activated IS NULL;
+UPDATE iam_schema_version SET version = 3 WHERE id = 1;
+)sql";
+
+constexpr std::array<const char*, 3> steps = {v1, v2, v3};
 
 }  // namespace
 

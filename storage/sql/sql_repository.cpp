@@ -156,7 +156,8 @@ class Sql {
   "id, workspace_id, username, name, email, roles, enabled, must_change_password, created, password_hash, " \
   "credentials_epoch"
 #define IAM_KEY_COLUMNS "id, user_id, name, prefix, expires, created, last_used, key_hash"
-#define IAM_SIGNING_COLUMNS "kid, {bytes:public_key}, {bytes:secret_key}, secret_encrypted, created, retired"
+#define IAM_SIGNING_COLUMNS \
+  "kid, {bytes:public_key}, {bytes:secret_key}, secret_encrypted, created, retired, activated"
 
 WorkspaceRecord read_workspace(const SqlRow& r) {
   WorkspaceRecord w;
@@ -228,8 +229,14 @@ class Facts final : public storage_detail::StoreFacts {
   bool signing_key_exists(std::string_view kid) override {
     return sql_.exists("SELECT 1 FROM {t}signing_keys WHERE kid = $1", {text(kid)});
   }
-  bool active_signing_key_exists() override {
-    return sql_.exists("SELECT 1 FROM {t}signing_keys WHERE retired IS NULL", {});
+  std::optional<TimePoint> current_signing_key_activated() override {
+    std::optional<TimePoint> activated;
+    sql_.query("SELECT activated FROM {t}signing_keys WHERE retired IS NULL AND activated IS NOT NULL", {},
+               [&](const SqlRow& r) { activated = r.time(0); });
+    return activated;
+  }
+  bool next_signing_key_exists() override {
+    return sql_.exists("SELECT 1 FROM {t}signing_keys WHERE retired IS NULL AND activated IS NULL", {});
   }
 
  private:
@@ -331,6 +338,7 @@ class SqlRepository final : public Repository {
     if (change.empty()) return {};
     const bool drops_private_keys = std::any_of(change.begin(), change.end(), [](const Mutation& m) {
       return std::holds_alternative<mutation::RetireSigningKeys>(m) ||
+             std::holds_alternative<mutation::PromoteNextSigningKey>(m) ||
              std::holds_alternative<mutation::DeleteSigningKeysRetiredBefore>(m);
     });
     return backend_->run("apply", Access::write, [&](SqlSession& session) -> Status {
@@ -396,6 +404,7 @@ class SqlRepository final : public Repository {
     }
     k.created = r.time(4);
     k.retired = r.optional_time(5);
+    k.activated = r.optional_time(6);
     return k;
   }
 
@@ -494,10 +503,10 @@ class SqlRepository final : public Repository {
       if (key_) sealed = seal(*key_, k.secret_key.span());
       secret = key_ ? bytes(sealed) : bytes(k.secret_key.span());
     }
-    sql.execute("INSERT INTO {t}signing_keys (kid, public_key, secret_key, secret_encrypted, created, retired) "
-                "VALUES ($1, $2, $3, $4, $5, $6)",
+    sql.execute("INSERT INTO {t}signing_keys (kid, public_key, secret_key, secret_encrypted, created, retired, "
+                "activated) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 {text(k.kid), bytes(k.public_key), secret, boolean(key_ && !k.secret_key.empty()), time(k.created),
-                 time(k.retired)});
+                 time(k.retired), time(k.activated)});
     // Another process may have turned encryption on, or replaced the key, since this one
     // opened the store. Checked after the insert: where the other process holds a lock
     // (PostgreSQL) the insert waited for it, so this query sees its commit; the change then
@@ -518,6 +527,27 @@ class SqlRepository final : public Repository {
                 "WHERE retired IS NULL",
                 {time(m.at)});
     return {};
+  }
+
+  static Status apply_one(Sql& sql, const mutation::PromoteNextSigningKey& m) {
+    // Each UPDATE re-checks its condition on the row it changes: of two processes rotating
+    // at once (READ COMMITTED), the second waits for the first's row lock, then finds the
+    // current key retired and changes nothing, and the change is refused as a whole.
+    if (m.only_if_current_activated_by) {
+      if (sql.execute("UPDATE {t}signing_keys SET retired = $1, secret_key = NULL, secret_encrypted = false "
+                      "WHERE retired IS NULL AND activated IS NOT NULL AND activated <= $2",
+                      {time(m.at), time(*m.only_if_current_activated_by)}) != 1)
+        return storage_detail::not_due();
+    } else {
+      sql.execute("UPDATE {t}signing_keys SET retired = $1, secret_key = NULL, secret_encrypted = false "
+                  "WHERE retired IS NULL AND activated IS NOT NULL",
+                  {time(m.at)});
+    }
+    // (a next key that another process inserted meanwhile would become a second current
+    // key: the unique index refuses that as duplicate)
+    return changed_or(
+        sql.execute("UPDATE {t}signing_keys SET activated = $1 WHERE retired IS NULL AND activated IS NULL", {time(m.at)}),
+        "no next signing key");
   }
 
   static Status apply_one(Sql& sql, const mutation::DeleteSigningKeysRetiredBefore& m) {

@@ -6,7 +6,7 @@
 // strings in one TEXT column. Every lookup the repository makes has an index (primary
 // keys and UNIQUE constraints make their own), and the constraints make the database
 // itself refuse an inconsistent row: a user of an absent workspace, a key of an absent
-// user, two users with one username key, two keys with one hash, two active signing keys.
+// user, two users with one username key, two keys with one hash, two current or two next signing keys.
 #include "storage/sqlite/sqlite_schema.h"
 
 #include <array>
@@ -88,7 +88,22 @@ ALTER TABLE users ADD COLUMN credentials_epoch INTEGER NOT NULL DEFAULT 0 CHECK 
 UPDATE schema_version SET version = 3 WHERE id = 1;
 )sql";
 
-constexpr std::array<const char*, 3> steps = {v1, v2, v3};
+// Version 4: staged key rotation (protocol.md "Signing key rotation"). `activated` says
+// when a key began signing; a key neither activated nor retired is the next key, published
+// before it signs. At most one current and one next key. A store from before keeps its
+// active key as the current one; the roles regime adds the next key at its first start.
+constexpr const char* v4 = R"sql(
+ALTER TABLE signing_keys ADD COLUMN activated INTEGER;
+UPDATE signing_keys SET activated = created;
+DROP INDEX signing_keys_one_active;
+CREATE UNIQUE INDEX signing_keys_one_current ON signing_keys ((retired IS NULL))
+  WHERE retired IS NULL AND activated IS NOT NULL;
+CREATE UNIQUE INDEX signing_keys_one_next ON signing_keys ((retired IS NULL))
+  WHERE retired IS NULL AND activated IS NULL;
+UPDATE schema_version SET version = 4 WHERE id = 1;
+)sql";
+
+constexpr std::array<const char*, 4> steps = {v1, v2, v3, v4};
 
 }  // namespace
 

@@ -273,3 +273,104 @@ TEST_CASE("bootstrap: RequireEmpty + seeding succeeds once, then fails with dupl
   CHECK(dump(*repo2) == before2);
 }
 
+
+TEST_CASE("staged rotation: one next and one current key, promotion, the conditional promotion") {
+  auto repo = fresh();
+  const auto c1 = signing_key("kid-c1", 1, at(t0));
+  const auto n1 = next_signing_key("kid-n1", 2, at(t0));
+  REQUIRE(detail(apply(*repo, m::InsertSigningKey{c1.copy()}, m::InsertSigningKey{n1.copy()})) == "ok");
+  CHECK(render(must(repo->list_signing_keys())) == render(c1) + "\n" + render(n1) + "\n");
+  {
+    const auto keys = must(repo->list_signing_keys());
+    REQUIRE(keys.size() == 2);
+    CHECK(keys[0].is_current());
+    CHECK(keys[1].is_next());
+    CHECK_FALSE(keys[1].secret_key.empty());  // the next key keeps its private half: it will sign
+  }
+  const auto initial = dump(*repo);
+  CHECK(outcome(apply(*repo, m::InsertSigningKey{next_signing_key("kid-n2", 3, at(t0 + 1))})) == "duplicate");
+  CHECK(dump(*repo) == initial);
+
+  SUBCASE("the condition: only a current key activated at or before the time is promoted") {
+    CHECK(outcome(apply(*repo, m::PromoteNextSigningKey{at(t0 + 50), at(t0 - 1)})) == "duplicate");
+    CHECK(dump(*repo) == initial);
+    const auto n2 = next_signing_key("kid-n2", 3, at(t0 + 100));
+    CHECK(detail(apply(*repo, m::PromoteNextSigningKey{at(t0 + 100), at(t0)}, m::InsertSigningKey{n2.copy()})) ==
+          "ok");
+    auto c1_retired = c1.copy();
+    c1_retired.retired = at(t0 + 100);
+    c1_retired.secret_key.clear();
+    auto n1_current = n1.copy();
+    n1_current.activated = at(t0 + 100);
+    CHECK(render(must(repo->list_signing_keys())) ==
+          render(c1_retired) + "\n" + render(n1_current) + "\n" + render(n2) + "\n");
+    // The same scheduled rotation again, as a second process would try it: refused whole.
+    const auto rotated = dump(*repo);
+    CHECK(outcome(apply(*repo, m::PromoteNextSigningKey{at(t0 + 101), at(t0 + 99)},
+                        m::InsertSigningKey{next_signing_key("kid-n3", 4, at(t0 + 101))})) == "duplicate");
+    CHECK(dump(*repo) == rotated);
+    // Due again one interval after the last activation.
+    CHECK(detail(apply(*repo, m::PromoteNextSigningKey{at(t0 + 200), at(t0 + 100)},
+                       m::InsertSigningKey{next_signing_key("kid-n3", 4, at(t0 + 200))})) == "ok");
+    CHECK(joined(kids(must(repo->list_signing_keys()))) == "kid-c1 kid-n1 kid-n2 kid-n3");
+  }
+  SUBCASE("unconditional promotion; without a next key, not_found") {
+    CHECK(detail(apply(*repo, m::PromoteNextSigningKey{at(t0 + 10), std::nullopt})) == "ok");
+    const auto keys = must(repo->list_signing_keys());
+    REQUIRE(keys.size() == 2);
+    CHECK(stamp(keys[0].retired) == stamp(at(t0 + 10)));
+    CHECK(keys[0].secret_key.empty());
+    CHECK(keys[1].is_current());
+    CHECK(stamp(keys[1].activated) == stamp(at(t0 + 10)));
+    const auto promoted = dump(*repo);
+    CHECK(outcome(apply(*repo, m::PromoteNextSigningKey{at(t0 + 20), std::nullopt})) == "not-found");
+    CHECK(dump(*repo) == promoted);
+  }
+  SUBCASE("a promotion in a failed change is undone") {
+    REQUIRE(detail(apply(*repo, m::InsertWorkspace{workspace("acme")})) == "ok");
+    const auto before = dump(*repo);
+    CHECK(outcome(apply(*repo, m::PromoteNextSigningKey{at(t0 + 10), std::nullopt},
+                        m::InsertSigningKey{next_signing_key("kid-n2", 3, at(t0 + 10))},
+                        m::InsertWorkspace{workspace("acme")})) == "duplicate");
+    CHECK(dump(*repo) == before);
+  }
+  SUBCASE("promotion then a new current key is a second current key: refused") {
+    CHECK(outcome(apply(*repo, m::PromoteNextSigningKey{at(t0 + 10), std::nullopt},
+                        m::InsertSigningKey{signing_key("kid-c2", 3, at(t0 + 10))})) == "duplicate");
+    CHECK(dump(*repo) == initial);
+  }
+}
+
+TEST_CASE("staged rotation: of many conditional promotions at once exactly one applies") {
+  auto repo = fresh();
+  REQUIRE(detail(apply(*repo, m::InsertSigningKey{signing_key("kid-c", 1, at(t0))},
+                       m::InsertSigningKey{next_signing_key("kid-n", 2, at(t0))})) == "ok");
+  constexpr int contenders = 6;
+  std::atomic<int> won{0};
+  std::atomic<int> lost{0};
+  Violations violations;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < contenders; ++i)
+    threads.emplace_back([&, i] {
+      const auto s = apply(*repo, m::PromoteNextSigningKey{at(t0 + 100), at(t0 + 50)},
+                           m::InsertSigningKey{next_signing_key("kid-" + std::to_string(i),
+                                                                static_cast<std::uint8_t>(10 + i), at(t0 + 100))});
+      if (s.ok()) won.fetch_add(1);
+      else if (s.error().code == iam::ErrorCode::duplicate) lost.fetch_add(1);
+      else violations.add(detail(s));
+    });
+  for (auto& t : threads) t.join();
+  CHECK_MESSAGE(violations.count() == 0, violations.first());
+  CHECK(won.load() == 1);
+  CHECK(lost.load() == contenders - 1);
+  const auto keys = must(repo->list_signing_keys());
+  int current = 0;
+  int next = 0;
+  for (const auto& k : keys) {
+    current += k.is_current() ? 1 : 0;
+    next += k.is_next() ? 1 : 0;
+  }
+  CHECK(keys.size() == 3);
+  CHECK(current == 1);
+  CHECK(next == 1);
+}

@@ -101,7 +101,8 @@ inline std::string render(const iam::StoredApiKey& k) {
 inline std::string render(const iam::SigningKey& k) {
   std::ostringstream o;
   o << "signing{kid=" << k.kid << " public=" << hex_encode(k.public_key) << " secret=" << hex_encode(k.secret_key.span())
-    << " created=" << stamp(k.created) << " retired=" << stamp(k.retired) << "}";
+    << " created=" << stamp(k.created) << " activated=" << stamp(k.activated) << " retired=" << stamp(k.retired)
+    << "}";
   return o.str();
 }
 

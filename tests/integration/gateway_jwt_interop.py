@@ -3,7 +3,8 @@
 /api/v1/auth/login verifies with PyJWT (Debian python3-jwt) given the PEM of
 get-signing-key-public and given the JWKS of GET /api/v1/auth/jwks; its claims are those
 of docs/protocol.md; after rotate-signing-key the old token keeps working through the grace
-period, the JWKS lists both keys, and after the grace the old key leaves the JWKS and the
+period, the JWKS lists both keys (and the next key, published a rotation before it
+signs), and after the grace the old key leaves the JWKS and the
 old token is refused.
 
 Timing: the grace cannot be shorter than the JWT lifetime + the verification leeway, and
@@ -120,7 +121,10 @@ with Gateway(EXE, "--bootstrap-mode", "bootstrap", "--jwt-lifetime", str(LIFETIM
     verified = pyjwt_decode(old_jwt, old_pem, "login JWT with the PEM")
     c.equal(verified, claims, "PyJWT (PEM) sees the same claims")
     document = jwks(gw)
-    c.equal(kids(document), [old_kid], "JWKS before rotation: the one active key")
+    published_next = [k for k in kids(document) if k != old_kid]
+    c.equal(len(published_next), 1, f"JWKS before rotation: the active key and the next one: {kids(document)}")
+    next_kid = published_next[0] if published_next else None
+    c.equal(kids(document), sorted([old_kid, next_kid]), "JWKS before rotation: the active key and the next one")
     key = jwk_key(document, old_kid, "before rotation")
     if key is not None:
         c.equal(pyjwt_decode(old_jwt, key, "login JWT with the JWKS"), claims, "PyJWT (JWKS) sees the same claims")
@@ -138,12 +142,20 @@ with Gateway(EXE, "--bootstrap-mode", "bootstrap", "--jwt-lifetime", str(LIFETIM
     new_jwt = login(gw, "alice", "changeme1")
     new_kid = b64json(new_jwt.split(".")[0]).get("kid")
     c.check(new_kid and new_kid != old_kid, f"a login after rotation uses a new kid ({old_kid} -> {new_kid})")
+    c.equal(new_kid, next_kid, "the new key is the one the JWKS published before the rotation")
+    # A client that cached the JWKS before the rotation verifies the new tokens with it.
+    key = jwk_key(document, new_kid, "JWKS cached before rotation")
+    if key is not None:
+        pyjwt_decode(new_jwt, key, "new JWT with the JWKS cached before the rotation")
     new_pem = pem(gw)
     c.check(new_pem and new_pem != old_pem, "get-signing-key-public shows the new active key")
     pyjwt_decode(new_jwt, new_pem, "new JWT with the new PEM")
     pyjwt_decode(old_jwt, new_pem, "old JWT with the new PEM", expect_ok=False)
     document = jwks(gw)
-    c.equal(kids(document), sorted([old_kid, new_kid]), "JWKS during the grace lists both kids")
+    following = [k for k in kids(document) if k not in (old_kid, new_kid)]
+    c.equal(len(following), 1, f"JWKS during the grace: old, new and a fresh next key: {kids(document)}")
+    next_kid = following[0] if following else None
+    c.equal(kids(document), sorted([old_kid, new_kid, next_kid]), "JWKS during the grace lists the old and new kids")
     for kid, token, what in ((old_kid, old_jwt, "old JWT"), (new_kid, new_jwt, "new JWT")):
         key = jwk_key(document, kid, f"during grace, {kid}")
         if key is not None:
@@ -154,7 +166,8 @@ with Gateway(EXE, "--bootstrap-mode", "bootstrap", "--jwt-lifetime", str(LIFETIM
     # Well past the --key-grace asked for (3 s) but inside the raised grace (62 s).
     time.sleep(max(0.0, rotated_at + GRACE - 6 - time.time()))
     late = time.time() - rotated_at
-    c.equal(kids(jwks(gw)), sorted([old_kid, new_kid]), f"JWKS still lists the old kid {late:.1f} s after rotation")
+    c.equal(kids(jwks(gw)), sorted([old_kid, new_kid, next_kid]),
+            f"JWKS still lists the old kid {late:.1f} s after rotation")
     c.equal(gw.iam({"operation": "whoami"}, old_jwt)[0], 200,
             f"old JWT still authenticates {late:.1f} s after rotation (grace raised from {GRACE_ASKED} s to {GRACE} s)")
 
@@ -170,7 +183,7 @@ with Gateway(EXE, "--bootstrap-mode", "bootstrap", "--jwt-lifetime", str(LIFETIM
           f"(grace {GRACE} s)", flush=True)
     c.check(dropped_at is not None and dropped_at >= GRACE - 1.5,
             f"the old kid leaves the JWKS once the {GRACE} s grace is over, not before: {dropped_at}")
-    c.equal(kids(jwks(gw)), [new_kid], "JWKS after the grace: only the active key")
+    c.equal(kids(jwks(gw)), sorted([new_kid, next_kid]), "JWKS after the grace: the active and the next key")
     c.equal(gw.post("/api/v1/iam", {"operation": "whoami"}, old_jwt), (401, AUTH_FAILURE),
             "old JWT refused after the grace")
     fresh = login(gw, "alice", "changeme1")

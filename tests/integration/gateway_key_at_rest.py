@@ -47,7 +47,7 @@ def unseal(key, box):
 def signing_rows():
     """(kid, public key, secret blob, encrypted flag) of every signing key, read as another process would."""
     with sqlite3.connect(f"file:{DB}?mode=ro", uri=True) as db:
-        return db.execute("SELECT kid, public_key, secret_key, secret_encrypted FROM signing_keys ORDER BY seq").fetchall()
+        return db.execute("SELECT kid, public_key, secret_key, secret_encrypted, activated FROM signing_keys ORDER BY seq").fetchall()
 
 
 def stored_bytes():
@@ -89,9 +89,11 @@ admin = json.loads(body).get("bootstrap_admin_api_key", "") if status == 200 els
 checks.equal(status, 200, "bootstrap")
 
 rows = signing_rows()
-active = [r for r in rows if r[2] is not None]
-checks.equal(len(active), 1, "one signing key holds a private half")
-old_kid, old_public, old_box, old_flag = active[0]
+# The current key and the next one (published before it signs) hold private halves.
+checks.equal(sum(r[2] is not None for r in rows), 2, "two signing keys hold a private half: current and next")
+active = [r for r in rows if r[2] is not None and r[4] is not None]
+checks.equal(len(active), 1, "one current signing key")
+old_kid, old_public, old_box, old_flag, _ = active[0]
 checks.equal(old_flag, 1, "the private half is marked encrypted")
 old_secret = unseal(key, old_box)
 checks.check(old_secret is not None and old_secret[32:] == old_public,
@@ -104,8 +106,9 @@ status, body = gw.iam({"operation": "rotate-signing-key"}, token=admin)
 checks.equal(status, 200, "rotate-signing-key")
 rows = signing_rows()
 checks.check(all(r[2] is None for r in rows if r[0] == old_kid), "the retired key's private half is dropped")
-new_rows = [r for r in rows if r[2] is not None]
+new_rows = [r for r in rows if r[2] is not None and r[4] is not None]
 checks.check(len(new_rows) == 1 and new_rows[0][3] == 1, "the new key is stored encrypted")
+checks.check(all(r[3] == 1 for r in rows if r[2] is not None), "so is the fresh next key")
 new_secret = unseal(key, new_rows[0][2]) if new_rows else None
 checks.check(new_secret is not None and new_secret[32:] == new_rows[0][1], "the new key opens with the key file")
 files = stored_bytes()

@@ -117,11 +117,13 @@ check("deleted user is gone", code == 1 and "not-found" in err, (code, out, err)
 # signing keys
 code, out, err = run("jwks")
 before = json.loads(out)["keys"] if code == 0 else []
-check("jwks", code == 0 and len(before) == 1 and before[0]["kty"] == "OKP", (code, out, err))
+check("jwks: the active key and the next one", code == 0 and len(before) == 2 and
+      all(k["kty"] == "OKP" for k in before), (code, out, err))
 code, out, err = run("rotate-signing-key")
 check("rotate-signing-key", code == 0, (code, out, err))
 code, out, err = run("jwks")
-check("jwks lists the retired key in grace too", code == 0 and len(json.loads(out)["keys"]) == 2, out)
+check("jwks lists the retired key in grace too (and a fresh next key)",
+      code == 0 and len(json.loads(out)["keys"]) == 3, out)
 
 # usage errors exit 2, internal failures exit 3, --help works everywhere
 code, out, err = run("create-user", store=True)

@@ -139,11 +139,11 @@ with Gateway(GATEWAY, "--bootstrap-mode", "bootstrap") as gw:
     code, out, err = run("list-workspaces", env=admin)
     c.check(code == 0 and "acme" in out and "default" in out, f"list-workspaces: {(code, out, err)}")
     code, out, err = run("jwks", env=url)
-    c.check(code == 0 and len(json.loads(out)["keys"]) == 1, f"jwks: {(code, out, err)}")
+    c.check(code == 0 and len(json.loads(out)["keys"]) == 2, f"jwks (the active and the next key): {(code, out, err)}")
     code, out, err = run("rotate-signing-key", env=admin)
     c.check(code == 0, f"rotate-signing-key: {(code, out, err)}")
     code, out, err = run("jwks", env=url)
-    c.check(code == 0 and len(json.loads(out)["keys"]) == 2, f"jwks after rotation: {(code, out, err)}")
+    c.check(code == 0 and len(json.loads(out)["keys"]) == 3, f"jwks after rotation (retired, active, next): {(code, out, err)}")
 
     # revoke the key; it stops working
     code, out, err = run("revoke-api-key", "--key-id", key_id, env=admin)

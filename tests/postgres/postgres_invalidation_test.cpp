@@ -1,6 +1,7 @@
 // The PostgreSQL store's cross-process invalidation (NOTIFY / LISTEN), and two roles
 // regimes with their gateways sharing one database end to end.
 #include "tests/postgres/store_test_support.h"
+#include "tests/support/rotation_race.h"
 
 using namespace pgstore;
 
@@ -53,9 +54,11 @@ std::size_t count_everything(const std::vector<iam::Invalidation>& seen) {
 
 long long ms(Clock::duration d) { return std::chrono::duration_cast<std::chrono::milliseconds>(d).count(); }
 
-std::shared_ptr<iam::RolesRegime> roles_on(std::shared_ptr<iam::Repository> repository) {
+std::shared_ptr<iam::RolesRegime> roles_on(std::shared_ptr<iam::Repository> repository,
+                                           std::shared_ptr<iam::Clock> clock = nullptr) {
   iam::RolesConfig config;
   config.repository = std::move(repository);
+  config.clock = std::move(clock);
   config.bootstrap_mode = iam::BootstrapMode::bootstrap;
   config.read_environment = false;
   config.logger = iam::null_logger();
@@ -276,3 +279,46 @@ TEST_CASE("postgres: end to end: change-password and disable-user through one re
   CHECK(enforcer->authenticate(login("a brand new passphrase")).ok());
 }
 
+
+TEST_CASE("postgres: scheduled rotation: regimes on separate connections racing rotate once per interval") {
+  pgtest::TempDatabase db;
+  auto clock = std::make_shared<iam::ManualClock>();
+  auto regime_a = roles_on(open_ok(db), clock);
+  REQUIRE(regime_a->bootstrap().ok());
+  auto regime_b = roles_on(open_ok(db), clock);  // "another process" on the same database
+  constexpr auto interval = 24h;
+  for (int round = 1; round <= 3; ++round) {
+    const auto published = regime_a->key_set().next_kid();
+    REQUIRE(published.has_value());
+    clock->advance(interval);
+    const auto race = test_support::race_scheduled_rotation(*regime_a, *regime_b, interval, 5);
+    CHECK(race.rotated == 1);
+    CHECK(race.failed == 0);
+    // Both now sign with the key published before the rotation (the one that did not
+    // rotate learnt of it by losing, or by NOTIFY), and accept each other's tokens.
+    const auto started = Clock::now();
+    while (regime_b->key_set().active_kid() != published && Clock::now() - started < 2s)
+      std::this_thread::sleep_for(20ms);
+    CHECK(regime_a->key_set().active_kid() == published);
+    CHECK(regime_b->key_set().active_kid() == published);
+    const auto from_a = regime_a->key_set().sign("u", "default");
+    const auto from_b = regime_b->key_set().sign("u", "default");
+    REQUIRE(from_a.ok());
+    REQUIRE(from_b.ok());
+    CHECK(regime_b->key_set().verify(*from_a).ok());
+    CHECK(regime_a->key_set().verify(*from_b).ok());
+  }
+  int current = 0;
+  int next = 0;
+  const auto stored = open_ok(db)->list_signing_keys();
+  REQUIRE(stored.ok());
+  for (const auto& k : *stored) {
+    current += k.is_current() ? 1 : 0;
+    next += k.is_next() ? 1 : 0;
+  }
+  CHECK(current == 1);
+  CHECK(next == 1);
+  // the key retired by the last rotation (within its grace; the earlier ones were past
+  // theirs and deleted), the current and the next key
+  CHECK(stored->size() == 3);
+}

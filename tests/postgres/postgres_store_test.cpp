@@ -13,14 +13,16 @@ using namespace pgstore;
 TEST_CASE("postgres: open creates the schema at the latest version, with an index for every lookup") {
   pgtest::TempDatabase db;
   auto repo = open_ok(db);
-  CHECK(pgtest::query_value(db.name(), "SELECT version FROM iam_schema_version") == "2");
+  CHECK(pgtest::query_value(db.name(), "SELECT version FROM iam_schema_version") ==
+        std::to_string(iam::postgres_detail::latest_schema_version()));
   // Every lookup has an index: primary keys, unique constraints and these.
   const auto indexes = pgtest::query_value(
       db.name(), "SELECT string_agg(indexname, ' ' ORDER BY indexname) FROM pg_indexes WHERE tablename LIKE 'iam_%'");
   for (const char* name :
        {"iam_workspaces_pkey", "iam_users_pkey", "iam_users_username_key_unique", "iam_users_by_workspace",
         "iam_api_keys_pkey", "iam_api_keys_key_hash_unique", "iam_api_keys_by_user", "iam_signing_keys_kid_unique",
-        "iam_signing_keys_one_active", "iam_signing_keys_by_created", "iam_meta_pkey"}) {
+        "iam_signing_keys_one_current", "iam_signing_keys_one_next", "iam_signing_keys_by_created",
+        "iam_meta_pkey"}) {
     INFO("index " << name);
     CHECK(contains(" " + indexes + " ", std::string(" ") + name + " "));
   }
@@ -62,6 +64,30 @@ TEST_CASE("postgres: a version 1 database is migrated: its users keep everything
   REQUIRE(repo->apply(change).ok());
   CHECK(repo->find_user("u1")->credentials_epoch == 1);
   CHECK(pgtest::exec(db.name(), "UPDATE iam_users SET credentials_epoch = -1") != "");  // the schema refuses it
+}
+
+TEST_CASE("postgres: a version 2 database's active key becomes the current key; one current, one next") {
+  pgtest::TempDatabase db;
+  REQUIRE(pgtest::exec(db.name(), std::string("BEGIN;") + iam::postgres_detail::migration_steps()[0] +
+                                      iam::postgres_detail::migration_steps()[1] + "COMMIT;") == "");
+  REQUIRE(pgtest::exec(db.name(),
+                       "INSERT INTO iam_signing_keys (kid, public_key, created, retired) VALUES "
+                       "('kid-old', decode(repeat('00', 32), 'hex'), 1799999000, 1799999500), "
+                       "('kid-v2', decode(repeat('01', 32), 'hex'), 1800000000, NULL)") == "");
+  auto repo = open_ok(db);
+  const auto keys = repo->list_signing_keys();
+  REQUIRE(keys.ok());
+  REQUIRE(keys->size() == 2);
+  CHECK(keys->at(1).kid == "kid-v2");
+  CHECK(keys->at(1).is_current());
+  CHECK(keys->at(1).activated == at(1'800'000'000));
+  CHECK(keys->at(0).retired.has_value());
+  // The schema itself refuses a second current or a second next key.
+  CHECK(pgtest::exec(db.name(), "UPDATE iam_signing_keys SET retired = NULL WHERE kid = 'kid-old'") != "");
+  REQUIRE(pgtest::exec(db.name(), "INSERT INTO iam_signing_keys (kid, public_key, created) VALUES "
+                                  "('kid-n1', decode(repeat('02', 32), 'hex'), 1800000001)") == "");
+  CHECK(pgtest::exec(db.name(), "INSERT INTO iam_signing_keys (kid, public_key, created) VALUES "
+                                "('kid-n2', decode(repeat('03', 32), 'hex'), 1800000001)") != "");
 }
 
 TEST_CASE("postgres: a database of a newer schema version is refused with not_supported") {

@@ -138,6 +138,13 @@ inline iam::SigningKey signing_key(std::string kid, std::uint8_t seed_byte, std:
   return signing_key(std::move(kid), seed_byte, at(created));
 }
 
+// A next key (iam/signing_key.h): published, not yet activated.
+inline iam::SigningKey next_signing_key(std::string kid, std::uint8_t seed_byte, iam::TimePoint created) {
+  auto key = signing_key(std::move(kid), seed_byte, created);
+  key.activated.reset();
+  return key;
+}
+
 // A fresh random key-encryption key.
 inline iam::SecretBytes random_key() {
   REQUIRE(sodium_init() >= 0);

@@ -15,7 +15,6 @@
 #include "crypto/crypto.h"
 #include "iam/gateway.h"
 #include "iam/jwt.h"
-#include "regimes/roles/internal.h"
 #include "roles_test_support.h"
 
 using namespace std::chrono_literals;
@@ -257,17 +256,10 @@ TEST_CASE("authenticate: another regime on the same store refuses the old JWT to
   // Two "processes" sharing one store: the second has its own regime and gateway cache.
   auto t = make_iam();
   const auto uid = created_user_id(t.create_user("alice", kPassword, {"reader"}, "ws-a"));
-  iam::RolesConfig config;
-  config.repository = t.repository;
-  config.clock = t.clock;
-  config.bootstrap_mode = iam::BootstrapMode::bootstrap;
-  config.read_environment = false;
-  config.logger = iam::null_logger();
-  auto other = iam::detail::create_roles_regime_for_testing(std::move(config), 1000);
-  REQUIRE(other.ok());
+  auto other = another_process(t);
   const auto old_jwt = key_plaintext(t.login("alice", kPassword));
-  REQUIRE((*other)->authenticate(old_jwt).ok());
+  REQUIRE(other->authenticate(old_jwt).ok());
   REQUIRE(t.regime->change_password(uid, uid, kPassword, kNewPassword).ok());
-  CHECK(is_auth_failure((*other)->authenticate(old_jwt)));
-  CHECK((*other)->authenticate(key_plaintext(t.login("alice", kNewPassword))).ok());
+  CHECK(is_auth_failure(other->authenticate(old_jwt)));
+  CHECK(other->authenticate(key_plaintext(t.login("alice", kNewPassword))).ok());
 }

@@ -180,7 +180,7 @@ TEST_CASE("kid must name a key in the set") {
   SUBCASE("kid of one key, signature of another key in the set") {
     auto k2 = make_key("k2", 2, f.clock->now());
     const std::string input = b64(f.header("k1").dump()) + '.' + b64(c.dump());
-    REQUIRE(f.keys->rotate(k2.copy()).ok());  // k1 retired (in grace), k2 active
+    REQUIRE(f.rotate_to(k2.copy()).ok());  // k1 retired (in grace), k2 active
     CHECK(f.verify(sign_input(f.k1.secret_key, input)).ok());
     CHECK(rejected(f.verify(sign_input(k2.secret_key, input))));
   }
@@ -198,7 +198,7 @@ TEST_CASE("kid of a retired key past its grace is rejected") {
     return c;
   }();
   const std::string old_token = f.craft_claims(long_lived);
-  REQUIRE(f.keys->rotate(make_key("k2", 2, f.clock->now())).ok());
+  REQUIRE(f.rotate_to(make_key("k2", 2, f.clock->now())).ok());
   f.clock->advance(f.config.effective_grace() - 1s);
   CHECK(f.verify(old_token).ok());
   f.clock->advance(1s);

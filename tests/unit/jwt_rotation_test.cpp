@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -32,7 +33,7 @@ TEST_CASE("rotation: new tokens carry the new kid, old tokens verify during the 
 
   f.clock->advance(10min);
   auto k2 = make_key("k2", 2, f.clock->now());
-  REQUIRE(f.keys->rotate(k2.copy()).ok());
+  REQUIRE(f.rotate_to(k2.copy()).ok());
   CHECK(f.keys->active_kid() == "k2");
 
   const auto after = f.keys->sign("user-2", "ws-b");
@@ -51,6 +52,77 @@ TEST_CASE("rotation: new tokens carry the new kid, old tokens verify during the 
   CHECK(f.verify(*after).ok());
 }
 
+// The kid → public key map of a JWKS document, as a client caches it.
+std::map<std::string, iam::PublicKey> cached_jwks(const std::string& document) {
+  std::map<std::string, iam::PublicKey> keys;
+  const json parsed = json::parse(document);
+  for (const auto& jwk : parsed["keys"])
+    keys[jwk["kid"].get<std::string>()] = iam::public_key_from_jwk(jwk.dump()).value();
+  return keys;
+}
+
+// Verifies `token`'s signature as a client holding only `cache` would: by its kid.
+bool client_verifies(const std::map<std::string, iam::PublicKey>& cache, const std::string& token) {
+  const auto parts = split(token);
+  const auto kid = json::parse(decode_text(parts[0]))["kid"].get<std::string>();
+  const auto key = cache.find(kid);
+  return key != cache.end() && crypto::ed25519_verify(crypto::as_bytes(parts[0] + '.' + parts[1]),
+                                                      *crypto::base64url_decode(parts[2]), key->second);
+}
+
+TEST_CASE("staged rotation: the next key is published before it signs") {
+  Fixture f;
+  auto k2 = make_key("k2", 2, f.clock->now());
+  REQUIRE(f.keys->publish_next(k2.copy()).ok());
+  CHECK(f.keys->next_kid() == "k2");
+  CHECK(cached_jwks(f.keys->jwks()).count("k2") == 1);
+  // Published, not signing: every token is still k1's.
+  for (int i = 0; i < 3; ++i) {
+    const auto t = f.keys->sign("u", "w");
+    REQUIRE(t.ok());
+    CHECK(json::parse(decode_text(split(*t)[0]))["kid"] == "k1");
+  }
+  // A token under the next key verifies already (a process that has not yet reloaded after
+  // another process's rotation still accepts that process's new tokens).
+  CHECK(f.verify(sign_input(k2.secret_key, b64(f.header("k2").dump()) + '.' + b64(f.claims().dump()))).ok());
+
+  f.clock->advance(1h);
+  REQUIRE(f.keys->rotate(make_key("k3", 3, f.clock->now())).ok());
+  CHECK(f.keys->active_kid() == "k2");
+  CHECK(f.keys->active_since() == f.clock->now());
+  CHECK(f.keys->next_kid() == "k3");
+  const auto after = f.keys->sign("u", "w");
+  REQUIRE(after.ok());
+  CHECK(json::parse(decode_text(split(*after)[0]))["kid"] == "k2");
+}
+
+TEST_CASE("staged rotation: a JWKS cached after rotation N verifies every token signed after rotation N+1") {
+  Fixture f;
+  REQUIRE(f.rotate_to(make_key("k2", 2, f.clock->now())).ok());  // rotation N
+  f.clock->advance(10min);
+  const auto cache = cached_jwks(f.keys->jwks());  // a client fetches now, and never again
+  const auto before = f.keys->sign("u", "w");
+  REQUIRE(before.ok());
+  CHECK(client_verifies(cache, *before));
+
+  f.clock->advance(1h);
+  REQUIRE(f.keys->rotate(make_key("k3", 3, f.clock->now())).ok());  // rotation N+1
+  for (int i = 0; i < 3; ++i) {
+    f.clock->advance(5min);
+    const auto t = f.keys->sign("u", "w");
+    REQUIRE(t.ok());
+    CHECK(json::parse(decode_text(split(*t)[0]))["kid"] == "k2-next");
+    CHECK(client_verifies(cache, *t));
+    CHECK(f.verify(*t).ok());
+  }
+  // The guarantee reaches one rotation: after N+2 the client must have fetched again.
+  REQUIRE(f.keys->rotate(make_key("k4", 4, f.clock->now())).ok());
+  const auto later = f.keys->sign("u", "w");
+  REQUIRE(later.ok());
+  CHECK_FALSE(client_verifies(cache, *later));
+  CHECK(client_verifies(cached_jwks(f.keys->jwks()), *later));
+}
+
 TEST_CASE("rotation: the grace period") {
   // Each old token outlives any grace, so only the grace period can end it.
   const auto long_token = [](const Fixture& f) {
@@ -62,14 +134,14 @@ TEST_CASE("rotation: the grace period") {
     CHECK(f.config.effective_grace() == expected);
     const std::string old_token = long_token(f);
     f.clock->advance(5min);
-    REQUIRE(f.keys->rotate(make_key("k2", 2, f.clock->now())).ok());  // retired = now
+    REQUIRE(f.rotate_to(make_key("k2", 2, f.clock->now())).ok());  // retired = now
     const iam::TimePoint retired = f.clock->now();
     f.clock->set(retired + expected - 1s);
     CHECK(f.verify(old_token).ok());
-    CHECK(json::parse(f.keys->jwks())["keys"].size() == 2);
+    CHECK(json::parse(f.keys->jwks())["keys"].size() == 3);  // retired, current, next
     f.clock->set(retired + expected);
     CHECK(rejected(f.verify(old_token)));
-    CHECK(json::parse(f.keys->jwks())["keys"].size() == 1);
+    CHECK(json::parse(f.keys->jwks())["keys"].size() == 2);
     f.clock->advance(365 * 24h);
     CHECK(rejected(f.verify(old_token)));
   };
@@ -101,7 +173,7 @@ TEST_CASE("rotation: the grace period") {
 
 TEST_CASE("rotation: a retired key never signs again") {
   Fixture f;
-  REQUIRE(f.keys->rotate(make_key("k2", 2, f.clock->now())).ok());
+  REQUIRE(f.rotate_to(make_key("k2", 2, f.clock->now())).ok());
   for (int i = 0; i < 3; ++i) {
     const auto t = f.keys->sign("u", "w");
     REQUIRE(t.ok());
@@ -126,15 +198,49 @@ TEST_CASE("rotation: a retired key never signs again") {
 
 TEST_CASE("rotation and load refuse malformed key sets") {
   Fixture f;
-  SUBCASE("rotate to a key whose kid is already in the set") {
-    auto again = make_key("k1", 5, f.clock->now());
-    CHECK(code_of(f.keys->rotate(std::move(again))) == iam::ErrorCode::duplicate);
+  SUBCASE("rotate without a published next key: nothing unpublished ever signs") {
+    CHECK(code_of(f.keys->rotate(make_key("k2", 2, f.clock->now()))) == iam::ErrorCode::not_found);
     CHECK(f.keys->active_kid() == "k1");
+    CHECK_FALSE(f.keys->next_kid().has_value());
   }
-  SUBCASE("rotate to a key without a private half") {
+  SUBCASE("publish or rotate in a key whose kid is already in the set") {
+    CHECK(code_of(f.keys->publish_next(make_key("k1", 5, f.clock->now()))) == iam::ErrorCode::duplicate);
+    REQUIRE(f.keys->publish_next(make_key("k2", 2, f.clock->now())).ok());
+    CHECK(code_of(f.keys->rotate(make_key("k1", 5, f.clock->now()))) == iam::ErrorCode::duplicate);
+    CHECK(code_of(f.keys->rotate(make_key("k2", 6, f.clock->now()))) == iam::ErrorCode::duplicate);
+    CHECK(f.keys->active_kid() == "k1");
+    CHECK(f.keys->next_kid() == "k2");
+  }
+  SUBCASE("publish a second next key") {
+    REQUIRE(f.keys->publish_next(make_key("k2", 2, f.clock->now())).ok());
+    CHECK(code_of(f.keys->publish_next(make_key("k3", 3, f.clock->now()))) == iam::ErrorCode::duplicate);
+    CHECK(f.keys->next_kid() == "k2");
+  }
+  SUBCASE("publish or rotate in a key without a private half") {
     auto k = make_key("k3", 3, f.clock->now());
     k.secret_key.clear();
+    CHECK(code_of(f.keys->publish_next(k.copy())) == iam::ErrorCode::invalid_argument);
+    REQUIRE(f.keys->publish_next(make_key("k2", 2, f.clock->now())).ok());
     CHECK(code_of(f.keys->rotate(std::move(k))) == iam::ErrorCode::invalid_argument);
+    CHECK(f.keys->active_kid() == "k1");
+  }
+  SUBCASE("load two next keys") {
+    std::vector<iam::SigningKey> set;
+    set.push_back(make_key("a", 1, f.clock->now()));
+    set.push_back(make_key("b", 2, f.clock->now()));
+    set.push_back(make_key("c", 3, f.clock->now()));
+    set[1].activated.reset();
+    set[2].activated.reset();
+    CHECK(code_of(f.keys->load(std::move(set))) == iam::ErrorCode::invalid_argument);
+    CHECK(f.keys->active_kid() == "k1");
+  }
+  SUBCASE("load a next key without its private half") {
+    std::vector<iam::SigningKey> set;
+    set.push_back(make_key("a", 1, f.clock->now()));
+    set.push_back(make_key("b", 2, f.clock->now()));
+    set[1].activated.reset();
+    set[1].secret_key.clear();
+    CHECK(code_of(f.keys->load(std::move(set))) == iam::ErrorCode::invalid_argument);
     CHECK(f.keys->active_kid() == "k1");
   }
   SUBCASE("load two active keys") {
@@ -190,7 +296,7 @@ TEST_CASE("from_seed is deterministic and generate makes distinct keys") {
 TEST_CASE("jwks lists every key still in grace as an RFC 8037 OKP key") {
   Fixture f;
   auto k2 = make_key("k2", 2, f.clock->now());
-  REQUIRE(f.keys->rotate(k2.copy()).ok());
+  REQUIRE(f.keys->publish_next(k2.copy()).ok());
   const json doc = json::parse(f.keys->jwks());
   REQUIRE(doc.is_object());
   REQUIRE(doc.contains("keys"));
@@ -223,7 +329,9 @@ TEST_CASE("active_public_pem is the active key's SubjectPublicKeyInfo") {
   REQUIRE(parsed.ok());
   CHECK(*parsed == f.k1.public_key);
   auto k2 = make_key("k2", 2, f.clock->now());
-  REQUIRE(f.keys->rotate(k2.copy()).ok());
+  REQUIRE(f.keys->publish_next(k2.copy()).ok());
+  CHECK(iam::public_key_from_pem(f.keys->active_public_pem().value()).value() == f.k1.public_key);  // not yet
+  REQUIRE(f.keys->rotate(make_key("k3", 3, f.clock->now())).ok());
   const auto pem2 = f.keys->active_public_pem();
   REQUIRE(pem2.ok());
   CHECK(iam::public_key_from_pem(*pem2).value() == k2.public_key);
@@ -247,7 +355,7 @@ TEST_CASE("verifiers keep working while keys rotate") {
       }
     });
   }
-  bool rotated = true;
+  bool rotated = f.keys->publish_next(make_key("first-next", 9, f.clock->now())).ok();
   for (int i = 0; i < 50 && rotated; ++i) {
     // The clock stands still, so every retired key stays within its grace.
     const auto seed = seed_of(static_cast<std::uint8_t>(10 + i));

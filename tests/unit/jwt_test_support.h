@@ -120,6 +120,16 @@ struct Fixture {
   std::string craft_claims(const json& c) const { return craft_j(header(), c); }
 
   iam::Result<iam::JwtClaims> verify(std::string_view token) const { return keys->verify(token); }
+
+  // The staged rotation to `key` in a set without a next key: `key` is published as the
+  // next key, then promoted, and a fresh next key (kid `key.kid + "-next"`) is published
+  // behind it.
+  iam::Status rotate_to(iam::SigningKey key) {
+    const std::string follower = key.kid + "-next";
+    if (auto published = keys->publish_next(std::move(key)); !published.ok()) return published;
+    return keys->rotate(make_key(follower, ++follower_seed, clock->now()));
+  }
+  std::uint8_t follower_seed = 200;
 };
 
 // Changes the last character of an unpadded base64url segment so that the bits it carries

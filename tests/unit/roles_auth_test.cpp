@@ -342,7 +342,9 @@ TEST_CASE("get-signing-key-public: the active key as PEM") {
   REQUIRE(parsed.ok());
   auto stored = t.repository->list_signing_keys();
   REQUIRE(stored.ok());
-  REQUIRE(stored->size() == 1);
+  REQUIRE(stored->size() == 2);  // the current key and the next one
+  CHECK(stored->front().is_current());
+  CHECK(stored->back().is_next());
   CHECK(*parsed == stored->front().public_key);
 }
 
@@ -352,6 +354,7 @@ TEST_CASE("rotate-signing-key: old tokens verify through the grace period, then 
   const auto uid = t.repository->find_user_by_username("alice")->record.id;
   const auto t0 = t.clock->now();
   const auto old_kid = *t.regime->key_set().active_kid();
+  const auto published_kid = *t.regime->key_set().next_kid();
   const auto old_pem = *t.regime->signing_key_public();
   const auto old_jwt = key_plaintext(t.login("alice", kPassword));
   // a token that outlives the grace period, so only the key's retirement can end it
@@ -362,6 +365,8 @@ TEST_CASE("rotate-signing-key: old tokens verify through the grace period, then 
   REQUIRE(t.regime->rotate_signing_key(std::nullopt).ok());
   const auto new_kid = *t.regime->key_set().active_kid();
   CHECK(new_kid != old_kid);
+  CHECK(new_kid == published_kid);  // the key published before the rotation
+  const auto next_kid = *t.regime->key_set().next_kid();
   CHECK(*t.regime->signing_key_public() != old_pem);
   const auto new_jwt = key_plaintext(t.login("alice", kPassword));
   CHECK(jwt_header(new_jwt)["kid"] == new_kid);
@@ -370,19 +375,18 @@ TEST_CASE("rotate-signing-key: old tokens verify through the grace period, then 
   CHECK(t.regime->authenticate(old_jwt).ok());
   CHECK(t.regime->authenticate(*long_lived).ok());
   const auto jwks = json::parse(t.regime->jwks());
-  CHECK(jwks["keys"].size() == 2);
+  CHECK(jwks["keys"].size() == 3);  // retired, current, next
 
   // the retired key's private half is gone from storage
   auto stored = t.repository->list_signing_keys();
   REQUIRE(stored.ok());
-  REQUIRE(stored->size() == 2);
+  REQUIRE(stored->size() == 3);
   for (const auto& k : *stored) {
     if (k.kid == old_kid) {
       CHECK(k.retired.has_value());
       CHECK(k.secret_key.empty());
     } else {
-      CHECK(k.kid == new_kid);
-      CHECK_FALSE(k.retired.has_value());
+      CHECK((k.kid == new_kid ? k.is_current() : k.kid == next_kid && k.is_next()));
       CHECK(k.secret_key.size() == iam::ed25519_secret_key_bytes);
     }
   }
@@ -396,7 +400,7 @@ TEST_CASE("rotate-signing-key: old tokens verify through the grace period, then 
   t.clock->advance(1s);  // retired + grace
   CHECK(is_auth_failure(t.regime->authenticate(*long_lived)));
   CHECK(is_auth_failure(t.regime->authenticate(old_jwt)));
-  CHECK(json::parse(t.regime->jwks())["keys"].size() == 1);
+  CHECK(json::parse(t.regime->jwks())["keys"].size() == 2);
   const auto fresh = key_plaintext(t.login("alice", kPassword));
   CHECK(t.regime->authenticate(fresh).ok());
 
@@ -430,9 +434,13 @@ TEST_CASE("rotate-signing-key: concurrent rotations leave memory agreeing with s
   auto stored = t.repository->list_signing_keys();
   REQUIRE(stored.ok());
   std::vector<std::string> active;
-  for (const auto& k : *stored)
-    if (!k.retired) active.push_back(k.kid);
+  int next = 0;
+  for (const auto& k : *stored) {
+    if (k.is_current()) active.push_back(k.kid);
+    if (k.is_next()) ++next;
+  }
   REQUIRE(active.size() == 1);
+  CHECK(next == 1);
   CHECK(*t.regime->key_set().active_kid() == active.front());
   // and what this process signs, the store still has a private key for
   REQUIRE(t.create_user("alice", kPassword, {"reader"}, "ws-a").ok());
@@ -522,9 +530,11 @@ TEST_CASE("concurrency: authenticate and authorise while keys rotate and API key
   REQUIRE(stored.ok());
   int active = 0;
   for (const auto& k : *stored)
-    if (!k.retired) {
+    if (k.is_current()) {
       ++active;
       CHECK(*g.key_set().active_kid() == k.kid);
+    } else if (k.is_next()) {
+      CHECK(*g.key_set().next_kid() == k.kid);
     }
   CHECK(active == 1);
 }

@@ -71,8 +71,9 @@ void check_seeded_store(iam::Repository& repo, iam::RolesRegime& regime, const s
   CHECK(keys->front().prefix == admin_key.substr(0, 7));
   auto signing = repo.list_signing_keys();
   REQUIRE(signing.ok());
-  REQUIRE(signing->size() == 1);
-  CHECK_FALSE(signing->front().retired.has_value());
+  REQUIRE(signing->size() == 2);  // the current key, and the next one published behind it
+  CHECK(signing->front().is_current());
+  CHECK(signing->back().is_next());
   CHECK(regime.signing_key_public().ok());
 }
 

@@ -69,6 +69,22 @@ inline iam::testing::TestIam make_iam(iam::testing::TestIamOptions options = {})
   return std::move(t).value();
 }
 
+// Another "process" on `t`'s store and clock: a regime with its own key set and caches.
+// (Production password cost: log in through `t`, not through it.)
+inline std::shared_ptr<iam::RolesRegime> another_process(const iam::testing::TestIam& t,
+                                                         std::shared_ptr<iam::AuditSink> audit = nullptr) {
+  iam::RolesConfig config;
+  config.repository = t.repository;
+  config.clock = t.clock;
+  config.bootstrap_mode = iam::BootstrapMode::bootstrap;
+  config.read_environment = false;
+  config.logger = iam::null_logger();
+  config.audit = std::move(audit);
+  auto regime = iam::make_roles_regime(std::move(config));
+  REQUIRE_MESSAGE(regime.ok(), (regime.ok() ? "" : regime.error().message));
+  return std::move(regime).value();
+}
+
 // The default role table plus an application-defined, own-workspace `helpdesk` role
 // (contract.md's example) and `helpdesk-plus`, the same with users:admin.
 inline iam::RoleTable helpdesk_roles() {

@@ -318,15 +318,25 @@ TEST_CASE("sqlite: a database of an older schema version is migrated, its data k
     REQUIRE(keys.ok());
     REQUIRE(keys->size() == 1);
     CHECK(hex_encode(keys->at(0).secret_key.span()) == hex_encode(sk.secret_key.span()));
-    // what version 2 added works: a second active key is refused, by the repository and
-    // by the schema itself
+    // what version 4 added: the active key is the current one, activated when created
+    CHECK(keys->at(0).is_current());
+    CHECK(keys->at(0).activated == iam::from_unix_seconds(1'800'000'000));
+    // what versions 2 and 4 added works: a second current key is refused, and a second
+    // next key, by the repository and by the schema itself
     CHECK(apply(*repo, m::InsertSigningKey{signing_key("kid-2", 4, 1'800'000'001)}).error().code ==
           iam::ErrorCode::duplicate);
+    CHECK(apply(*repo, m::InsertSigningKey{next_signing_key("kid-n1", 5, iam::from_unix_seconds(1'800'000'001))}).ok());
+    CHECK(apply(*repo, m::InsertSigningKey{next_signing_key("kid-n2", 6, iam::from_unix_seconds(1'800'000'001))})
+              .error()
+              .code == iam::ErrorCode::duplicate);
     repo.reset();
     RawDb raw(path);
     raw.exec("PRAGMA foreign_keys = ON");
-    raw.exec("INSERT INTO signing_keys (kid, public_key, created, retired) VALUES ('kid-old', zeroblob(32), 1, 2)");
-    CHECK(raw.try_exec("UPDATE signing_keys SET retired = NULL") == SQLITE_CONSTRAINT);
+    raw.exec("INSERT INTO signing_keys (kid, public_key, created, retired, activated) "
+             "VALUES ('kid-old', zeroblob(32), 1, 2, 1)");
+    raw.exec("INSERT INTO signing_keys (kid, public_key, created, retired) VALUES ('kid-older', zeroblob(32), 1, 2)");
+    CHECK(raw.try_exec("UPDATE signing_keys SET retired = NULL WHERE kid = 'kid-old'") == SQLITE_CONSTRAINT);
+    CHECK(raw.try_exec("UPDATE signing_keys SET retired = NULL WHERE kid = 'kid-older'") == SQLITE_CONSTRAINT);
   }
 
   SUBCASE("with a key: the migrated plaintext key is encrypted in place") {
