@@ -150,6 +150,7 @@ iam::Result<std::shared_ptr<iam::OidcRegime>> open_oidc_regime(const DeploymentO
   if (!config) return usage("--oidc-config " + o.oidc_config + ": " + config.error().message);
   iam::OidcOptions options;
   if (logger) options.logger = std::move(logger);
+  if (o.audit) options.audit = o.audit;  // --audit-log: the OIDC regime's events go where the roles regime's do
   auto regime = iam::make_oidc_regime(std::move(*config), std::move(options));
   if (!regime) return usage("--oidc-config " + o.oidc_config + ": " + regime.error().message);
   return std::move(*regime);

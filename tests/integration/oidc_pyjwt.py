@@ -427,6 +427,29 @@ def discovery(issuer):
     c.check(issuer.count("/jwks/discovered") >= 1, "discovered jwks_uri fetched")
 
 
+def audit_log(issuer):
+    """--audit-log: the OIDC regime's authentications reach the file, a failure with its real
+    reason and never the token."""
+    config = config_file("audited.json", issuer, "/jwks/audited")
+    log_path = os.path.join(tmp.name, "oidc-audit.jsonl")
+    good = mint(issuer, "RS256")
+    expired = mint(issuer, "RS256", exp=int(time.time()) - 3600)
+    with oidc_gateway("oidc", config, "--audit-log", log_path, "--audit-fsync", "every-event") as gw:
+        c.equal(list_flows(gw, good)[0], 200, "audited: a good token is accepted")
+        c.equal(list_flows(gw, expired)[0], 401, "audited: an expired token is refused")
+    with open(log_path) as f:
+        text = f.read()
+    events = [json.loads(line) for line in text.splitlines() if '"event_type"' in line]
+    authentications = [json.loads(e["payload_json"]) for e in events if e["event_type"] == "iam.authenticate"]
+    outcomes = sorted(a.get("outcome", "") for a in authentications)
+    c.check("success" in outcomes and "failure" in outcomes, f"audited: both outcomes written ({outcomes})")
+    failures = [a for a in authentications if a.get("outcome") == "failure"]
+    c.check(any("exp" in a.get("failure_reason", "") for a in failures),
+            f"audited: the failure's real reason is written ({failures})")
+    for token in (good, expired):
+        c.check(token not in text and token.split(".")[2] not in text, "audited: no token in the audit file")
+
+
 def iamctl_local(issuer):
     config = config_file("iamctl.json", issuer, "/jwks/iamctl")
     token = mint(issuer, "ES384", sub="cli-user", preferred_username="cli-pat", roles=("idp-reader",))
@@ -447,6 +470,7 @@ if IAMCTL:
     iamctl_local(issuer)
 algorithm_not_allowed(issuer)
 discovery(issuer)
+audit_log(issuer)
 with oidc_gateway("roles+oidc", config_file("chain.json", issuer, "/jwks/chain")) as gw:
     c.bootstrap(gw)  # the roles regime's store holds the workspaces: "default" from now on
     forgeries_masked(gw, issuer, "roles+oidc")
