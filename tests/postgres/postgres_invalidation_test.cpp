@@ -308,16 +308,11 @@ TEST_CASE("postgres: scheduled rotation: regimes on separate connections racing 
     CHECK(regime_b->key_set().verify(*from_a).ok());
     CHECK(regime_a->key_set().verify(*from_b).ok());
   }
-  int current = 0;
-  int next = 0;
   const auto stored = open_ok(db)->list_signing_keys();
   REQUIRE(stored.ok());
-  for (const auto& k : *stored) {
-    current += k.is_current() ? 1 : 0;
-    next += k.is_next() ? 1 : 0;
-  }
-  CHECK(current == 1);
-  CHECK(next == 1);
+  const auto states = test_support::count_key_states(*stored);
+  CHECK(states.current == 1);
+  CHECK(states.next == 1);
   // the key retired by the last rotation (within its grace; the earlier ones were past
   // theirs and deleted), the current and the next key
   CHECK(stored->size() == 3);

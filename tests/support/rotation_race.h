@@ -5,8 +5,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <vector>
 
 #include "iam/roles.h"
+#include "iam/signing_key.h"
 #include "threads.h"
 
 namespace test_support {
@@ -29,6 +31,21 @@ inline RotationRace race_scheduled_rotation(iam::RolesRegime& a, iam::RolesRegim
     }
   });
   return {rotated.load(), failed.load()};
+}
+
+// How many stored keys are current and how many next (each should be exactly one).
+struct KeyStates {
+  int current = 0;
+  int next = 0;
+};
+
+inline KeyStates count_key_states(const std::vector<iam::SigningKey>& stored) {
+  KeyStates states;
+  for (const auto& k : stored) {
+    states.current += k.is_current() ? 1 : 0;
+    states.next += k.is_next() ? 1 : 0;
+  }
+  return states;
 }
 
 }  // namespace test_support

@@ -152,16 +152,11 @@ TEST_CASE("scheduled rotation: of two processes on one store exactly one rotates
   CHECK(kid_of(from_there) == published);
   CHECK(here.verify(from_there).ok());
   // The store holds one current and one next key.
-  int current = 0;
-  int next = 0;
   const auto stored = t.repository->list_signing_keys();
   REQUIRE(stored.ok());
-  for (const auto& k : *stored) {
-    current += k.is_current() ? 1 : 0;
-    next += k.is_next() ? 1 : 0;
-  }
-  CHECK(current == 1);
-  CHECK(next == 1);
+  const auto states = test_support::count_key_states(*stored);
+  CHECK(states.current == 1);
+  CHECK(states.next == 1);
 }
 
 TEST_CASE("scheduled rotation: two processes racing over many intervals rotate once per interval") {
