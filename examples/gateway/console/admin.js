@@ -1,26 +1,12 @@
-// What the admin pages share: building elements without innerHTML (so nothing a user
-// typed is ever parsed as markup), labelled form fields, tables, and the role table the
-// who-can-do-what view and the role pickers read.
+// What the admin pages share beyond ui.js: labelled fields and checkboxes, tables whose
+// rows carry attributes, forms that report failures, and the role table's reading (what a
+// user's roles grant in a workspace), as the roles regime's policy decides.
+import {el} from './ui.js';
+import {ROLE_TABLE} from './roles.js';
+
+export {el, formatTime as when} from './ui.js';
 
 let nextId = 0;
-
-// el('button', {class: 'x', onclick: fn, 'data-action': 'y'}, 'text', child, ...)
-export function el(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attributes)) {
-    if (value === undefined || value === null || value === false) continue;
-    if (name.startsWith('on') && typeof value === 'function') node.addEventListener(name.slice(2), value);
-    else if (name === 'class') node.className = value;
-    else if (name === 'text') node.textContent = value;
-    else if (value === true) node.setAttribute(name, '');
-    else node.setAttribute(name, String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === undefined || child === null || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
 
 export function uniqueId(prefix) {
   nextId += 1;
@@ -59,12 +45,7 @@ export function table(caption, headers, rows, emptyText = 'Nothing here yet.') {
 
 export function section(title, ...children) {
   const headingId = uniqueId('section');
-  return el('section', {'aria-labelledby': headingId, class: 'panel'}, el('h2', {id: headingId}, title), ...children);
-}
-
-// Times come as RFC 3339 UTC or "" when absent (protocol.md "Times").
-export function when(text, absent = '—') {
-  return text ? text.replace('T', ' ').replace('Z', ' UTC') : absent;
+  return el('section', {'aria-labelledby': headingId}, el('h2', {id: headingId}, title), ...children);
 }
 
 export function errorText(error) {
@@ -88,7 +69,7 @@ export async function act(ctx, button, action) {
 // A form whose submit runs `onSubmit(form)`; the submit button is disabled while it runs.
 export function form(ctx, attributes, children, submitText, onSubmit) {
   const submit = el('button', {type: 'submit'}, submitText);
-  const node = el('form', {novalidate: false, ...attributes}, ...children, el('div', {class: 'actions'}, submit));
+  const node = el('form', {class: 'card', ...attributes}, ...children, el('div', {class: 'actions'}, submit));
   node.addEventListener('submit', (event) => {
     event.preventDefault();
     act(ctx, submit, () => onSubmit(node));
@@ -96,50 +77,38 @@ export function form(ctx, attributes, children, submitText, onSubmit) {
   return node;
 }
 
-export function pageHeading(title, intro) {
-  return [el('h1', {tabindex: '-1', class: 'page-title'}, title), intro ? el('p', {class: 'intro'}, intro) : null];
+export function intro(text) {
+  return el('p', {class: 'intro'}, text);
 }
 
-// Whether the session holds a capability in every workspace (the console offers global
-// actions only then) or in the named one.
-export function can(session, capability, workspace) {
-  return Boolean(session && typeof session.can === 'function' && session.can(capability, workspace));
+// Whether the session's roles grant `capability` (in some workspace): what to offer. The
+// gateway decides every request anyway.
+export function can(session, capability) {
+  return Boolean(session && typeof session.can === 'function' && session.can(capability));
+}
+
+// Whether one of the session's roles grants `capability` in every workspace (the
+// operations a gateway authorises against "*": list-workspaces, rotate-signing-key).
+export function canEverywhere(session, capability) {
+  return Boolean(session && (session.roles || []).some((role) => {
+    const definition = ROLE_TABLE[role];
+    return definition && definition.allWorkspaces && definition.capabilities.includes(capability);
+  }));
 }
 
 // ---------------------------------------------------------------- the role table
 
-let roleTablePromise = null;
-
-// role-table.json is generated at build time from iam::default_role_table(), the table
-// iam-gateway's roles regime uses (docs/decisions.md): {roles: {name: {capabilities: [..],
-// all_workspaces: bool}}}.
-export function roleTable() {
-  if (!roleTablePromise) {
-    roleTablePromise = fetch(new URL('role-table.json', document.baseURI), {credentials: 'omit'})
-      .then((answer) => {
-        if (!answer.ok) throw new Error(`role table: HTTP ${answer.status}`);
-        return answer.json();
-      })
-      .catch((error) => {
-        roleTablePromise = null;  // try again next time
-        throw error;
-      });
-  }
-  return roleTablePromise;
-}
-
 // The capabilities a user's roles grant in `workspace`: Map capability → [role names],
-// following contract.md "The roles regime's policy" (a role grants where it is in scope:
-// the home workspace, or every workspace; an unknown role grants nothing; a disabled user
-// nothing at all).
-export function grantedIn(table, user, workspace) {
+// following contract.md "The roles regime's policy": a role grants where it is in scope
+// (the home workspace, or every workspace); an unknown role grants nothing, a disabled
+// user nothing at all. `workspace` null: a workspace other than the home one.
+export function grantedIn(user, workspace) {
   const granted = new Map();
   if (!user.enabled) return granted;
   const home = user.workspace || user.default_workspace;
   for (const role of user.roles || []) {
-    const definition = table.roles[role];
-    if (!definition) continue;
-    if (!definition.all_workspaces && workspace !== home) continue;
+    const definition = ROLE_TABLE[role];
+    if (!definition || (!definition.allWorkspaces && workspace !== home)) continue;
     for (const capability of definition.capabilities) {
       if (!granted.has(capability)) granted.set(capability, []);
       granted.get(capability).push(role);
@@ -148,14 +117,26 @@ export function grantedIn(table, user, workspace) {
   return granted;
 }
 
+export function roleNames() {
+  return Object.keys(ROLE_TABLE).sort();
+}
+
+export function roleScope(role) {
+  const definition = ROLE_TABLE[role];
+  if (!definition) return 'not in the role table: grants nothing';
+  return definition.allWorkspaces ? 'every workspace' : 'home workspace';
+}
+
+export function roleCapabilities(role) {
+  return ROLE_TABLE[role] ? [...ROLE_TABLE[role].capabilities] : [];
+}
+
 // Role checkboxes for create and edit: every role of the table, `chosen` ticked.
-export function rolePicker(table, chosen, legendText = 'Roles') {
+export function rolePicker(chosen, legendText = 'Roles') {
   const boxes = new Map();
   const fieldset = el('fieldset', {class: 'roles'}, el('legend', {}, legendText));
-  for (const name of Object.keys(table.roles).sort()) {
-    const definition = table.roles[name];
-    const scope = definition.all_workspaces ? 'every workspace' : 'home workspace';
-    const {box, node} = checkbox(`${name} (${scope})`, {value: name, name: 'role', checked: chosen.includes(name)});
+  for (const name of roleNames()) {
+    const {box, node} = checkbox(`${name} (${roleScope(name)})`, {value: name, name: 'role', checked: chosen.includes(name)});
     boxes.set(name, box);
     fieldset.append(node);
   }

@@ -1,6 +1,6 @@
 // Who can do what: for a chosen user, the capabilities their roles grant in each workspace,
 // computed from the role table as the roles regime's policy does (read-only).
-import {act, can, el, field, grantedIn, pageHeading, roleTable, section, table} from '../admin.js';
+import {act, can, el, field, grantedIn, intro, roleCapabilities, roleNames, roleScope, section, table} from '../admin.js';
 
 function capabilityList(granted) {
   const names = [...granted.keys()].sort();
@@ -14,7 +14,6 @@ export const page = {
   title: 'Who can do what',
   requires: (session) => can(session, 'users:read'),
   render: async (container, ctx) => {
-    const roles = await roleTable();
     const users = ((await ctx.api.call('list-users', {})).users || []).sort((a, b) => a.username.localeCompare(b.username));
     const workspaces = ((await ctx.api.call('list-my-workspaces', {})).workspaces || []).sort((a, b) => a.id.localeCompare(b.id));
     const chooser = el('select', {id: 'access-user', name: 'user'}, el('option', {value: ''}, 'Choose a user'),
@@ -27,13 +26,8 @@ export const page = {
         result.replaceChildren(el('p', {class: 'empty'}, 'Choose a user to see what their roles let them do.'));
         return;
       }
-      const unknown = (user.roles || []).filter((r) => !roles.roles[r]);
-      const roleRows = (user.roles || []).map((r) => {
-        const definition = roles.roles[r];
-        return [r, definition ? (definition.all_workspaces ? 'every workspace' : `home workspace (${user.workspace})`)
-                              : 'not in the role table: grants nothing',
-                definition ? String(definition.capabilities.length) : '0'];
-      });
+      const unknown = (user.roles || []).filter((r) => roleCapabilities(r).length === 0);
+      const roleRows = (user.roles || []).map((r) => [r, roleScope(r), String(roleCapabilities(r).length)]);
       const ids = workspaces.map((w) => w.id);
       if (!ids.includes(user.workspace)) ids.unshift(user.workspace);
       result.replaceChildren(
@@ -46,22 +40,21 @@ export const page = {
           const disabled = record && !record.enabled;
           return el('section', {class: 'panel workspace-access', 'data-workspace': id, 'aria-label': `Capabilities in ${id}`},
             el('h3', {}, `In workspace ${id}`, disabled ? ' (disabled)' : ''),
-            capabilityList(grantedIn(roles, user, id)));
+            capabilityList(grantedIn(user, id)));
         }),
         el('section', {class: 'panel workspace-access', 'data-workspace': '*', 'aria-label': 'Capabilities elsewhere'},
           el('h3', {}, 'In any other workspace'),
-          capabilityList(grantedIn(roles, user, null))));
+          capabilityList(grantedIn(user, null))));
     };
     chooser.addEventListener('change', () => act(ctx, null, async () => show()));
 
     container.replaceChildren(
-      ...pageHeading('Who can do what', 'The capabilities a user\u2019s roles grant, per workspace, from the role table ' +
+      intro('The capabilities a user\u2019s roles grant, per workspace, from the role table ' +
                      'the gateway decides with. Read-only: change roles on the Users page.'),
       el('div', {class: 'toolbar'}, field('User', chooser)),
       result,
       section('The role table', table('Roles and their capabilities', ['Role', 'Scope', 'Capabilities'],
-        Object.keys(roles.roles).sort().map((r) => [r, roles.roles[r].all_workspaces ? 'every workspace' : 'home workspace',
-                                                    el('span', {class: 'cap-list'}, roles.roles[r].capabilities.join(' '))]))));
+        roleNames().map((r) => [r, roleScope(r), el('span', {class: 'cap-list'}, roleCapabilities(r).join(' '))]))));
     show();
   },
 };

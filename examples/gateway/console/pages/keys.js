@@ -1,7 +1,7 @@
 // API keys of one user: list (name, prefix, created, expires, last used), create (the
 // plaintext shown once), revoke. The plaintext is never kept: it goes to ctx.showOnce and
 // nowhere else, so navigating back shows only the key's prefix.
-import {act, can, el, field, form, pageHeading, section, table, when} from '../admin.js';
+import {act, can, el, field, form, intro, section, table, when} from '../admin.js';
 
 function userSelect(users, selected) {
   const select = el('select', {name: 'user_id', id: 'keys-user'});
@@ -62,7 +62,7 @@ export const page = {
           if (!await ctx.confirm(`Revoke the key "${key.name}" (${key.prefix}…)? Clients using it are refused ` +
                                  'at once. This cannot be undone.')) return;
           await ctx.api.call('revoke-api-key', {key_id: key.id});
-          ctx.notify(`Key ${key.name} revoked.`, 'success');
+          ctx.notify(`Key ${key.name} revoked.`, 'info');
           await show();
         }));
         return {attributes: {'data-key-name': key.name},
@@ -78,7 +78,7 @@ export const page = {
     chooser.addEventListener('change', () => act(ctx, null, show));
 
     container.replaceChildren(
-      ...pageHeading('API keys', 'Keys let programs act as a user. Only a prefix is stored in the clear.'),
+      intro('Keys let programs act as a user. Only a prefix is stored in the clear.'),
       el('div', {class: 'toolbar'}, field('User', chooser)),
       keysArea);
     await show();

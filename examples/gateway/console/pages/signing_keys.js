@@ -3,7 +3,7 @@
 // keys still in grace without saying which is which; the current one is the key
 // get-signing-key-public returns, and the console tells the next key from a retired one
 // by what it saw rotate (docs/decisions.md).
-import {act, can, el, pageHeading, section, table} from '../admin.js';
+import {act, canEverywhere, el, intro, section, table} from '../admin.js';
 
 // Keys this page has seen retire in this browser tab: kid → {retiredAt, graceSeconds}.
 const retiredHere = new Map();
@@ -28,20 +28,16 @@ export function pemToJwkX(pem) {
   return bytesToBase64url(der.slice(12));
 }
 
-// The session's token lifetime bounds the grace from below (protocol.md "Grace": at least
-// the lifetime plus the 60 s leeway).
-function graceSeconds(ctx) {
-  const claims = ctx.session && ctx.session.claims;
-  if (claims && claims.exp && claims.iat) return claims.exp - claims.iat + 60;
-  return 3660;
-}
+// The default grace (protocol.md "Grace"): the token lifetime plus the leeway, 3600 + 60 s.
+// A gateway configured with a longer lifetime or grace keeps the key longer.
+const DEFAULT_GRACE_SECONDS = 3660;
 
 function statusOf(key, currentKid, keyCount) {
   if (key.kid === currentKid) return {status: 'current', note: 'signs every new token'};
   const retired = retiredHere.get(key.kid);
   if (retired) {
     const until = new Date(retired.retiredAt + retired.graceSeconds * 1000);
-    return {status: 'grace', note: `retired; verifies older tokens until about ${until.toISOString().slice(0, 16).replace('T', ' ')} UTC`};
+    return {status: 'grace', note: `retired; verifies the tokens it signed until about ${until.toISOString().slice(0, 16).replace('T', ' ')} UTC (default grace)`};
   }
   // The roles regime always holds a next key, so with two keys the other one is it.
   if (keyCount === 2 || (kidsBeforeLastRotation && !kidsBeforeLastRotation.has(key.kid)))
@@ -52,7 +48,7 @@ function statusOf(key, currentKid, keyCount) {
 export const page = {
   id: 'signing-keys',
   title: 'Signing keys',
-  requires: (session) => can(session, 'iam:admin', '*'),
+  requires: (session) => canEverywhere(session, 'iam:admin'),
   render: async (container, ctx) => {
     const listArea = el('div', {id: 'signing-keys-list', 'aria-live': 'polite'});
     const reload = async () => {
@@ -64,7 +60,7 @@ export const page = {
       const current = (jwks.keys || []).find((k) => k.x === currentX);
       const currentKid = current ? current.kid : null;
       if (previousCurrent && currentKid && previousCurrent !== currentKid && !retiredHere.has(previousCurrent))
-        retiredHere.set(previousCurrent, {retiredAt: Date.now(), graceSeconds: graceSeconds(ctx)});
+        retiredHere.set(previousCurrent, {retiredAt: Date.now(), graceSeconds: DEFAULT_GRACE_SECONDS});
       previousCurrent = currentKid;
       const rows = (jwks.keys || []).map((key) => {
         const {status, note} = statusOf(key, currentKid, (jwks.keys || []).length);
@@ -83,11 +79,11 @@ export const page = {
                              'published. Clients that fetched the JWKS since the last rotation need nothing.')) return;
       kidsBeforeLastRotation = new Set([...listArea.querySelectorAll('tr[data-kid]')].map((tr) => tr.dataset.kid));
       await ctx.api.call('rotate-signing-key', {});
-      ctx.notify('Signing key rotated.', 'success');
+      ctx.notify('Signing key rotated.', 'info');
       await reload();
     }));
     container.replaceChildren(
-      ...pageHeading('Signing keys', 'Tokens are signed with Ed25519. The next key is published a rotation ' +
+      intro('Tokens are signed with Ed25519. The next key is published a rotation ' +
                      'before it signs, so verifiers that refresh the JWKS once per rotation never miss a key.'),
       listArea,
       section('Rotate', el('p', {}, 'iam-gateway --key-rotation-interval rotates on a schedule; rotate by hand ' +

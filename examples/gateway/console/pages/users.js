@@ -1,6 +1,6 @@
 // Users: list (filtered by home workspace), create, edit name/email/roles, disable/enable,
 // reset password (the temporary password shown once), delete. Only through /api/v1/iam.
-import {act, can, checkbox, el, field, form, pageHeading, roleTable, rolePicker, section, table, when} from '../admin.js';
+import {act, can, checkbox, el, field, form, intro, rolePicker, section, table, when} from '../admin.js';
 
 async function workspacesOf(ctx) {
   // list-my-workspaces needs no capability: the caller's home workspace, or all for an admin.
@@ -15,13 +15,13 @@ function workspaceSelect(ids, selected, withAll) {
   return select;
 }
 
-function createForm(ctx, table, workspaces, defaultWorkspace, reload) {
+function createForm(ctx, workspaces, defaultWorkspace, reload) {
   const username = el('input', {name: 'username', required: true, autocomplete: 'off', maxlength: 256});
   const name = el('input', {name: 'name', autocomplete: 'off'});
   const email = el('input', {name: 'email', type: 'email', autocomplete: 'off'});
   const password = el('input', {name: 'password', type: 'password', required: true, autocomplete: 'new-password', minlength: 8});
   const workspace = workspaceSelect(workspaces, defaultWorkspace, false);
-  const roles = rolePicker(table, ['reader']);
+  const roles = rolePicker(['reader']);
   const mustChange = checkbox('Must change password at first login', {name: 'must_change_password', checked: true});
   return form(ctx, {id: 'create-user', 'aria-label': 'Create a user'}, [
     field('Username', username),
@@ -39,15 +39,15 @@ function createForm(ctx, table, workspaces, defaultWorkspace, reload) {
     });
     password.value = '';
     node.reset();
-    ctx.notify(`User ${answer.user.username} created.`, 'success');
+    ctx.notify(`User ${answer.user.username} created.`, 'info');
     await reload();
   });
 }
 
-function editForm(ctx, table, user, reload) {
+function editForm(ctx, user, reload) {
   const name = el('input', {name: 'name', value: user.name || '', autocomplete: 'off'});
   const email = el('input', {name: 'email', type: 'email', value: user.email || '', autocomplete: 'off'});
-  const roles = rolePicker(table, user.roles || []);
+  const roles = rolePicker(user.roles || []);
   const cancel = el('button', {type: 'button', class: 'secondary'}, 'Cancel');
   const node = form(ctx, {class: 'edit-user', 'aria-label': `Edit ${user.username}`}, [
     field('Name', name), field('Email', email), roles.fieldset,
@@ -55,7 +55,7 @@ function editForm(ctx, table, user, reload) {
     const chosen = roles.chosen();
     if (chosen.length === 0) throw new Error('choose at least one role');
     await ctx.api.call('update-user', {user_id: user.id, user: {name: name.value, email: email.value, roles: chosen}});
-    ctx.notify(`User ${user.username} updated.`, 'success');
+    ctx.notify(`User ${user.username} updated.`, 'info');
     await reload();
   });
   cancel.addEventListener('click', () => reload());
@@ -63,7 +63,7 @@ function editForm(ctx, table, user, reload) {
   return node;
 }
 
-function actionsFor(ctx, table, user, editArea, reload) {
+function actionsFor(ctx, user, editArea, reload) {
   const buttons = [];
   const button = (text, action, handler) => {
     const b = el('button', {type: 'button', class: 'small', 'data-action': action,
@@ -71,29 +71,29 @@ function actionsFor(ctx, table, user, editArea, reload) {
     b.addEventListener('click', () => act(ctx, b, () => handler(b)));
     buttons.push(b);
   };
-  if (can(ctx.session, 'users:write', user.workspace)) {
+  if (can(ctx.session, 'users:write')) {
     button('Edit', 'edit', async () => {
-      editArea.replaceChildren(section(`Edit ${user.username}`, editForm(ctx, table, user, reload)));
+      editArea.replaceChildren(section(`Edit ${user.username}`, editForm(ctx, user, reload)));
       editArea.querySelector('input').focus();
     });
   }
-  if (can(ctx.session, 'keys:admin', user.workspace)) {
+  if (can(ctx.session, 'keys:admin')) {
     button('Keys', 'keys', async () => ctx.navigate('keys', {user_id: user.id}));
   }
-  if (can(ctx.session, 'users:admin', user.workspace)) {
+  if (can(ctx.session, 'users:admin')) {
     if (user.enabled) {
       button('Disable', 'disable', async () => {
         if (!await ctx.confirm(`Disable ${user.username}? They can no longer log in, their sessions end and ` +
                                'all their API keys are revoked for good (enabling them again does not bring ' +
                                'the keys back).')) return;
         await ctx.api.call('disable-user', {user_id: user.id});
-        ctx.notify(`User ${user.username} disabled; their API keys are revoked.`, 'success');
+        ctx.notify(`User ${user.username} disabled; their API keys are revoked.`, 'info');
         await reload();
       });
     } else {
       button('Enable', 'enable', async () => {
         await ctx.api.call('enable-user', {user_id: user.id});
-        ctx.notify(`User ${user.username} enabled.`, 'success');
+        ctx.notify(`User ${user.username} enabled.`, 'info');
         await reload();
       });
     }
@@ -109,7 +109,7 @@ function actionsFor(ctx, table, user, editArea, reload) {
     button('Delete', 'delete', async () => {
       if (!await ctx.confirm(`Delete ${user.username} and all their API keys? This cannot be undone.`)) return;
       await ctx.api.call('delete-user', {user_id: user.id});
-      ctx.notify(`User ${user.username} deleted.`, 'success');
+      ctx.notify(`User ${user.username} deleted.`, 'info');
       await reload();
     });
   }
@@ -121,7 +121,6 @@ export const page = {
   title: 'Users',
   requires: (session) => can(session, 'users:read'),
   render: async (container, ctx) => {
-    const table_ = await roleTable();
     const workspaces = await workspacesOf(ctx);
     const filter = workspaceSelect(workspaces, (ctx.params && ctx.params.workspace) || '', workspaces.length > 1);
     const listArea = el('div', {id: 'users-list', 'aria-live': 'polite'});
@@ -137,18 +136,18 @@ export const page = {
         users.map((user) => ({
           attributes: {'data-username': user.username, class: user.enabled ? '' : 'disabled'},
           cells: [user.username, user.name || '', (user.roles || []).join(', '), user.workspace,
-                  user.enabled ? 'yes' : 'no', when(user.created), actionsFor(ctx, table_, user, editArea, reload)],
+                  user.enabled ? 'yes' : 'no', when(user.created), actionsFor(ctx, user, editArea, reload)],
         })), 'No users in this workspace.'));
     };
     filter.addEventListener('change', () => act(ctx, null, reload));
 
     container.replaceChildren(
-      ...pageHeading('Users', 'Everyone who can log in or hold API keys, by home workspace.'),
+      intro('Everyone who can log in or hold API keys, by home workspace.'),
       el('div', {class: 'toolbar'}, field('Workspace', filter)),
       listArea,
       editArea,
       can(ctx.session, 'users:admin')
-        ? section('Create a user', createForm(ctx, table_, workspaces, ctx.session.workspace, reload))
+        ? section('Create a user', createForm(ctx, workspaces, ctx.session.workspace, reload))
         : null);
     await reload();
   },

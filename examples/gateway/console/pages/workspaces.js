@@ -1,5 +1,5 @@
 // Workspaces: list, create, rename, disable (the cascade explained first), enable.
-import {act, can, el, field, form, pageHeading, section, table, when} from '../admin.js';
+import {act, canEverywhere, el, field, form, intro, section, table, when} from '../admin.js';
 
 // What disable-workspace does in the roles regime (regimes/roles/workspaces.cpp): one
 // atomic change disables the workspace, every user whose home it is, and deletes all their
@@ -32,7 +32,7 @@ function createForm(ctx, reload) {
     if (name.value) record.name = name.value;
     const answer = await ctx.api.call('create-workspace', {workspace_record: record});
     node.reset();
-    ctx.notify(`Workspace ${answer.workspace.id} ready.`, 'success');
+    ctx.notify(`Workspace ${answer.workspace.id} ready.`, 'info');
     await reload();
   });
 }
@@ -42,7 +42,7 @@ function renameForm(ctx, workspace, area, reload) {
   const node = form(ctx, {class: 'rename-workspace', 'aria-label': `Rename ${workspace.id}`},
     [field(`New name for ${workspace.id}`, name)], 'Rename', async () => {
       await ctx.api.call('update-workspace', {workspace_record: {id: workspace.id, name: name.value}});
-      ctx.notify(`Workspace ${workspace.id} renamed.`, 'success');
+      ctx.notify(`Workspace ${workspace.id} renamed.`, 'info');
       await reload();
     });
   const cancel = el('button', {type: 'button', class: 'secondary'}, 'Cancel');
@@ -55,7 +55,7 @@ export const page = {
   id: 'workspaces',
   title: 'Workspaces',
   // list-workspaces needs workspaces:admin in every workspace.
-  requires: (session) => can(session, 'workspaces:admin', '*'),
+  requires: (session) => canEverywhere(session, 'workspaces:admin'),
   render: async (container, ctx) => {
     const listArea = el('div', {id: 'workspaces-list', 'aria-live': 'polite'});
     const editArea = el('div', {id: 'workspace-edit'});
@@ -79,11 +79,11 @@ export const page = {
             if (workspace.enabled) {
               if (!await ctx.confirm(await cascadeText(ctx, workspace))) return;
               await ctx.api.call('disable-workspace', {workspace_record: {id: workspace.id}});
-              ctx.notify(`Workspace ${workspace.id} disabled, with its users and their keys.`, 'success');
+              ctx.notify(`Workspace ${workspace.id} disabled, with its users and their keys.`, 'info');
             } else {
               await ctx.api.call('update-workspace', {workspace_record: {id: workspace.id, enabled: true}});
               ctx.notify(`Workspace ${workspace.id} enabled; its users stay disabled until enabled one by one.`,
-                         'success');
+                         'info');
             }
             await reload();
           }));
@@ -93,7 +93,7 @@ export const page = {
         })));
     };
     container.replaceChildren(
-      ...pageHeading('Workspaces', 'Each user has a home workspace; roles other than admin act only there.'),
+      intro('Each user has a home workspace; roles other than admin act only there.'),
       listArea, editArea, section('Create a workspace', createForm(ctx, reload)));
     await reload();
   },
