@@ -12,9 +12,10 @@ import sys
 def main():
     exe, roles_js, node = sys.argv[1:4]
     library = json.loads(subprocess.run([exe], check=True, capture_output=True, text=True).stdout)["roles"]
-    script = ("import(process.argv[1]).then((m) => process.stdout.write(JSON.stringify(m.ROLE_TABLE)))"
-              ".catch((e) => { console.error(e); process.exit(1); });")
-    console = json.loads(subprocess.run([node, "--input-type=module", "-e", script, roles_js],
+    # roles.js imports nothing; run as a module (node would read a bare .js as CommonJS).
+    with open(roles_js, encoding="utf-8") as file:
+        script = file.read() + "\nprocess.stdout.write(JSON.stringify(ROLE_TABLE));\n"
+    console = json.loads(subprocess.run([node, "--input-type=module", "-e", script],
                                         check=True, capture_output=True, text=True).stdout)
     failures = []
     if sorted(library) != sorted(console):

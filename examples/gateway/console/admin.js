@@ -77,6 +77,11 @@ export function form(ctx, attributes, children, submitText, onSubmit) {
   return node;
 }
 
+// container.replaceChildren for lists that may hold arrays and absent (null) parts.
+export function show(container, ...children) {
+  container.replaceChildren(...children.flat().filter((child) => child !== null && child !== undefined && child !== false));
+}
+
 export function intro(text) {
   return el('p', {class: 'intro'}, text);
 }

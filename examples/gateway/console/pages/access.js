@@ -1,6 +1,6 @@
 // Who can do what: for a chosen user, the capabilities their roles grant in each workspace,
 // computed from the role table as the roles regime's policy does (read-only).
-import {act, can, el, field, grantedIn, intro, roleCapabilities, roleNames, roleScope, section, table} from '../admin.js';
+import {act, can, el, field, grantedIn, intro, roleCapabilities, roleNames, roleScope, section, table, show} from '../admin.js';
 
 function capabilityList(granted) {
   const names = [...granted.keys()].sort();
@@ -20,17 +20,17 @@ export const page = {
       users.map((u) => el('option', {value: u.id, selected: ctx.params && ctx.params.user_id === u.id}, `${u.username} (${u.workspace})`)));
     const result = el('div', {id: 'access-result', 'aria-live': 'polite'});
 
-    const show = () => {
+    const showUser = () => {
       const user = users.find((u) => u.id === chooser.value);
       if (!user) {
-        result.replaceChildren(el('p', {class: 'empty'}, 'Choose a user to see what their roles let them do.'));
+        show(result, el('p', {class: 'empty'}, 'Choose a user to see what their roles let them do.'));
         return;
       }
       const unknown = (user.roles || []).filter((r) => roleCapabilities(r).length === 0);
       const roleRows = (user.roles || []).map((r) => [r, roleScope(r), String(roleCapabilities(r).length)]);
       const ids = workspaces.map((w) => w.id);
       if (!ids.includes(user.workspace)) ids.unshift(user.workspace);
-      result.replaceChildren(
+      show(result,
         el('p', {}, `${user.username} holds ${(user.roles || []).join(', ') || 'no roles'}; home workspace ${user.workspace}.`),
         user.enabled ? null : el('p', {class: 'warning', role: 'status'}, `${user.username} is disabled: every request is refused, whatever the roles say.`),
         unknown.length ? el('p', {class: 'warning'}, `Unknown roles grant nothing: ${unknown.join(', ')}.`) : null,
@@ -46,15 +46,15 @@ export const page = {
           el('h3', {}, 'In any other workspace'),
           capabilityList(grantedIn(user, null))));
     };
-    chooser.addEventListener('change', () => act(ctx, null, async () => show()));
+    chooser.addEventListener('change', () => act(ctx, null, async () => showUser()));
 
-    container.replaceChildren(
+    show(container,
       intro('The capabilities a user\u2019s roles grant, per workspace, from the role table ' +
                      'the gateway decides with. Read-only: change roles on the Users page.'),
       el('div', {class: 'toolbar'}, field('User', chooser)),
       result,
       section('The role table', table('Roles and their capabilities', ['Role', 'Scope', 'Capabilities'],
         roleNames().map((r) => [r, roleScope(r), el('span', {class: 'cap-list'}, roleCapabilities(r).join(' '))]))));
-    show();
+    showUser();
   },
 };

@@ -1,7 +1,7 @@
 // API keys of one user: list (name, prefix, created, expires, last used), create (the
 // plaintext shown once), revoke. The plaintext is never kept: it goes to ctx.showOnce and
 // nowhere else, so navigating back shows only the key's prefix.
-import {act, can, el, field, form, intro, section, table, when} from '../admin.js';
+import {act, can, el, field, form, intro, section, table, when, show} from '../admin.js';
 
 function userSelect(users, selected) {
   const select = el('select', {name: 'user_id', id: 'keys-user'});
@@ -46,10 +46,10 @@ export const page = {
                                      : el('input', {name: 'user_id', id: 'keys-user', value: wanted, autocomplete: 'off'});
     const keysArea = el('div', {id: 'keys-area', 'aria-live': 'polite'});
 
-    const show = async () => {
+    const showKeys = async () => {
       const userId = chooser.value;
       if (!userId) {
-        keysArea.replaceChildren(el('p', {class: 'empty'}, 'Choose a user to see their keys.'));
+        show(keysArea, el('p', {class: 'empty'}, 'Choose a user to see their keys.'));
         return;
       }
       const user = users.find((u) => u.id === userId) || {id: userId, username: userId, enabled: true};
@@ -63,24 +63,24 @@ export const page = {
                                  'at once. This cannot be undone.')) return;
           await ctx.api.call('revoke-api-key', {key_id: key.id});
           ctx.notify(`Key ${key.name} revoked.`, 'info');
-          await show();
+          await showKeys();
         }));
         return {attributes: {'data-key-name': key.name},
                 cells: [key.name, el('code', {}, `${key.prefix}…`), when(key.created), when(key.expires, 'never'),
                         when(key.last_used, 'never'), revoke]};
       });
-      keysArea.replaceChildren(
+      show(keysArea,
         table(`API keys of ${user.username}`, ['Name', 'Prefix', 'Created', 'Expires', 'Last used', 'Actions'], rows,
               user.enabled ? 'No API keys.' : 'No API keys: disabling a user revokes all of them.'),
-        user.enabled ? section('Create an API key', createForm(ctx, user, show))
+        user.enabled ? section('Create an API key', createForm(ctx, user, showKeys))
                      : el('p', {class: 'hint'}, `${user.username} is disabled: enable them before creating a key.`));
     };
-    chooser.addEventListener('change', () => act(ctx, null, show));
+    chooser.addEventListener('change', () => act(ctx, null, showKeys));
 
-    container.replaceChildren(
+    show(container,
       intro('Keys let programs act as a user. Only a prefix is stored in the clear.'),
       el('div', {class: 'toolbar'}, field('User', chooser)),
       keysArea);
-    await show();
+    await showKeys();
   },
 };

@@ -3,7 +3,7 @@
 // keys still in grace without saying which is which; the current one is the key
 // get-signing-key-public returns, and the console tells the next key from a retired one
 // by what it saw rotate (docs/decisions.md).
-import {act, canEverywhere, el, intro, section, table} from '../admin.js';
+import {act, canEverywhere, el, intro, section, table, show} from '../admin.js';
 
 // Keys this page has seen retire in this browser tab: kid → {retiredAt, graceSeconds}.
 const retiredHere = new Map();
@@ -68,7 +68,7 @@ export const page = {
                 cells: [el('code', {class: 'kid'}, key.kid), el('span', {class: `badge badge-${status.replace(/ /g, '-')}`}, status),
                         note, `${key.kty} ${key.crv} (${key.alg})`]};
       });
-      listArea.replaceChildren(
+      show(listArea,
         el('p', {}, 'Current key id: ', el('code', {id: 'current-kid'}, currentKid || 'none')),
         table('Published keys (JWKS)', ['Key id', 'Status', 'Meaning', 'Type'], rows, 'No signing keys yet.'));
     };
@@ -82,7 +82,7 @@ export const page = {
       ctx.notify('Signing key rotated.', 'info');
       await reload();
     }));
-    container.replaceChildren(
+    show(container,
       intro('Tokens are signed with Ed25519. The next key is published a rotation ' +
                      'before it signs, so verifiers that refresh the JWKS once per rotation never miss a key.'),
       listArea,

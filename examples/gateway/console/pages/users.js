@@ -1,6 +1,6 @@
 // Users: list (filtered by home workspace), create, edit name/email/roles, disable/enable,
 // reset password (the temporary password shown once), delete. Only through /api/v1/iam.
-import {act, can, checkbox, el, field, form, intro, rolePicker, section, table, when} from '../admin.js';
+import {act, can, checkbox, el, field, form, intro, rolePicker, section, table, when, show} from '../admin.js';
 
 async function workspacesOf(ctx) {
   // list-my-workspaces needs no capability: the caller's home workspace, or all for an admin.
@@ -65,15 +65,15 @@ function editForm(ctx, user, reload) {
 
 function actionsFor(ctx, user, editArea, reload) {
   const buttons = [];
-  const button = (text, action, handler) => {
-    const b = el('button', {type: 'button', class: 'small', 'data-action': action,
+  const button = (text, action, handler, danger = false) => {
+    const b = el('button', {type: 'button', class: danger ? 'small danger' : 'small', 'data-action': action,
                             'aria-label': `${text} ${user.username}`}, text);
     b.addEventListener('click', () => act(ctx, b, () => handler(b)));
     buttons.push(b);
   };
   if (can(ctx.session, 'users:write')) {
     button('Edit', 'edit', async () => {
-      editArea.replaceChildren(section(`Edit ${user.username}`, editForm(ctx, user, reload)));
+      show(editArea, section(`Edit ${user.username}`, editForm(ctx, user, reload)));
       editArea.querySelector('input').focus();
     });
   }
@@ -89,7 +89,7 @@ function actionsFor(ctx, user, editArea, reload) {
         await ctx.api.call('disable-user', {user_id: user.id});
         ctx.notify(`User ${user.username} disabled; their API keys are revoked.`, 'info');
         await reload();
-      });
+      }, true);
     } else {
       button('Enable', 'enable', async () => {
         await ctx.api.call('enable-user', {user_id: user.id});
@@ -111,7 +111,7 @@ function actionsFor(ctx, user, editArea, reload) {
       await ctx.api.call('delete-user', {user_id: user.id});
       ctx.notify(`User ${user.username} deleted.`, 'info');
       await reload();
-    });
+    }, true);
   }
   return el('div', {class: 'row-actions'}, buttons);
 }
@@ -131,7 +131,7 @@ export const page = {
       const fields = filter.value ? {workspace: filter.value} : {};
       const answer = await ctx.api.call('list-users', fields);
       const users = (answer.users || []).slice().sort((a, b) => a.username.localeCompare(b.username));
-      listArea.replaceChildren(table(filter.value ? `Users of ${filter.value}` : 'All users',
+      show(listArea, table(filter.value ? `Users of ${filter.value}` : 'All users',
         ['Username', 'Name', 'Roles', 'Workspace', 'Enabled', 'Created', 'Actions'],
         users.map((user) => ({
           attributes: {'data-username': user.username, class: user.enabled ? '' : 'disabled'},
@@ -141,7 +141,7 @@ export const page = {
     };
     filter.addEventListener('change', () => act(ctx, null, reload));
 
-    container.replaceChildren(
+    show(container,
       intro('Everyone who can log in or hold API keys, by home workspace.'),
       el('div', {class: 'toolbar'}, field('Workspace', filter)),
       listArea,

@@ -1,5 +1,5 @@
 // Workspaces: list, create, rename, disable (the cascade explained first), enable.
-import {act, canEverywhere, el, field, form, intro, section, table, when} from '../admin.js';
+import {act, canEverywhere, el, field, form, intro, section, table, when, show} from '../admin.js';
 
 // What disable-workspace does in the roles regime (regimes/roles/workspaces.cpp): one
 // atomic change disables the workspace, every user whose home it is, and deletes all their
@@ -63,12 +63,12 @@ export const page = {
       editArea.replaceChildren();
       const workspaces = ((await ctx.api.call('list-workspaces', {})).workspaces || [])
         .sort((a, b) => a.id.localeCompare(b.id));
-      listArea.replaceChildren(table('Workspaces', ['Id', 'Name', 'Enabled', 'Created', 'Actions'],
+      show(listArea, table('Workspaces', ['Id', 'Name', 'Enabled', 'Created', 'Actions'],
         workspaces.map((workspace) => {
           const rename = el('button', {type: 'button', class: 'small', 'data-action': 'rename',
                                        'aria-label': `Rename ${workspace.id}`}, 'Rename');
           rename.addEventListener('click', () => {
-            editArea.replaceChildren(section(`Rename ${workspace.id}`, renameForm(ctx, workspace, editArea, reload)));
+            show(editArea, section(`Rename ${workspace.id}`, renameForm(ctx, workspace, editArea, reload)));
             editArea.querySelector('input').focus();
           });
           const toggle = el('button', {type: 'button', class: workspace.enabled ? 'small danger' : 'small',
@@ -92,7 +92,7 @@ export const page = {
                           el('div', {class: 'row-actions'}, rename, toggle)]};
         })));
     };
-    container.replaceChildren(
+    show(container,
       intro('Each user has a home workspace; roles other than admin act only there.'),
       listArea, editArea, section('Create a workspace', createForm(ctx, reload)));
     await reload();
