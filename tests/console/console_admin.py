@@ -33,6 +33,7 @@ def start_browser():
     options.binary_location = "/usr/bin/chromium"
     for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900"):
         options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP violations and script errors
     return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
 
 
@@ -380,6 +381,11 @@ def main():
                 except Exception as error:  # a step that broke fails; the next still runs
                     c.check(False, f"step failed: {type(error).__name__}: {error}")
                     ui.screenshot(f"failure-{len(c.failures)}")
+            # A CSP violation (an inline style or script, another host) or a script error is
+            # logged by the browser as SEVERE; refused requests (rita's 403s) are expected.
+            severe = [entry["message"] for entry in driver.get_log("browser")
+                      if entry["level"] == "SEVERE" and "Failed to load resource" not in entry["message"]]
+            c.equal(severe, [], "the browser logged no error (no CSP violation, no script error)")
         finally:
             driver.quit()
     c.done()
