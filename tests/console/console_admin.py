@@ -289,15 +289,17 @@ def signing_keys_page(ui, gw):
 
 
 def capabilities_shown(ui, workspace):
-    return {li.get_attribute("data-capability")
-            for li in ui.d.find_elements(By.CSS_SELECTOR, f"section[data-workspace='{workspace}'] li[data-capability]")}
+    """The capabilities the who-can-do-what matrix marks granted in `workspace`."""
+    return set(ui.d.execute_script(
+        "return [...document.querySelectorAll(`tr[data-capability] td[data-workspace='${arguments[0]}']`)]"
+        ".filter((td) => td.dataset.granted === 'yes').map((td) => td.parentElement.dataset.capability)", workspace))
 
 
 def access_page(ui, gw, key):
     ui.open("access", "#access-user")
     users = users_by_name(gw, key)
     Select(ui.find("#access-user")).select_by_value(users["rita"]["id"])
-    ui.wait(lambda: ui.find("section[data-workspace='lab']"), "rita's capabilities")
+    ui.wait(lambda: ui.find("td[data-workspace='lab']"), "rita's capabilities")
     in_lab, in_default = capabilities_shown(ui, "lab"), capabilities_shown(ui, "default")
     c.check({"graph:read", "documents:read", "keys:self"} <= in_lab, "a reader reads in her home workspace")
     c.check(not in_lab & {"graph:write", "users:read", "users:admin", "iam:admin"},

@@ -2,11 +2,25 @@
 // computed from the role table as the roles regime's policy does (read-only).
 import {act, can, el, field, grantedIn, intro, roleCapabilities, roleNames, roleScope, section, table, show} from '../admin.js';
 
-function capabilityList(granted) {
-  const names = [...granted.keys()].sort();
-  if (names.length === 0) return el('p', {class: 'empty'}, 'Nothing.');
-  return el('ul', {class: 'capabilities'}, names.map((name) =>
-    el('li', {'data-capability': name}, el('code', {}, name), ' ', el('span', {class: 'via'}, `(${granted.get(name).join(', ')})`))));
+// One row per capability granted anywhere, one column per workspace: whether it is
+// granted there and by which roles.
+function matrix(user, workspaces) {
+  const columns = [...workspaces.map((w) => ({id: w.id, label: w.enabled ? w.id : `${w.id} (disabled)`})),
+                   {id: '*', label: 'any other workspace'}];
+  const granted = new Map(columns.map((column) => [column.id, grantedIn(user, column.id === '*' ? null : column.id)]));
+  const capabilities = [...new Set([...granted.values()].flatMap((g) => [...g.keys()]))].sort();
+  if (capabilities.length === 0) return el('p', {class: 'empty', id: 'access-nothing'}, `${user.username} may do nothing.`);
+  const header = el('tr', {}, el('th', {scope: 'col'}, 'Capability'), columns.map((column) => el('th', {scope: 'col'}, column.label)));
+  const rows = capabilities.map((capability) => el('tr', {'data-capability': capability},
+    el('th', {scope: 'row'}, el('code', {}, capability)),
+    columns.map((column) => {
+      const roles = granted.get(column.id).get(capability);
+      return el('td', {'data-label': column.label, 'data-workspace': column.id, 'data-granted': roles ? 'yes' : 'no',
+                       class: roles ? 'granted' : 'denied'},
+                roles ? `yes · ${roles.join(', ')}` : 'no');
+    })));
+  return el('div', {class: 'table-wrap'}, el('table', {class: 'access-matrix'},
+    el('caption', {}, `What ${user.username} may do, by workspace`), el('thead', {}, header), el('tbody', {}, rows)));
 }
 
 export const page = {
@@ -28,23 +42,14 @@ export const page = {
       }
       const unknown = (user.roles || []).filter((r) => roleCapabilities(r).length === 0);
       const roleRows = (user.roles || []).map((r) => [r, roleScope(r), String(roleCapabilities(r).length)]);
-      const ids = workspaces.map((w) => w.id);
-      if (!ids.includes(user.workspace)) ids.unshift(user.workspace);
+      const shown = workspaces.some((w) => w.id === user.workspace) ? workspaces
+        : [{id: user.workspace, enabled: true}, ...workspaces];
       show(result,
         el('p', {}, `${user.username} holds ${(user.roles || []).join(', ') || 'no roles'}; home workspace ${user.workspace}.`),
         user.enabled ? null : el('p', {class: 'warning', role: 'status'}, `${user.username} is disabled: every request is refused, whatever the roles say.`),
         unknown.length ? el('p', {class: 'warning'}, `Unknown roles grant nothing: ${unknown.join(', ')}.`) : null,
         table('Roles', ['Role', 'Scope', 'Capabilities'], roleRows, 'No roles.'),
-        ids.map((id) => {
-          const record = workspaces.find((w) => w.id === id);
-          const disabled = record && !record.enabled;
-          return el('section', {class: 'panel workspace-access', 'data-workspace': id, 'aria-label': `Capabilities in ${id}`},
-            el('h3', {}, `In workspace ${id}`, disabled ? ' (disabled)' : ''),
-            capabilityList(grantedIn(user, id)));
-        }),
-        el('section', {class: 'panel workspace-access', 'data-workspace': '*', 'aria-label': 'Capabilities elsewhere'},
-          el('h3', {}, 'In any other workspace'),
-          capabilityList(grantedIn(user, null))));
+        matrix(user, shown));
     };
     chooser.addEventListener('change', () => act(ctx, null, async () => showUser()));
 
