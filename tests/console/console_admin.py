@@ -164,6 +164,16 @@ def users_page(ui):
 
 def create_and_edit_user(ui, gw, key):
     form = "#create-user"
+    # Refusals are shown with the server's error type, and nothing is created.
+    ui.fill(form, "username", "aliceliddell")
+    ui.fill(form, "password", "aliceliddell")  # long enough for the form, but the username
+    ui.find(f"{form} button[type=submit]").click()
+    ui.wait(lambda: "weak-password" in ui.notice(), "the weak password refusal")
+    c.check("aliceliddell" not in users_by_name(gw, key), "a refused create makes no user")
+    ui.fill(form, "username", "RITA")
+    ui.fill(form, "password", "another-password-1")
+    ui.find(f"{form} button[type=submit]").click()
+    ui.wait(lambda: "duplicate" in ui.notice(), "the duplicate username refusal")
     ui.fill(form, "username", "alice")
     ui.fill(form, "name", "Alice")
     ui.fill(form, "email", "alice@example.org")
@@ -345,6 +355,9 @@ def workspaces_page(ui, gw, key):
     ui.wait(lambda: ui.cell("data-workspace", "temp", "Enabled") == "no", "temp shown disabled")
     c.check(not works(gw, tom_key), "disabling the workspace revoked tom's key")
     c.equal(users_by_name(gw, key).get("tom", {}).get("enabled"), False, "and disabled tom")
+    ui.click_in_row("data-workspace", "temp", "enable")
+    ui.wait(lambda: ui.cell("data-workspace", "temp", "Enabled") == "yes", "temp enabled again")
+    c.equal(users_by_name(gw, key).get("tom", {}).get("enabled"), False, "enabling the workspace leaves tom disabled")
 
 
 def reader_sees_no_admin_page(ui):
