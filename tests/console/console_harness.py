@@ -116,8 +116,10 @@ class ConsoleSession:
     def wait(self, predicate, what, timeout=WAIT_SECONDS):
         """Waits until predicate(driver) is truthy; a timeout is a failed check (returns False)."""
         try:
-            return WebDriverWait(self.driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
+            result = WebDriverWait(self.driver, timeout, ignored_exceptions=(StaleElementReferenceException,)).until(
                 lambda d: predicate(d))
+            self.checks.check(True, what)
+            return result
         except TimeoutException:
             self.checks.check(False, f"timed out waiting for {what}")
             self.screenshot("timeout-" + "".join(c if c.isalnum() else "-" for c in what)[:60])

@@ -111,6 +111,8 @@ def admin_login_and_own_keys(s):
     c.check(plaintext.startswith("tg_"), f"the plaintext key is shown: {plaintext[:3]!r}…")
     c.check("shown once" in s.find("secret-warning").text, "the warning says it is shown once")
     s.screenshot("account-key-shown-once")
+    s.click_text("Copy", within="secret-dialog")
+    s.wait(lambda d: s.find("secret-copied").text == "Copied.", "the copy button to confirm")
     status, _ = gw.iam({"operation": "whoami"}, plaintext)
     c.equal(status, 200, "the new key authenticates")
     s.click_text("Done", within="secret-dialog")
@@ -285,14 +287,14 @@ def nothing_foreign(s):
 
 
 def expires_while_open():
-    """A real short-lived JWT (--jwt-lifetime 3): the open console goes back to the login
+    """A real short-lived JWT (--jwt-lifetime 6): the open console goes back to the login
     form by itself when it expires."""
-    with ConsoleSession(EXE, "--jwt-lifetime", "3") as s:
+    with ConsoleSession(EXE, "--jwt-lifetime", "6") as s:
         c = s.checks
         s.create_user("alice", "alice-pass-1", ["admin"])
         s.open()
         s.login("alice", "alice-pass-1")
-        s.wait(lambda d: s.visible("login-form"), "the login form once the 3 s JWT expired", timeout=15)
+        s.wait(lambda d: s.visible("login-form"), "the login form once the 6 s JWT expired", timeout=20)
         s.wait_notice(EXPIRED)
         c.equal(s.session_storage("iam-console.jwt"), None, "the expired JWT is forgotten")
     return c
