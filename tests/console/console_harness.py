@@ -6,7 +6,7 @@ python3-selenium; run with /usr/bin/python3).
         s.create_user("alice", "alice-pass-1", ["admin"])
         s.open(); s.login("alice", "alice-pass-1"); s.screenshot("account")
 
-Screenshots go to $CONSOLE_SCREENSHOTS (meson sets <build>/console-screenshots), else
+Screenshots go to $CONSOLE_SCREENSHOTS (meson sets <build>/tests/console/screenshots), else
 ./console-screenshots. A missing browser or driver fails the test: nothing is skipped."""
 import json
 import os
