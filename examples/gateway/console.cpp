@@ -53,7 +53,7 @@ Response console_response(std::string_view method, std::string_view path) {
   if (file.empty()) file = "index.html";
   for (const ConsoleFile& candidate : console_files()) {
     if (candidate.path != file) continue;
-    Response response{200, std::string(candidate.body)};
+    Response response{200, std::string(candidate.body), {}, {}, {}};
     response.content_type = std::string(candidate.content_type);
     return with_headers(std::move(response));
   }

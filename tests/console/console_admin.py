@@ -1,40 +1,26 @@
 """The admin console's admin pages (issue 20) in real headless Chromium against a real
-iam-gateway: users, API keys, workspaces, signing keys and who-can-do-what, each action
-checked through the browser and then against the server itself (the API the console
-uses, called directly). Screenshots of each page go to the artifacts directory.
+iam-gateway (console_harness.py): users, API keys, workspaces, signing keys and who can do
+what, each action checked in the browser and then against the server itself (the API the
+console uses, called directly). Screenshots of each page go to $CONSOLE_SCREENSHOTS.
 
-    console_admin.py IAM_GATEWAY ARTIFACT_DIR"""
+    console_admin.py IAM_GATEWAY"""
 import base64
 import json
 import os
 import sys
 
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
-from gateway_process import Checks, Gateway  # noqa: E402
+from console_harness import ConsoleSession
 
-EXE, ARTIFACTS = sys.argv[1], sys.argv[2]
-os.makedirs(ARTIFACTS, exist_ok=True)
 for name in ("IAM_BOOTSTRAP_MODE", "IAM_BOOTSTRAP_TOKEN"):
     os.environ.pop(name, None)
 
 ROOT_PASSWORD = "root-password-1"
 RITA_PASSWORD = "rita-password-1"
-c = Checks()
-
-
-def start_browser():
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-    options = webdriver.ChromeOptions()
-    options.binary_location = "/usr/bin/chromium"
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP violations and script errors
-    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+ADMIN_PAGES = {"nav-users", "nav-keys", "nav-workspaces", "nav-signing-keys", "nav-access"}
+c = None  # the session's Checks, set in main()
 
 
 def kid_of(jwt):
@@ -43,22 +29,14 @@ def kid_of(jwt):
 
 
 class Console:
-    """The browser on the console, with the few moves every step needs."""
+    """The harness's session, with the moves the admin pages need (CSS selectors, table
+    rows by their data attributes, the confirmation and secret dialogs)."""
 
-    def __init__(self, driver, gw):
-        self.d, self.gw = driver, gw
+    def __init__(self, session):
+        self.s, self.d, self.gw = session, session.driver, session.gateway
 
-    def wait(self, condition, what, timeout=15):
-        def holds(_):
-            try:
-                return condition()
-            except StaleElementReferenceException:  # the page re-rendered under us: look again
-                return False
-        try:
-            return WebDriverWait(self.d, timeout).until(holds)
-        except TimeoutException:  # the check fails, the test goes on
-            c.check(False, f"timed out waiting for {what}; notice: {self.notice()!r}")
-            return None
+    def wait(self, condition, what):
+        return self.s.wait(lambda _: condition(), what)
 
     def find(self, selector):
         found = self.d.find_elements(By.CSS_SELECTOR, selector)
@@ -69,16 +47,11 @@ class Console:
         return element if element is not None and element.is_displayed() else None
 
     def notice(self):
-        element = self.find("#notice")
-        return element.text if element is not None else ""
+        return self.s.notice()
 
     def login(self, username, password):
-        self.d.get(f"{self.gw.url}/console/")
-        self.wait(lambda: self.shown("#login-username"), "the login form")
-        self.d.find_element(By.ID, "login-username").send_keys(username)
-        self.d.find_element(By.ID, "login-password").send_keys(password)
-        self.d.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
-        return self.wait(lambda: self.shown("#app-view"), f"{username} logged in")
+        self.s.open()
+        return self.s.login(username, password)
 
     def nav_ids(self):
         return sorted(a.get_attribute("id") for a in self.d.find_elements(By.CSS_SELECTOR, "#nav-list a"))
@@ -121,7 +94,7 @@ class Console:
         element.send_keys(text)
 
     def screenshot(self, name):
-        self.d.save_screenshot(os.path.join(ARTIFACTS, f"{name}.png"))
+        self.s.screenshot(name)
 
     def everything_shown(self):
         """The page's markup and every input's value: where a leaked secret would be."""
@@ -269,7 +242,8 @@ def disable_user(ui, gw, key, alice_id, second):
     c.check("alice" not in users_by_name(gw, key), "alice deleted on the server")
 
 
-def signing_keys_page(ui, gw):
+def signing_keys_page(ui):
+    gw = ui.gw
     ui.open("signing-keys", "#current-kid")
     before = ui.find("#current-kid").text
     status, text = gw.post("/api/v1/auth/login", {"username": "root", "password": ROOT_PASSWORD})
@@ -305,7 +279,8 @@ def capabilities_shown(ui, workspace):
         ".filter((td) => td.dataset.granted === 'yes').map((td) => td.parentElement.dataset.capability)", workspace))
 
 
-def access_page(ui, gw, key):
+def access_page(ui):
+    gw, key = ui.gw, ui.s.admin_key
     ui.open("access", "#access-user")
     users = users_by_name(gw, key)
     Select(ui.find("#access-user")).select_by_value(users["rita"]["id"])
@@ -331,7 +306,8 @@ def access_page(ui, gw, key):
     c.equal(gw.iam({"operation": "list-users"}, rita_jwt)[0], 403, "the gateway refuses rita users:read too")
 
 
-def workspaces_page(ui, gw, key):
+def workspaces_page(ui):
+    gw, key = ui.gw, ui.s.admin_key
     ui.open("workspaces", "tr[data-workspace='lab']")
     ui.screenshot("workspaces")
     ui.fill("#create-workspace", "id", "temp")
@@ -364,49 +340,37 @@ def reader_sees_no_admin_page(ui):
     ui.d.find_element(By.ID, "logout").click()
     ui.wait(lambda: ui.shown("#login-username"), "the login form after logging out")
     if ui.login("rita", RITA_PASSWORD):
-        admin_pages = {"nav-users", "nav-keys", "nav-workspaces", "nav-signing-keys", "nav-access"}
-        c.equal(set(ui.nav_ids()) & admin_pages, set(), "a reader is offered no admin page")
+        c.equal(set(ui.nav_ids()) & ADMIN_PAGES, set(), "a reader is offered no admin page")
         ui.d.execute_script("location.hash = '#/users'")
         ui.wait(lambda: ui.find("#page > .page-body"), "a page after asking for #/users")
         c.check(ui.find("#page-users") is None, "a reader who types #/users does not get the users page")
 
 
 def main():
-    with Gateway(EXE, "--bootstrap-mode", "bootstrap") as gw:
-        key = c.bootstrap(gw)
-        api(gw, key, "create-user", workspace="default",
-            user={"username": "root", "name": "Root", "password": ROOT_PASSWORD, "roles": ["admin"],
-                  "must_change_password": False})
+    global c
+    with ConsoleSession(sys.argv[1]) as session:
+        c, gw, key = session.checks, session.gateway, session.admin_key
+        session.create_user("root", ROOT_PASSWORD, ["admin"])
         api(gw, key, "create-workspace", workspace_record={"id": "lab", "name": "Laboratory"})
-        api(gw, key, "create-user", workspace="lab",
-            user={"username": "rita", "password": RITA_PASSWORD, "roles": ["reader"]})
-        driver = start_browser()
-        try:
-            ui = Console(driver, gw)
-            if not ui.login("root", ROOT_PASSWORD):
-                c.done()
-            c.check({"nav-users", "nav-keys", "nav-workspaces", "nav-signing-keys", "nav-access"} <= set(ui.nav_ids()),
-                    f"an admin is offered every admin page: {ui.nav_ids()}")
-            steps = [lambda: users_page(ui), lambda: keys_and_users(ui, gw, key), lambda: signing_keys_page(ui, gw),
-                     lambda: access_page(ui, gw, key), lambda: workspaces_page(ui, gw, key),
-                     lambda: reader_sees_no_admin_page(ui)]
-            for step in steps:
-                try:
-                    step()
-                except Exception as error:  # a step that broke fails; the next still runs
-                    c.check(False, f"step failed: {type(error).__name__}: {error}")
-                    ui.screenshot(f"failure-{len(c.failures)}")
-            # A CSP violation (an inline style or script, another host) or a script error is
-            # logged by the browser as SEVERE; refused requests (rita's 403s) are expected.
-            severe = [entry["message"] for entry in driver.get_log("browser")
-                      if entry["level"] == "SEVERE" and "Failed to load resource" not in entry["message"]]
-            c.equal(severe, [], "the browser logged no error (no CSP violation, no script error)")
-        finally:
-            driver.quit()
+        session.create_user("rita", RITA_PASSWORD, ["reader"], workspace="lab")
+        ui = Console(session)
+        if not ui.login("root", ROOT_PASSWORD):
+            c.done()
+        c.check(ADMIN_PAGES <= set(ui.nav_ids()), f"an admin is offered every admin page: {ui.nav_ids()}")
+        scenarios = [users_page, keys_and_users, signing_keys_page, access_page, workspaces_page,
+                     reader_sees_no_admin_page]
+        for scenario in scenarios:
+            def run(_, scenario=scenario):
+                scenario(ui)
+            run.__name__ = scenario.__name__  # the harness prints it
+            session.run(run)
+        c.equal(session.csp_violations(), [], "no Content-Security-Policy violation on the admin pages")
+        c.equal(session.foreign_requests(), [], "the admin pages asked no other host for anything")
     c.done()
 
 
-def keys_and_users(ui, gw, key):
+def keys_and_users(ui):
+    gw, key = ui.gw, ui.s.admin_key
     alice_id = create_and_edit_user(ui, gw, key)
     second = keys_page(ui, gw, alice_id)
     disable_user(ui, gw, key, alice_id, second)

@@ -22,7 +22,8 @@ function errorFrom(status, body) {
 // `getToken()` gives the current JWT (or null); `onUnauthorized(error)` is called when a
 // request that carried a token is answered 401 (expired or revoked session).
 export function createApi({ getToken, onUnauthorized }) {
-  async function post(path, body, useToken) {
+  // `endsSessionOn401`: false where a 401 may mean a wrong password rather than a dead token.
+  async function post(path, body, useToken, endsSessionOn401 = true) {
     const headers = { 'Content-Type': 'application/json' };
     const token = useToken ? getToken() : null;
     if (useToken && !token) {
@@ -47,7 +48,7 @@ export function createApi({ getToken, onUnauthorized }) {
     }
     if (!response.ok) {
       const error = errorFrom(response.status, parsed);
-      if (response.status === 401 && token) onUnauthorized(error);
+      if (response.status === 401 && token && endsSessionOn401) onUnauthorized(error);
       throw error;
     }
     return parsed || {};
@@ -63,9 +64,16 @@ export function createApi({ getToken, onUnauthorized }) {
       return post('/api/v1/auth/login', { username, password }, false);
     },
     // POST /api/v1/auth/change-password for the caller → {}.
-    changePassword(currentPassword, newPassword) {
-      return post('/api/v1/auth/change-password',
-        { current_password: currentPassword, new_password: newPassword }, true);
+    // Its 401 means a wrong current password or a dead session, with the same masked body:
+    // whoami tells them apart (and ends a dead session) before the error is passed on.
+    async changePassword(currentPassword, newPassword) {
+      try {
+        return await post('/api/v1/auth/change-password',
+          { current_password: currentPassword, new_password: newPassword }, true, false);
+      } catch (error) {
+        if (error.status === 401) await this.whoami();
+        throw error;
+      }
     },
     // The caller's own user record (whoami needs no users:read).
     async whoami() {

@@ -81,6 +81,18 @@ const api = createApi({
   },
 });
 
+// A password change ends the JWTs issued before it: log in again with the new password so
+// the session goes on.
+async function changeOwnPassword(currentPassword, newPassword) {
+  await api.changePassword(currentPassword, newPassword);
+  const answer = await api.login(session.username, newPassword);
+  storeToken(answer.jwt, answer.jwt_expires);
+  return {};
+}
+
+// What pages get as ctx.api: the client, with the password change that keeps the session.
+const pageApi = { ...api, changePassword: changeOwnPassword };
+
 // ------------------------------------------------------------------ views
 
 function showView(id) {
@@ -276,7 +288,7 @@ function showOnce(title, secret, warning) {
 
 function makeContext(params, generation) {
   return {
-    api,
+    api: pageApi,
     session,
     params,
     notify,
@@ -320,7 +332,7 @@ async function onForcedChange(event) {
   if (!current || !next) return notify('Fill in every field.', 'error');
   if (next !== $('forced-repeat-password').value) return notify('The new passwords differ.', 'error');
   try {
-    await api.changePassword(current, next);
+    await changeOwnPassword(current, next);
     notify('Your password has been changed.', 'info');
     await startSession();
   } catch (error) {
