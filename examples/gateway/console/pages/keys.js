@@ -26,6 +26,7 @@ function createForm(ctx, user, reload) {
     await ctx.showOnce(`API key "${answer.api_key.name}" for ${user.username}`, answer.api_key_plaintext,
                        'Copy it now: it is shown only once and cannot be recovered. Anyone holding it acts as ' +
                        `${user.username}. Revoke it here if it leaks.`);
+    ctx.notify(`API key "${answer.api_key.name}" created for ${user.username}.`, 'info');
     await reload();
   });
 }
