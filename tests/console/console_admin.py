@@ -134,6 +134,10 @@ def users_page(ui):
     Select(ui.find("#page-users select[name='workspace']")).select_by_value("")
     ui.wait(lambda: ui.row("data-username", "root"), "all users again")
 
+    ui.click_in_row("data-username", "root", "disable")
+    c.check("your own account" in ui.confirm(accept=False), "disabling yourself is called out before confirming")
+    c.equal(ui.cell("data-username", "root", "Enabled"), "yes", "cancelled: root still enabled")
+
 
 def create_and_edit_user(ui, gw, key):
     form = "#create-user"

@@ -65,6 +65,7 @@ function editForm(ctx, user, reload) {
 
 function actionsFor(ctx, user, editArea, reload) {
   const buttons = [];
+  const selfNote = user.id === ctx.session.id ? ' This is your own account: your session ends with it.' : '';
   const button = (text, action, handler, danger = false) => {
     const b = el('button', {type: 'button', class: danger ? 'small danger' : 'small', 'data-action': action,
                             'aria-label': `${text} ${user.username}`}, text);
@@ -85,7 +86,7 @@ function actionsFor(ctx, user, editArea, reload) {
       button('Disable', 'disable', async () => {
         if (!await ctx.confirm(`Disable ${user.username}? They can no longer log in, their sessions end and ` +
                                'all their API keys are revoked for good (enabling them again does not bring ' +
-                               'the keys back).')) return;
+                               `the keys back).${selfNote}`)) return;
         await ctx.api.call('disable-user', {user_id: user.id});
         ctx.notify(`User ${user.username} disabled; their API keys are revoked.`, 'info');
         await reload();
@@ -107,7 +108,7 @@ function actionsFor(ctx, user, editArea, reload) {
       await reload();
     });
     button('Delete', 'delete', async () => {
-      if (!await ctx.confirm(`Delete ${user.username} and all their API keys? This cannot be undone.`)) return;
+      if (!await ctx.confirm(`Delete ${user.username} and all their API keys? This cannot be undone.${selfNote}`)) return;
       await ctx.api.call('delete-user', {user_id: user.id});
       ctx.notify(`User ${user.username} deleted.`, 'info');
       await reload();
