@@ -12,7 +12,9 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <variant>
+#include <vector>
 
 #include "backend.h"
 #include "iam/gateway.h"
@@ -62,6 +64,9 @@ struct Response {
   std::string operation;
   std::string reason;
   std::string workspace{};  // the authorised workspace, when the request has one (audit)
+  std::string content_type{"application/json"};
+  // Set after the defaults (Cache-Control: no-store), replacing a default of the same name.
+  std::vector<std::pair<std::string, std::string>> headers{};
 };
 
 // An enforced request that still has IAM work to do, and whether that work hashes a

@@ -102,6 +102,8 @@ int main(int argc, char** argv) {
   app.add_option("--address-free-failures", o.address_free_failures,
                  "failed logins from one client address before it is throttled (0: off)")
       ->capture_default_str();
+  bool no_console = false;
+  app.add_flag("--no-console", no_console, "do not serve the admin console at /console/");
   app.add_option("--threads", o.server.io_threads, "I/O threads")->capture_default_str();
   app.add_option("--workers", o.server.workers, "threads for password hashing")->capture_default_str();
   app.add_option("--max-body", o.server.max_iam_body, "largest IAM/auth request body in bytes (413 above)")
@@ -135,6 +137,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : kExitUsage;
   }
+  o.server.console = !no_console;
   if (o.auth_ttl < 0) return fail(kExitUsage, "--auth-ttl must not be negative");
   if (o.idle_timeout <= 0 || o.read_timeout <= 0) return fail(kExitUsage, "timeouts must be positive");
   if (o.server.max_connections == 0 || o.server.max_headers == 0 || o.server.max_header_bytes == 0 ||

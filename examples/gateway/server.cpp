@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "console.h"
 #include "core/mutex.h"
 #include "iam/audit.h"
 #include "iam/clock.h"
@@ -380,6 +381,7 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
     started_ = Clock::now();
     request_id_ = shared_->next_request_id++;
     route_ = RouteMatch{};  // a request refused before routing reports no route
+    console_ = false;
     method_.clear();
     path_.clear();
   }
@@ -418,7 +420,8 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
     const std::string target(request.target());
     path_ = std::string(path_of(target));
     route_ = match_route(method_, target);
-    const std::size_t limit = route_.iam_route ? shared_->options.max_iam_body : shared_->options.max_service_body;
+    console_ = shared_->options.console && is_console_path(path_);
+    const std::size_t limit = route_.iam_route || console_ ? shared_->options.max_iam_body : shared_->options.max_service_body;
     parser_->body_limit(limit);
     keep_alive_ = request.keep_alive();
     if (auto length = parser_->content_length(); length && *length > limit) return too_large();
@@ -448,6 +451,7 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
     http::request<http::string_body> request = parser_->release();
     const std::string target(request.target());
 
+    if (console_) return respond(console_response(method_, path_));
     if (route_.kind == RouteMatch::Kind::socket || route_.kind == RouteMatch::Kind::stream) {
       if (!websocket::is_upgrade(request))
         return respond(Response{426, std::string(upgrade_required_body), {}, {}, "not a websocket upgrade"});
@@ -507,7 +511,10 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
     message->version(version_);
     message->result(static_cast<unsigned>(response.status));
     message->set(http::field::server, "iam-gateway");
-    message->set(http::field::content_type, "application/json");
+    message->set(http::field::content_type, response.content_type);
+    // API answers hold tokens, keys and user records: no cache may keep them.
+    message->set(http::field::cache_control, "no-store");
+    for (const auto& [name, value] : response.headers) message->set(name, value);
     message->set("X-Request-Id", std::to_string(request_id_));
     message->keep_alive(keep_alive_ && !close_after_response_ && !shared_->stopping);
     message->body() = std::move(response.body);
@@ -562,6 +569,7 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   RouteMatch route_;
+  bool console_ = false;  // a /console/ file (options.console), not an API route
   std::string method_;
   std::string path_;
   unsigned version_ = 11;

@@ -37,6 +37,8 @@ struct ServerOptions {
   std::size_t max_request_line = 8 * 1024;
   // Connections beyond this are answered 503 and closed (WebSockets count too).
   std::size_t max_connections = 10'000;
+  // Serve the admin console's files at /console/ (console.h); false: those paths are 404.
+  bool console = true;
   std::chrono::seconds idle_timeout{30};    // a connection waiting for a request closes after this
   std::chrono::seconds read_timeout{30};    // a request, once begun, must arrive in full within this
   std::chrono::seconds shutdown_grace{5};   // in-flight requests get this long on SIGTERM
