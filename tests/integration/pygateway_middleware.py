@@ -21,9 +21,9 @@ c = Checks()
 async def main():
     regime = iam.roles_regime(iam.open_store("memory"), bootstrap_mode="token", bootstrap_token=ADMIN_KEY,
                               read_environment=False)
-    reader = regime.execute({"operation": "create-user", "user": {"username": "rita", "password": "rita-pass-1",
+    reader = regime.execute({"operation": "create-user", "workspace": "default", "user": {"username": "rita", "password": "rita-pass-1",
                                                                   "roles": ["reader"]}})["user"]
-    reader_key = regime.execute({"operation": "create-api-key",
+    reader_key = regime.execute({"operation": "create-api-key", "workspace": "default",
                                  "key": {"user_id": reader["id"], "name": "k"}})["api_key_plaintext"]
     seen = []
 

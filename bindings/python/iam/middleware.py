@@ -155,6 +155,7 @@ def match_route(method, target):
         return _with_method(_enforced(Route.SERVICE, head), method, "POST")
     return RouteMatch()
 
+
 IAM_BODY_LIMIT = 1 << 20        # /api/v1/iam and /api/v1/auth/*: 413 above this
 SERVICE_BODY_LIMIT = 16 << 20   # forwarded service routes
 
@@ -185,10 +186,15 @@ def note(request, **fields):
     request.setdefault("iam_log", {}).update({k: v for k, v in fields.items() if v})
 
 
+# Reason phrases where Python's (RFC 2616) differ from iam-gateway's (RFC 9110).
+_REASONS = {413: "Payload Too Large"}
+
+
 def answer(status, body):
-    """A JSON answer with exactly the headers iam-gateway sends (Server and X-Request-Id are
-    added for every response by iam.gateway's on_response_prepare hook)."""
-    return web.Response(status=status, body=body, headers={"Content-Type": "application/json"})
+    """A JSON answer with exactly the status line and headers iam-gateway sends (Server and
+    X-Request-Id are added for every response by iam.gateway's on_response_prepare hook)."""
+    return web.Response(status=status, reason=_REASONS.get(status), body=body,
+                        headers={"Content-Type": "application/json"})
 
 
 class BodyTooLarge(Exception):
