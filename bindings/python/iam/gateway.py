@@ -425,6 +425,9 @@ def _parse_args(argv):
     p.add_argument("--decision-cache-entries", type=int, default=100000, help="bound of the decision cache")
     p.add_argument("--address-free-failures", type=int, default=20,
                    help="failed logins from one client address before it is throttled (0: off)")
+    p.add_argument("--threads", type=int, default=2,
+                   help="iam-gateway's I/O threads; accepted for its command lines (this gateway serves on one "
+                        "asyncio event loop: the library's calls release the GIL, password hashing has --workers)")
     p.add_argument("--workers", type=int, default=2, help="threads for password hashing")
     p.add_argument("--max-body", type=int, default=IAM_BODY_LIMIT, help="largest IAM/auth request body (413 above)")
     p.add_argument("--max-service-body", type=int, default=SERVICE_BODY_LIMIT, help="largest forwarded request body")
@@ -594,6 +597,8 @@ def main(argv=None):
     options = _parse_args(sys.argv[1:] if argv is None else argv)
     if options.auth_ttl < 0:
         return _fail(EXIT_USAGE, "--auth-ttl must not be negative")
+    if options.threads <= 0 or options.workers <= 0:
+        return _fail(EXIT_USAGE, "--threads and --workers must be positive")
     if options.idle_timeout <= 0:
         return _fail(EXIT_USAGE, "timeouts must be positive")
     if min(options.max_headers, options.max_header_bytes, options.max_request_line, options.max_socket_message) <= 0:
