@@ -20,7 +20,7 @@ class CallableAuditSink final : public iam::AuditSink {
     if (!interpreter_usable()) return;
     py::gil_scoped_acquire gil;
     try {
-      callable_.get()(event);
+      callable_.get()(py::cast(event, py::return_value_policy::copy));  // the callable may keep it
     } catch (py::error_already_set& error) {
       report(error, "iam audit callable");
     } catch (const std::exception&) {

@@ -172,6 +172,32 @@ void bind_values(py::module_& m) {
            py::arg("fn"), "A sink calling fn(event) with the GIL held; an exception in fn is reported, never raised into the regime.")
       .def("record", &iam::AuditSink::record, py::arg("event"), release_gil());
 
+  py::class_<iam::AuditFileSink, iam::AuditSink, std::shared_ptr<iam::AuditFileSink>>(
+      m, "AuditFileSink", "Writes events as hash-chained JSON lines (protocol.md \"Audit log file\"); never blocks on the disk.")
+      .def("flush", &iam::AuditFileSink::flush, release_gil(), "Blocks until every event recorded so far is written.")
+      .def("reopen", &iam::AuditFileSink::reopen, "Reopens the file before the next write (log rotation).")
+      .def_property_readonly("dropped", &iam::AuditFileSink::dropped, "Events lost: queue full or a failed write.")
+      .def_property_readonly("written", &iam::AuditFileSink::written, "Event lines written.");
+  m.def(
+      "audit_file_sink",
+      [](std::string path, std::string producer, const std::string& fsync, bool authorise_allows, const py::object& logger) {
+        iam::AuditFileOptions options;
+        options.path = std::move(path);
+        options.producer = std::move(producer);
+        if (fsync == "never") options.fsync = iam::AuditFsync::never;
+        else if (fsync == "every-event") options.fsync = iam::AuditFsync::every_event;
+        else if (fsync == "interval") options.fsync = iam::AuditFsync::interval;
+        else raise({iam::ErrorCode::invalid_argument, "fsync must be 'never', 'every-event' or 'interval'"});
+        options.authorise_allows = authorise_allows;
+        if (auto l = to_logger(logger)) options.logger = std::move(l);
+        py::gil_scoped_release release;
+        return unwrap(iam::make_audit_file_sink(std::move(options)));
+      },
+      py::arg("path"), py::kw_only(), py::arg("producer") = "iam", py::arg("fsync") = "interval",
+      py::arg("authorise_allows") = false, py::arg("logger") = py::none(),
+      "An audit sink appending to `path` (created 0600), as iam-gateway --audit-log writes it. "
+      "Pass it as a regime's `audit`.");
+
   py::class_<iam::Identity>(m, "Identity",
                             "Who a caller is, as authenticate answers. Quote it back to authorise.")
       .def(py::init([](std::string handle, std::string workspace, std::string principal_id, const std::string& source,
@@ -287,7 +313,7 @@ void bind_regime_factories(py::module_& m) {
           config.on_create_workspace = [held](const iam::WorkspaceRecord& record) {
             py::gil_scoped_acquire gil;
             try {
-              held->get()(record);
+              held->get()(py::cast(record, py::return_value_policy::copy));
             } catch (py::error_already_set& error) {
               error.discard_as_unraisable(py::str("iam noauth on_create_workspace"));
               throw std::runtime_error("on_create_workspace raised");  // internal-error (noauth.h)
