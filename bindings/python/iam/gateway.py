@@ -181,7 +181,6 @@ class Gateway:
         self.max_service_body = max_service_body
         self.max_socket_message = max_socket_message
         self.sockets = weakref.WeakSet()
-        self.connections = 0
 
     def app(self):
         app = web.Application(middlewares=[self._access_log, middleware(
@@ -215,7 +214,6 @@ class Gateway:
     @web.middleware
     async def _access_log(self, request, handler):
         request_id(request)
-        self.connections += 1
         try:
             response = await handler(request)
         except web.HTTPException as refused:  # aiohttp's own (never ours)
@@ -223,11 +221,9 @@ class Gateway:
         except asyncio.CancelledError:
             raise
         except Exception as error:  # fail closed, and never a traceback to the client
-            logging.getLogger("iam.gateway").error("handler failed: %s", type(error).__name__)
+            logging.getLogger("iam.gateway").error("request %s failed: %s", request_id(request), type(error).__name__)
             note(request, reason="internal error")
             response = answer(500, _iam.MASKED["internal_error"])
-        finally:
-            self.connections -= 1
         if not request.get("iam_logged"):
             self.access_line(request, response.status)
         return response
@@ -579,17 +575,19 @@ async def _serve(options, gateway):
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGUSR1, lambda: _write_line(gateway_counters(gateway, "stats")))
+    loop.add_signal_handler(signal.SIGUSR1, lambda: _write_line(
+        gateway_counters(gateway, "stats", len(runner.server.connections))))
     await stop.wait()
     await runner.cleanup()
     gateway.workers.shutdown(wait=True, cancel_futures=True)
-    _write_line(gateway_counters(gateway, "stopped"))
+    _write_line(gateway_counters(gateway, "stopped", 0))
     return 0
 
 
-def gateway_counters(gateway, event):
-    return {"event": event, "cached_identities": gateway.enforcer.cached_identities,
-            "connections": gateway.connections, "rss_kib": _resident_kib()}
+def gateway_counters(gateway, event, connections):
+    """The stats / stopped line (iam-gateway's, without its store counters)."""
+    return {"event": event, "cached_identities": gateway.enforcer.cached_identities, "connections": connections,
+            "rss_kib": _resident_kib()}
 
 
 def main(argv=None):
