@@ -167,8 +167,9 @@ class Gateway:
 
     def __init__(self, regime, enforcer, *, backend=None, signing_keys=None, address_free_failures=20,
                  workers=2, max_iam_body=IAM_BODY_LIMIT, max_service_body=SERVICE_BODY_LIMIT,
-                 max_socket_message=16 << 20):
+                 max_socket_message=16 << 20, audit=None):
         self.enforcer = enforcer
+        self.audit = audit  # an iam.AuditSink for gateway.request events, or None
         self.iam = _iam.IamService(regime)
         self.backend = backend or EchoBackend()
         self.signing_keys = signing_keys if signing_keys is not None else (
@@ -199,17 +200,32 @@ class Gateway:
         response.headers["Server"] = "iam-gateway"
         response.headers["X-Request-Id"] = str(request_id(request))
 
-    @staticmethod
-    def access_line(request, status):
+    def access_line(self, request, status):
         """The request's line: never a body, a header or the query (a ?token= credential)."""
         fields = {"time": _now_rfc3339(), "request_id": request_id(request), "method": request.method,
                   "path": request.raw_path.split("?", 1)[0], "status": status}
+        noted = request.get("iam_log", {})
         for key in ("principal", "operation", "reason"):
-            value = request.get("iam_log", {}).get(key)
-            if value:
-                fields[key] = value
+            if noted.get(key):
+                fields[key] = noted[key]
         fields["latency_ms"] = (time.monotonic() - request["iam_started"]) * 1000.0
-        _write_line(fields)
+        self.finished(fields, request.remote or "", noted.get("workspace", ""))
+
+    def finished(self, line, client, workspace=""):
+        """A finished request or frame: its access-log line, and TrustGraph's gateway.request
+        audit event (the line's fields, the authorised workspace and the client's address)."""
+        _write_line(line)
+        if self.audit is None:
+            return
+        fields = [(key, value if isinstance(value, str) else json.dumps(value))
+                  for key, value in ((k, line.get(k)) for k in ("method", "path", "operation", "status", "principal"))
+                  if value is not None]
+        if workspace:
+            fields.append(("workspace", workspace))
+        fields += [(key, json.dumps(line[key])) for key in ("latency_ms", "request_id") if key in line]
+        if client:
+            fields.append(("client_ip", client))
+        _iam.record_gateway_request(self.audit, fields)
 
     @web.middleware
     async def _access_log(self, request, handler):
@@ -317,9 +333,10 @@ class Gateway:
             rid = next_request_id()
             check = self.enforcer.enforce(again, request_id=str(rid), client=client)
             if not check.forward:
-                _write_line({"time": _now_rfc3339(), "request_id": rid, "method": "WS",
-                             "path": request.raw_path.split("?", 1)[0], "principal": outcome.handle,
-                             "outcome": "closed", "status": check.status, "reason": check.reason})
+                self.finished({"time": _now_rfc3339(), "request_id": rid, "method": "WS",
+                               "path": request.raw_path.split("?", 1)[0], "principal": outcome.handle,
+                               "outcome": "closed", "status": check.status, "reason": check.reason},
+                              client, outcome.workspace)
                 await ws.close(code=1008, message=b"")
                 break
             data = message.data if message.type == WSMsgType.TEXT else message.data.decode("utf-8", "replace")
@@ -349,7 +366,7 @@ class Gateway:
             if forward is None:
                 line["outcome"] = "answered" if session.authenticated else "unauthenticated"
                 line["latency_ms"] = (time.monotonic() - started) * 1000.0
-                _write_line(line)
+                self.finished(line, client)
                 continue
             line.update(principal=forward.handle, operation=forward.operation, outcome="forwarded")
             if forward.service == "iam" and forward.operation in SLOW_OPERATIONS:
@@ -359,7 +376,7 @@ class Gateway:
                 continue
             await ws.send_str(self.socket_answer(forward, client, rid))
             line["latency_ms"] = (time.monotonic() - started) * 1000.0
-            _write_line(line)
+            self.finished(line, client, forward.workspace)
         for task in list(pending):
             task.cancel()
         return ws
@@ -368,7 +385,7 @@ class Gateway:
         loop = asyncio.get_running_loop()
         frame = await loop.run_in_executor(self.workers, self.socket_answer, forward, client, rid)
         line["latency_ms"] = (time.monotonic() - started) * 1000.0
-        _write_line(line)
+        self.finished(line, client, forward.workspace)
         if not ws.closed:
             await ws.send_str(frame)
 
@@ -434,6 +451,14 @@ def _parse_args(argv):
     p.add_argument("--max-headers", type=int, default=100, help="most header fields in a request")
     p.add_argument("--max-request-line", type=int, default=8 * 1024, help="longest request line in bytes")
     p.add_argument("--idle-timeout", type=int, default=30, help="seconds a connection may wait for a request")
+    p.add_argument("--audit-log", default="",
+                   help="append audit events (TrustGraph's AuditEvent envelope, hash-chained JSON lines) to this "
+                        "file; SIGHUP reopens it after rotation; check it with iamctl audit-verify")
+    p.add_argument("--audit-fsync", default="1000",
+                   help="never, every-event, or a number of milliseconds (the binding's sink syncs at its own "
+                        "interval for any number)")
+    p.add_argument("--audit-authorise-allows", action="store_true",
+                   help="also write iam.authorise events that allow (denies are always written)")
     return p.parse_args(argv)
 
 
@@ -512,8 +537,22 @@ def open_store(options):
     return _iam.open_store(options.store, key_file=path), (path if created else "")
 
 
-def open_regime(options):
-    """(regime, signing keys regime or None, created key file) for --regime."""
+def open_audit_log(options):
+    """The --audit-log sink, or None."""
+    if not options.audit_log:
+        return None
+    fsync = options.audit_fsync
+    if fsync not in ("never", "every-event"):
+        if not fsync.isdigit() or int(fsync) <= 0:
+            raise UsageError("--audit-fsync must be never, every-event or a positive number of milliseconds")
+        fsync = "interval"
+    return _iam.audit_file_sink(options.audit_log, producer="iam-gateway", fsync=fsync,
+                                authorise_allows=options.audit_authorise_allows, logger=library_logger)
+
+
+def open_regime(options, audit=None):
+    """(regime, signing keys regime or None, created key file) for --regime; the regimes
+    report to `audit` (an iam.AuditSink) when given."""
     if options.regime not in ("roles", "noauth", "oidc", "roles+oidc"):
         raise UsageError("--regime must be roles, noauth, oidc or roles+oidc")
     oidc_mode = options.regime in ("oidc", "roles+oidc")
@@ -531,7 +570,7 @@ def open_regime(options):
         if len(text) > 1 << 20:
             raise UsageError(f"--oidc-config {options.oidc_config}: larger than 1 MiB")
         try:
-            oidc = _iam.oidc_regime(text, logger=library_logger)
+            oidc = _iam.oidc_regime(text, logger=library_logger, audit=audit)
         except _iam.InvalidArgument as error:
             raise UsageError(f"--oidc-config {options.oidc_config}: {error}")
         if options.regime == "oidc":
@@ -542,7 +581,7 @@ def open_regime(options):
     if options.bootstrap_mode and options.bootstrap_mode not in ("token", "bootstrap"):
         raise UsageError("--bootstrap-mode must be token or bootstrap")
     roles = _iam.roles_regime(store, bootstrap_mode=options.bootstrap_mode or None,
-                              bootstrap_token=options.bootstrap_token or None, logger=library_logger,
+                              bootstrap_token=options.bootstrap_token or None, logger=library_logger, audit=audit,
                               password_iterations=options.password_iterations, jwt_lifetime=options.jwt_lifetime,
                               key_grace=options.key_grace)
     options.bootstrap_token = ""  # not kept around longer than needed
@@ -577,9 +616,13 @@ async def _serve(options, gateway):
         loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, lambda: _write_line(
         gateway_counters(gateway, "stats", len(runner.server.connections))))
+    if gateway.audit is not None:
+        loop.add_signal_handler(signal.SIGHUP, gateway.audit.reopen)  # after log rotation
     await stop.wait()
     await runner.cleanup()
     gateway.workers.shutdown(wait=True, cancel_futures=True)
+    if gateway.audit is not None:
+        gateway.audit.flush()
     _write_line(gateway_counters(gateway, "stopped", 0))
     return 0
 
@@ -608,7 +651,8 @@ def main(argv=None):
         logger.setLevel(logging.WARNING)
         logger.propagate = False
     try:
-        regime, signing_keys, created = open_regime(options)
+        audit = open_audit_log(options)  # before the regime, which reports to it
+        regime, signing_keys, created = open_regime(options, audit)
         enforcer = _iam.Enforcer(regime, authentication_ttl=options.auth_ttl, decision_ttl=options.auth_ttl,
                                  authentication_cache_entries=options.auth_cache_entries,
                                  decision_cache_entries=options.decision_cache_entries,
@@ -626,7 +670,7 @@ def main(argv=None):
     gateway = Gateway(regime, enforcer, signing_keys=signing_keys,
                       address_free_failures=options.address_free_failures, workers=options.workers,
                       max_iam_body=options.max_body, max_service_body=options.max_service_body,
-                      max_socket_message=options.max_socket_message)
+                      max_socket_message=options.max_socket_message, audit=audit)
     return asyncio.run(_serve(options, gateway))
 
 

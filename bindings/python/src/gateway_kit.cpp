@@ -390,6 +390,20 @@ void bind_throttle(py::module_& m) {
 
 void bind_free_functions(py::module_& m) {
   m.def(
+      "record_gateway_request",
+      [](const std::shared_ptr<iam::AuditSink>& sink, std::vector<std::pair<std::string, std::string>> fields) {
+        iam::AuditEvent event{"gateway.request", std::chrono::system_clock::now(), std::move(fields)};
+        try {
+          sink->record(event);
+        } catch (...) {
+          // an audit sink never changes a response
+        }
+      },
+      py::arg("sink"), py::arg("fields"), py::call_guard<py::gil_scoped_release>(),
+      "Records TrustGraph's gateway.request audit event with these (name, value) fields, in order "
+      "(method, path, operation, status, principal, workspace, latency_ms, request_id, client_ip: "
+      "never a credential). A failing sink is ignored.");
+  m.def(
       "answer_for_dispatcher_json",
       [](std::string_view operation, std::string_view json) {
         const iam::HttpAnswer answer = iam::answer_for_dispatcher_json(operation, json);
