@@ -3,7 +3,7 @@
 import enum
 from typing import Optional, Union
 
-from ._iam import Regime
+from ._iam import AuditSink, Regime
 
 _Text = Union[str, bytes, bytearray]
 
@@ -116,3 +116,4 @@ class Throttle:
 
 def answer_for_dispatcher_json(operation: str, response_json: str) -> tuple[int, bytes]: ...
 def default_operations_json() -> str: ...
+def record_gateway_request(sink: AuditSink, fields: list[tuple[str, str]]) -> None: ...
