@@ -451,6 +451,9 @@ def _parse_args(argv):
     p.add_argument("--max-headers", type=int, default=100, help="most header fields in a request")
     p.add_argument("--max-request-line", type=int, default=8 * 1024, help="longest request line in bytes")
     p.add_argument("--idle-timeout", type=int, default=30, help="seconds a connection may wait for a request")
+    p.add_argument("--key-rotation-interval", default="",
+                   help="rotate the signing key when it has signed this long, e.g. 30d, 12h, 90m (gateways sharing a "
+                        "store rotate once between them)")
     p.add_argument("--audit-log", default="",
                    help="append audit events (TrustGraph's AuditEvent envelope, hash-chained JSON lines) to this "
                         "file; SIGHUP reopens it after rotation; check it with iamctl audit-verify")
@@ -618,13 +621,32 @@ async def _serve(options, gateway):
         gateway_counters(gateway, "stats", len(runner.server.connections))))
     if gateway.audit is not None:
         loop.add_signal_handler(signal.SIGHUP, gateway.audit.reopen)  # after log rotation
+    rotation = None
+    if options.rotation_seconds:
+        rotation = asyncio.ensure_future(rotate_keys(gateway.signing_keys, options.rotation_seconds, gateway.workers))
     await stop.wait()
+    if rotation is not None:
+        rotation.cancel()
     await runner.cleanup()
     gateway.workers.shutdown(wait=True, cancel_futures=True)
     if gateway.audit is not None:
         gateway.audit.flush()
     _write_line(gateway_counters(gateway, "stopped", 0))
     return 0
+
+
+async def rotate_keys(roles, interval, executor):
+    """--key-rotation-interval: rotates the signing key once it has signed for `interval`
+    seconds, checking at start and every interval/10 (1 s to 1 min), as iam-gateway does
+    (examples/gateway/key_rotation.cpp); the store arbitrates between gateways."""
+    loop = asyncio.get_running_loop()
+    while True:
+        try:
+            if await loop.run_in_executor(executor, roles.rotate_signing_key_if_due, interval):
+                _write_line({"event": "signing_key_rotated", "kid": roles.active_kid or ""})
+        except _iam.Error as error:
+            _write_line({"event": "key_rotation_failed", "error": str(error)})
+        await asyncio.sleep(min(max(interval / 10, 1), 60))
 
 
 def gateway_counters(gateway, event, connections):
@@ -642,6 +664,12 @@ def main(argv=None):
         return _fail(EXIT_USAGE, "--threads and --workers must be positive")
     if options.idle_timeout <= 0:
         return _fail(EXIT_USAGE, "timeouts must be positive")
+    options.rotation_seconds = None
+    if options.key_rotation_interval:
+        options.rotation_seconds = _iam.parse_key_rotation_interval(options.key_rotation_interval)
+        if options.rotation_seconds is None:
+            return _fail(EXIT_USAGE, "--key-rotation-interval must be a positive whole number and a unit s, m, h or d "
+                                     f"(e.g. 30d, 12h, 90m), at most ten years, not '{options.key_rotation_interval}'")
     if min(options.max_headers, options.max_header_bytes, options.max_request_line, options.max_socket_message) <= 0:
         return _fail(EXIT_USAGE, "limits must be positive")
     handler = _JsonLogHandler()
@@ -663,6 +691,8 @@ def main(argv=None):
         return _fail(EXIT_USAGE, str(error))
     except _iam.Error as error:
         return _fail(EXIT_UNAVAILABLE if isinstance(error, _iam.InternalError) else EXIT_USAGE, str(error))
+    if options.rotation_seconds and signing_keys is None:
+        return _fail(EXIT_USAGE, "--key-rotation-interval needs the roles regime (it holds the signing keys)")
     if created:
         _write_line({"event": "key_file_created", "path": created,
                      "note": "the signing keys are sealed with this key: back it up apart from the database; "

@@ -18,6 +18,7 @@
 #include "iam/gateway.h"
 #include "iam/operation_registry.h"
 #include "iam/protocol.h"
+#include "iam/roles.h"
 #include "iam/throttle.h"
 #include "iam/websocket_session.h"
 
@@ -411,6 +412,16 @@ void bind_free_functions(py::module_& m) {
       },
       py::arg("operation"), py::arg("response_json"),
       "(status, masked body bytes) for a JsonDispatcher answer (gateway.md \"What callers see\").");
+  m.def(
+      "parse_key_rotation_interval",
+      [](std::string_view text) -> std::optional<std::int64_t> {
+        const auto interval = iam::parse_key_rotation_interval(text);
+        if (!interval) return std::nullopt;
+        return interval->count();
+      },
+      py::arg("text"),
+      "Seconds of a key rotation interval (\"30d\", \"12h\", \"90m\", \"45s\": a positive whole number and one "
+      "unit, at most ten years), or None, as iam-gateway --key-rotation-interval reads it.");
   m.def(
       "default_operations_json",
       [] {
