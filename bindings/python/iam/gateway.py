@@ -600,6 +600,12 @@ def _fail(code, message):
 
 
 async def _serve(options, gateway):
+    # Signals first: a SIGTERM right after the "listening" line must be a clean stop, not
+    # the default action.
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
     runner = web.AppRunner(gateway.app(), handle_signals=False, access_log=None,
                            keepalive_timeout=options.idle_timeout, max_line_size=options.max_request_line,
                            max_field_size=options.max_header_bytes, max_headers=options.max_headers)
@@ -610,17 +616,13 @@ async def _serve(options, gateway):
     except OSError as error:
         await runner.cleanup()
         return _fail(EXIT_UNAVAILABLE, f"cannot listen on {options.bind}:{options.port}: {error.strerror}")
-    port = runner.addresses[0][1]
-    _write_line({"event": "listening", "address": options.bind, "port": port, "regime": options.regime,
-                 "backend": "echo (example: forwarded routes are echoed, not served)", "server": "python"})
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, lambda: _write_line(
         gateway_counters(gateway, "stats", len(runner.server.connections))))
     if gateway.audit is not None:
         loop.add_signal_handler(signal.SIGHUP, gateway.audit.reopen)  # after log rotation
+    port = runner.addresses[0][1]
+    _write_line({"event": "listening", "address": options.bind, "port": port, "regime": options.regime,
+                 "backend": "echo (example: forwarded routes are echoed, not served)", "server": "python"})
     rotation = None
     if options.rotation_seconds:
         rotation = asyncio.ensure_future(rotate_keys(gateway.signing_keys, options.rotation_seconds, gateway.workers))
