@@ -128,3 +128,25 @@ def test_python_threads_run_while_a_login_works():
     # At one tick per 5 ms, a login of several hundred ms leaves many ticks; a held GIL
     # would leave at most a couple (Python's switch interval is 5 ms).
     assert len(during) >= 10, (len(during), finished - started)
+
+
+def test_asyncio_login_in_an_executor_keeps_the_loop_serving():
+    """docs/python.md's advice: the loop runs other tasks while a login hashes in an executor."""
+    import asyncio
+
+    regime = make_regime(login_throttle=False)
+    regime.create_user("default", username="dora", password=PASSWORD)
+    admin_key = "tg_" + "b" * 40
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        login = loop.run_in_executor(None, regime.login, "dora", PASSWORD)
+        served = 0
+        while not login.done():
+            assert regime.authenticate(admin_key).source == "api-key"  # cheap: on the loop
+            served += 1
+            await asyncio.sleep(0.005)
+        return (await login), served
+
+    result, served = asyncio.run(main())
+    assert result.jwt and served >= 10, served

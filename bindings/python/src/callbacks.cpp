@@ -7,7 +7,14 @@
 namespace iam::python {
 namespace {
 
-bool interpreter_usable() { return Py_IsInitialized() != 0 && _Py_IsFinalizing() == 0; }
+// Past this point (interpreter shutdown) taking the GIL could block the thread for ever.
+bool interpreter_usable() {
+#if PY_VERSION_HEX >= 0x030D0000
+  return Py_IsInitialized() != 0 && Py_IsFinalizing() == 0;
+#else
+  return Py_IsInitialized() != 0 && _Py_IsFinalizing() == 0;
+#endif
+}
 
 void report(py::error_already_set& error, const char* where) {
   error.discard_as_unraisable(py::str(where));

@@ -18,6 +18,15 @@ std::optional<std::string_view> view(const OptionalText& text) {
 
 std::string quoted(const std::string& text) { return py::repr(py::str(text)).cast<std::string>(); }
 
+// The methods that act on one record by id, in a workspace, answering nothing
+// (disable_user, enable_user, delete_user, revoke_api_key): one wrapper for all.
+using RecordAction = iam::Status (Roles::*)(const iam::Actor&, std::string_view, std::optional<std::string_view>);
+auto record_action(RecordAction method) {
+  return [method](Roles& r, std::string_view id, const OptionalText& workspace, const OptionalText& actor) {
+    check((r.*method)(actor, id, view(workspace)));
+  };
+}
+
 void bind_records(py::module_& m) {
   py::class_<iam::UserRecord>(m, "User", "A user (never carries a password hash).")
       .def_readonly("id", &iam::UserRecord::id)
@@ -236,24 +245,15 @@ void bind_roles_regime(py::module_& m) {
           py::arg("workspace") = py::none(), py::arg("actor") = py::none(), release_gil(),
           "Changes the given fields (None: unchanged); answers the User.")
       .def(
-          "disable_user",
-          [](Roles& r, std::string_view user_id, const OptionalText& workspace, const OptionalText& actor) {
-            check(r.disable_user(actor, user_id, view(workspace)));
-          },
+          "disable_user", record_action(&Roles::disable_user),
           py::arg("user_id"), py::kw_only(), py::arg("workspace") = py::none(), py::arg("actor") = py::none(),
           release_gil(), "Disables a user: their credentials stop working, issued JWTs for good.")
       .def(
-          "enable_user",
-          [](Roles& r, std::string_view user_id, const OptionalText& workspace, const OptionalText& actor) {
-            check(r.enable_user(actor, user_id, view(workspace)));
-          },
+          "enable_user", record_action(&Roles::enable_user),
           py::arg("user_id"), py::kw_only(), py::arg("workspace") = py::none(), py::arg("actor") = py::none(),
           release_gil(), "Enables a user again.")
       .def(
-          "delete_user",
-          [](Roles& r, std::string_view user_id, const OptionalText& workspace, const OptionalText& actor) {
-            check(r.delete_user(actor, user_id, view(workspace)));
-          },
+          "delete_user", record_action(&Roles::delete_user),
           py::arg("user_id"), py::kw_only(), py::arg("workspace") = py::none(), py::arg("actor") = py::none(),
           release_gil(), "Deletes a user and their API keys.")
       .def(
@@ -302,10 +302,7 @@ void bind_roles_regime(py::module_& m) {
           py::arg("user_id"), py::kw_only(), py::arg("workspace") = py::none(), py::arg("actor") = py::none(),
           release_gil(), "The user's API keys (records, never plaintexts).")
       .def(
-          "revoke_api_key",
-          [](Roles& r, std::string_view key_id, const OptionalText& workspace, const OptionalText& actor) {
-            check(r.revoke_api_key(actor, key_id, view(workspace)));
-          },
+          "revoke_api_key", record_action(&Roles::revoke_api_key),
           py::arg("key_id"), py::kw_only(), py::arg("workspace") = py::none(), py::arg("actor") = py::none(),
           release_gil(), "Revokes an API key.")
       .def("__repr__", [](const Roles&) { return std::string("<iam.RolesRegime>"); });
