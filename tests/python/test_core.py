@@ -77,6 +77,11 @@ def test_authorise_refuses_a_resource_that_is_not_a_mapping_of_str(world):
         world.regime.authorise(world.reader, "graph:read", ["default"])
     with pytest.raises(iam.InvalidArgument):
         world.regime.authorise(world.reader, "graph:read", {"workspace": 7})
+    # Any mapping will do, not only a dict.
+    import types
+    assert world.regime.authorise(world.reader, "graph:read", types.MappingProxyType({"workspace": "default"}))
+    with pytest.raises(iam.InvalidArgument):
+        world.regime.authorise(world.reader, "graph:read", types.MappingProxyType({"workspace": 7}))
 
 
 def test_authorise_many_in_request_order(world):

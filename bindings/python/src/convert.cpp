@@ -59,13 +59,19 @@ namespace {
 iam::StringMap to_string_map(const py::handle& value, const char* what) {
   iam::StringMap out;
   if (value.is_none()) return out;
-  if (!py::isinstance<py::dict>(value) && !py::hasattr(value, "items"))
-    raise(invalid(std::string(what) + " must be a mapping of str to str"));
+  auto add = [&](py::handle key, py::handle component) {
+    if (!py::isinstance<py::str>(key) || !py::isinstance<py::str>(component))
+      raise(invalid(std::string(what) + " must be a mapping of str to str"));
+    out.emplace(key.cast<std::string>(), component.cast<std::string>());
+  };
+  if (py::isinstance<py::dict>(value)) {  // the common case, without a Python-level items() call
+    for (auto [key, component] : py::reinterpret_borrow<py::dict>(value)) add(key, component);
+    return out;
+  }
+  if (!py::hasattr(value, "items")) raise(invalid(std::string(what) + " must be a mapping of str to str"));
   for (auto item : value.attr("items")()) {
     auto pair = item.cast<py::tuple>();
-    if (!py::isinstance<py::str>(pair[0]) || !py::isinstance<py::str>(pair[1]))
-      raise(invalid(std::string(what) + " must be a mapping of str to str"));
-    out.emplace(pair[0].cast<std::string>(), pair[1].cast<std::string>());
+    add(pair[0], pair[1]);
   }
   return out;
 }
