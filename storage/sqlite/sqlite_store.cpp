@@ -385,10 +385,10 @@ class SqliteBackend final : public sql::SqlBackend {
   }
 
   // As many idle readers as threads have read at once, up to this: a reader beyond the
-  // pool is opened for one read and closed after (an open, its pragmas and its statements
-  // prepared again, milliseconds), so a pool smaller than the readers' threads turns the
-  // p99 of every read into an open. Each idle reader holds its statements and a small page
-  // cache (the file itself is mapped, so shared).
+  // pool is opened for one read and closed after (the file opened, its pragmas run, its
+  // statements prepared again), so a pool smaller than the number of reading threads puts
+  // an open into the tail of the reads' latency. Each idle reader holds two file
+  // descriptors, its statements and a small page cache (the pages are the mapped file's).
   static constexpr std::size_t max_idle_readers = 64;
 
   const ConnectionSettings settings_;
