@@ -212,7 +212,7 @@ class Connection final : public sql::SqlSession {
                                                                               : "PRAGMA synchronous = NORMAL");
       // Pages are read from the OS page cache through a read-only mapping instead of one
       // pread (a system call and a 4 KiB copy) per B-tree page: a key lookup at 1 M keys
-      // touches 5-8 pages. Writes still go through write() and fsync, so durability is
+      // touches 4-7 pages. Writes still go through write() and fsync, so durability is
       // unchanged; SQLite re-checks the file size at each transaction and falls back to
       // reads where the mapping fails.
       execute_script(mmap_size_pragma);
