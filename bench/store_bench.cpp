@@ -4,7 +4,7 @@
 // lookups. A plain timing program rather than Google Benchmark, because percentiles need
 // one sample per call.
 //
-//   bench-store [--only=sqlite|postgres] [--keys=N] [--lookups=M] [--warmup=W]
+//   bench-store [--only=sqlite|postgres] [--keys=N] [--lookups=M] [--warmup=W] [--sqlite-db=PATH]
 //
 // (defaults 1 000 000 keys, 20 000 lookups, 2 000 untimed warm-up lookups; with
 // BENCH_QUICK=1 in the environment 100 000 / 5 000 / 500; --benchmark_* flags, which
@@ -21,13 +21,21 @@
 // aborts instead of timing not-found answers. Seeding time goes to stderr, not measured.
 //
 // SQLite: a fresh file in a temporary directory (under $TMPDIR, else /tmp), removed at
-// the end. PostgreSQL: the connection comes from libpq's PG* environment (run under
+// the end; or, with --sqlite-db=PATH, that file, seeded when it does not exist and kept,
+// so that later runs skip the seeding (a file holding another number of keys is refused). PostgreSQL: the connection comes from libpq's PG* environment (run under
 // tests/postgres/with_postgres.py); the tables go into a schema of their own
 // (iam_bench_<pid>), dropped at the end. Without PG* in the environment the PostgreSQL
 // part is skipped with a note on stderr.
 //
-// Output: RESULT {sqlite,postgres}_resolve_{p50,p99}_us
+// Besides wall-clock time, each call's thread CPU time (CLOCK_THREAD_CPUTIME_ID, read
+// around the wall-clock reads) is kept: on a loaded machine the wall-clock p99 includes
+// time the thread waited for a core, the CPU-time one does not. The involuntary context
+// switches during the timed loop go to stderr with the distribution.
+//
+// Output: RESULT {sqlite,postgres}_resolve_{p50,p99}_us, {sqlite,postgres}_resolve_cpu_{p50,p99}_us
 #include <sqlite3.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef IAM_BENCH_POSTGRES
@@ -64,6 +72,7 @@ struct Options {
   std::size_t keys = 1'000'000;
   std::size_t lookups = 20'000;
   std::size_t warmup = 2'000;
+  std::string sqlite_db;  // a kept (cached) SQLite file; "" for a temporary one
 };
 
 constexpr const char* user_id = "00000000-0000-4000-8000-00000000b0b0";
@@ -87,36 +96,75 @@ void insert_owner(iam::Repository& repository) {
   if (auto s = repository.apply(change); !s.ok()) bench::fail("inserting the user: " + s.error().message);
 }
 
-// Times `lookups` random resolutions (after `warmup` untimed ones) and prints p50 / p99.
+double thread_cpu_us() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) * 1e6 + static_cast<double>(t.tv_nsec) / 1e3;
+}
+
+long involuntary_switches() {
+  rusage usage{};
+  getrusage(RUSAGE_THREAD, &usage);
+  return usage.ru_nivcsw;
+}
+
+// The p-quantile (nearest rank) of sorted samples.
+double percentile(const std::vector<double>& sorted, double p) {
+  const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(sorted.size())));
+  return sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1];
+}
+
+// Times `lookups` random resolutions (after `warmup` untimed ones) and prints p50 / p99 of
+// wall-clock and of thread CPU time.
 void measure(iam::Repository& repository, const Options& options, const std::string& store) {
   bench::Rng rng(0xbe5c0000 + options.keys);
-  auto lookup_checked = [&](std::size_t i, const std::string& plaintext) -> double {
+  struct Sample {
+    double wall_us;
+    double cpu_us;
+  };
+  auto lookup_checked = [&](std::size_t i, const std::string& plaintext) -> Sample {
+    const double cpu_start = thread_cpu_us();
     const auto start = Clock::now();
     auto found = repository.find_api_key_by_hash(iam::credentials::api_key_hash(plaintext));
     const auto stop = Clock::now();
+    const double cpu_stop = thread_cpu_us();
     if (!found) bench::fail(store + ": a stored key was not found: " + found.error().message);
     if (found->record.id != key_id(i) || found->record.user_id != user_id)
       bench::fail(store + ": the lookup returned the wrong record");
-    return std::chrono::duration<double, std::micro>(stop - start).count();
+    return {std::chrono::duration<double, std::micro>(stop - start).count(), cpu_stop - cpu_start};
   };
   for (std::size_t n = 0; n < options.warmup; ++n) {
     const std::size_t i = rng.below(options.keys);
     lookup_checked(i, bench::api_key_text(i));
   }
-  std::vector<double> samples;
-  samples.reserve(options.lookups);
+  std::vector<double> wall;
+  std::vector<double> cpu;
+  wall.reserve(options.lookups);
+  cpu.reserve(options.lookups);
+  const long switches_before = involuntary_switches();
   for (std::size_t n = 0; n < options.lookups; ++n) {
     const std::size_t i = rng.below(options.keys);
     const std::string plaintext = bench::api_key_text(i);  // built outside the timing
-    samples.push_back(lookup_checked(i, plaintext));
+    const Sample s = lookup_checked(i, plaintext);
+    wall.push_back(s.wall_us);
+    cpu.push_back(s.cpu_us);
   }
-  std::sort(samples.begin(), samples.end());
-  auto percentile = [&](double p) {
-    const auto rank = static_cast<std::size_t>(std::ceil(p * static_cast<double>(samples.size())));
-    return samples[std::clamp<std::size_t>(rank, 1, samples.size()) - 1];
+  const long switches = involuntary_switches() - switches_before;
+  std::sort(wall.begin(), wall.end());
+  std::sort(cpu.begin(), cpu.end());
+  auto print_distribution = [&](const char* clock, const std::vector<double>& v) {
+    std::fprintf(stderr, "%s %s µs: p10 %.1f p50 %.1f p90 %.1f p99 %.1f p99.9 %.1f max %.1f\n", store.c_str(), clock,
+                 percentile(v, 0.10), percentile(v, 0.50), percentile(v, 0.90), percentile(v, 0.99),
+                 percentile(v, 0.999), v.back());
   };
-  bench::result(store + "_resolve_p50_us", percentile(0.50));
-  bench::result(store + "_resolve_p99_us", percentile(0.99));
+  print_distribution("wall", wall);
+  print_distribution("cpu", cpu);
+  std::fprintf(stderr, "%s: %ld involuntary context switches in %zu timed lookups\n", store.c_str(), switches,
+               options.lookups);
+  bench::result(store + "_resolve_p50_us", percentile(wall, 0.50));
+  bench::result(store + "_resolve_p99_us", percentile(wall, 0.99));
+  bench::result(store + "_resolve_cpu_p50_us", percentile(cpu, 0.50));
+  bench::result(store + "_resolve_cpu_p99_us", percentile(cpu, 0.99));
 }
 
 // ---------------------------------------------------------------- SQLite
@@ -164,25 +212,53 @@ void sqlite_seed_keys(const std::string& path, std::size_t keys) {
   sqlite3_close(db);
 }
 
+// The number of keys in a kept database file (through a connection of its own).
+std::int64_t sqlite_key_count(const std::string& path) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK)
+    bench::fail("sqlite: cannot open " + path);
+  sqlite3_stmt* count = nullptr;
+  if (sqlite3_prepare_v2(db, "SELECT count(*) FROM api_keys", -1, &count, nullptr) != SQLITE_OK ||
+      sqlite3_step(count) != SQLITE_ROW)
+    bench::fail(std::string("sqlite: counting the keys: ") + sqlite3_errmsg(db));
+  const std::int64_t n = sqlite3_column_int64(count, 0);
+  sqlite3_finalize(count);
+  sqlite3_close(db);
+  return n;
+}
+
+void measure_sqlite_file(const std::string& path, const Options& options) {
+  const bool seeded = std::filesystem::exists(path);
+  iam::SqliteOptions sqlite;
+  sqlite.path = path;
+  auto opened = iam::make_sqlite_repository(std::move(sqlite));
+  if (!opened) bench::fail("make_sqlite_repository: " + opened.error().message);
+  std::shared_ptr<iam::Repository> repository = std::move(*opened);
+  if (seeded) {
+    const auto n = sqlite_key_count(path);
+    if (n != static_cast<std::int64_t>(options.keys))
+      bench::fail(path + " holds " + std::to_string(n) + " keys, not " + std::to_string(options.keys) +
+                  ": remove it or name another file");
+    std::fprintf(stderr, "sqlite: reusing %s (%zu keys)\n", path.c_str(), options.keys);
+  } else {
+    const auto start = Clock::now();
+    insert_owner(*repository);
+    sqlite_seed_keys(path, options.keys);
+    std::fprintf(stderr, "sqlite: seeded %zu keys in %.0f ms (%s)\n", options.keys, elapsed_ms(start), path.c_str());
+  }
+  measure(*repository, options, "sqlite");
+}  // the repository closes its connections here
+
 void run_sqlite(const Options& options) {
+  if (!options.sqlite_db.empty()) {
+    measure_sqlite_file(options.sqlite_db, options);
+    return;
+  }
   const char* tmp = std::getenv("TMPDIR");
   std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/iam-bench-store-XXXXXX";
   if (!mkdtemp(pattern.data())) bench::fail("cannot create a temporary directory");
   const std::filesystem::path dir = pattern;
-  {
-    const std::string path = (dir / "bench.db").string();
-    iam::SqliteOptions sqlite;
-    sqlite.path = path;
-    auto opened = iam::make_sqlite_repository(std::move(sqlite));
-    if (!opened) bench::fail("make_sqlite_repository: " + opened.error().message);
-    std::shared_ptr<iam::Repository> repository = std::move(*opened);
-    const auto start = Clock::now();
-    insert_owner(*repository);
-    sqlite_seed_keys(path, options.keys);
-    std::fprintf(stderr, "sqlite: seeded %zu keys in %.0f ms (%s)\n", options.keys, elapsed_ms(start),
-                 path.c_str());
-    measure(*repository, options, "sqlite");
-  }  // the repository closes its connections here
+  measure_sqlite_file((dir / "bench.db").string(), options);
   std::error_code ignored;
   std::filesystem::remove_all(dir, ignored);
 }
@@ -272,8 +348,9 @@ int main(int argc, char** argv) {
     else if (auto v = value("keys")) options.keys = std::stoull(*v);
     else if (auto v = value("lookups")) options.lookups = std::stoull(*v);
     else if (auto v = value("warmup")) options.warmup = std::stoull(*v);
+    else if (auto v = value("sqlite-db")) options.sqlite_db = *v;
     else {
-      std::fprintf(stderr, "usage: %s [--only=sqlite|postgres] [--keys=N] [--lookups=M] [--warmup=W]\n", argv[0]);
+      std::fprintf(stderr, "usage: %s [--only=sqlite|postgres] [--keys=N] [--lookups=M] [--warmup=W] [--sqlite-db=PATH]\n", argv[0]);
       return 2;
     }
   }

@@ -1,6 +1,7 @@
 // The SQLite store beyond the conformance suite: opening bad files, file modes, schema
-// versions and migration, private keys encrypted at rest, persistence, lock timeouts, the
-// key file loader and the "sqlite:PATH" store specification.
+// versions and migration, private keys encrypted at rest, persistence, a mapped reader
+// seeing another repository's writes, lock timeouts, the key file loader and the
+// "sqlite:PATH" store specification.
 #include <doctest/doctest.h>
 #include <sodium.h>
 #include <sqlite3.h>
@@ -492,6 +493,33 @@ TEST_CASE("sqlite: private keys encrypted at rest") {
     REQUIRE_FALSE(keys.ok());
     CHECK(keys.error().code == iam::ErrorCode::internal_error);
   }
+}
+
+TEST_CASE("sqlite: a reader sees another repository's commits after the file grew and was checkpointed") {
+  // Readers map the file (mmap_size): the pages a checkpoint writes past the end of what a
+  // reader mapped must still be read, as another process's writes would be.
+  TempDir dir;
+  const auto path = dir.file("iam.db");
+  auto writer = open_ok(path);
+  auto reader = open_ok(path);
+  seed(*writer, 1);
+  REQUIRE(reader->find_api_key_by_hash(api_key("k0", "u0").key_hash).ok());  // the reader has mapped the file
+  RawDb(path).exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  const auto size_before = fs::file_size(path);
+  constexpr int added = 2000;
+  iam::Change change;
+  for (int i = 0; i < added; ++i) change.emplace_back(m::InsertApiKey{api_key("g" + std::to_string(i), "u0")});
+  REQUIRE(writer->apply(change).ok());
+  RawDb(path).exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  REQUIRE(fs::file_size(path) > size_before + 64 * 4096);  // the new pages are in the file, past the old end
+  int found = 0;
+  for (int i = 0; i < added; ++i) {
+    const std::string id = "g" + std::to_string(i);
+    const auto key = reader->find_api_key_by_hash(api_key(id, "u0").key_hash);
+    if (key.ok() && key->record.id == id) ++found;
+  }
+  CHECK(found == added);
+  CHECK(reader->find_api_key_by_hash(api_key("k0", "u0").key_hash).ok());
 }
 
 TEST_CASE("sqlite: a retired private key leaves no bytes in the database or its WAL") {
