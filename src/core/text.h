@@ -2,6 +2,8 @@
 // stored text safely. Thread-safe; no state.
 #pragma once
 
+#include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -19,5 +21,12 @@ bool has_outer_whitespace(std::string_view s) noexcept;
 // not part of valid UTF-8 written as an escape (\n, \t, \e, \xNN, \u{NNNN}); a backslash
 // is doubled, so the escaped form cannot be mistaken for other text.
 std::string escape_controls(std::string_view s);
+
+// The hash of a string-keyed unordered map that may be probed with a string_view (with
+// std::equal_to<>), so a lookup makes no temporary std::string.
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
 
 }  // namespace iam::text

@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "iam/forwarding_repository.h"
 #include "iam/jwt.h"
 #include "iam/memory_store.h"
 #include "iam/roles.h"
@@ -208,6 +209,46 @@ TEST_CASE("authorise: unknown capability, disabled user and unknown handle deny;
   stale.workspace = "ws-b";  // the credential's workspace is never policy input
   CHECK(g.authorise(stale, "graph:read", Resource::workspace("ws-a"), {}).allow);
   CHECK_FALSE(g.authorise(stale, "graph:read", Resource::workspace("ws-b"), {}).allow);
+}
+
+namespace {
+// A store whose authorisation read (the one authorise makes) fails while `fail` is set.
+class FailingAuthorisationReads final : public iam::ForwardingRepository {
+ public:
+  using ForwardingRepository::ForwardingRepository;
+  std::atomic<bool> fail{false};
+  iam::Status read_user_authorisation(std::string_view id,
+                                      iam::FunctionRef<void(const iam::UserAuthorisationView&)> read) override {
+    if (fail) return iam::Error{ErrorCode::internal_error, "injected failure"};
+    return ForwardingRepository::read_user_authorisation(id, read);
+  }
+};
+}  // namespace
+
+TEST_CASE("authorise: a store failure denies, with no TTL (an error is not worth caching)") {
+  auto store = std::make_shared<FailingAuthorisationReads>(iam::make_memory_repository());
+  iam::testing::TestIamOptions options;
+  options.repository = store;
+  auto t = make_iam(options);
+  const auto uid = created_user_id(t.create_user("u", kPassword, {"reader"}, "ws-a"));
+  const std::vector<iam::AuthorisationCheck> checks = {{"graph:read", Resource::workspace("ws-a"), {}},
+                                                       {"config:read", {}, {{"workspace", "ws-a"}}}};
+  REQUIRE(allows(*t.regime, uid, "graph:read"));
+
+  store->fail = true;
+  const auto d = t.regime->authorise(identity_of(uid), "graph:read", Resource::workspace("ws-a"), {});
+  CHECK_FALSE(d.allow);
+  CHECK(d.ttl == 0s);
+  const auto many = t.regime->authorise_many(identity_of(uid), checks);
+  REQUIRE(many.size() == checks.size());
+  for (const auto& answer : many) {
+    CHECK_FALSE(answer.allow);
+    CHECK(answer.ttl == 0s);
+  }
+
+  store->fail = false;
+  CHECK(allows(*t.regime, uid, "graph:read"));
+  for (const auto& answer : t.regime->authorise_many(identity_of(uid), checks)) CHECK(answer.allow);
 }
 
 TEST_CASE("authorise_many: one answer per check, in request order") {
