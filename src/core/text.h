@@ -30,3 +30,11 @@ struct StringHash {
 };
 
 }  // namespace iam::text
+
+#if defined(__GLIBCXX__)
+// libstdc++ keeps a node's hash code only for hashes it deems slow (std::hash<std::string>
+// is one). Without it, walking a bucket rehashes the next node's key to find the bucket's
+// end: a second string hash, and a cache miss on a large map. Strings are slow to hash.
+template <>
+struct std::__is_fast_hash<iam::text::StringHash> : std::false_type {};
+#endif

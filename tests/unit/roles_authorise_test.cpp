@@ -227,19 +227,28 @@ class FailingAuthorisationReads final : public iam::ForwardingRepository {
 
 TEST_CASE("authorise: a store failure denies, with no TTL (an error is not worth caching)") {
   auto store = std::make_shared<FailingAuthorisationReads>(iam::make_memory_repository());
-  iam::testing::TestIamOptions options;
-  options.repository = store;
-  auto t = make_iam(options);
-  const auto uid = created_user_id(t.create_user("u", kPassword, {"reader"}, "ws-a"));
-  const std::vector<iam::AuthorisationCheck> checks = {{"graph:read", Resource::workspace("ws-a"), {}},
-                                                       {"config:read", {}, {{"workspace", "ws-a"}}}};
-  REQUIRE(allows(*t.regime, uid, "graph:read"));
+  iam::RolesConfig config;
+  config.repository = store;
+  config.bootstrap_mode = iam::BootstrapMode::bootstrap;
+  config.read_environment = false;
+  config.clock = std::make_shared<iam::ManualClock>();
+  config.logger = iam::null_logger();
+  auto made = iam::detail::create_roles_regime_for_testing(std::move(config), 1000);
+  REQUIRE(made.ok());
+  const std::shared_ptr<iam::RolesRegime> regime = std::move(made).value();
+  REQUIRE(regime->bootstrap().ok());
+  const auto created = regime->create_user(std::nullopt, "default", user_input("u", kPassword, std::vector<std::string>{"reader"}));
+  REQUIRE(created.ok());
+  const std::string uid = created->id;
+  const std::vector<iam::AuthorisationCheck> checks = {{"graph:read", Resource::workspace("default"), {}},
+                                                       {"config:read", {}, {{"workspace", "default"}}}};
+  REQUIRE(allows(*regime, uid, "graph:read"));
 
   store->fail = true;
-  const auto d = t.regime->authorise(identity_of(uid), "graph:read", Resource::workspace("ws-a"), {});
+  const auto d = regime->authorise(identity_of(uid), "graph:read", Resource::workspace("default"), {});
   CHECK_FALSE(d.allow);
   CHECK(d.ttl == 0s);
-  const auto many = t.regime->authorise_many(identity_of(uid), checks);
+  const auto many = regime->authorise_many(identity_of(uid), checks);
   REQUIRE(many.size() == checks.size());
   for (const auto& answer : many) {
     CHECK_FALSE(answer.allow);
@@ -247,8 +256,8 @@ TEST_CASE("authorise: a store failure denies, with no TTL (an error is not worth
   }
 
   store->fail = false;
-  CHECK(allows(*t.regime, uid, "graph:read"));
-  for (const auto& answer : t.regime->authorise_many(identity_of(uid), checks)) CHECK(answer.allow);
+  CHECK(allows(*regime, uid, "graph:read"));
+  for (const auto& answer : regime->authorise_many(identity_of(uid), checks)) CHECK(answer.allow);
 }
 
 TEST_CASE("authorise_many: one answer per check, in request order") {
