@@ -156,6 +156,11 @@ class CountingRepository final : public iam::ForwardingRepository {
     user_lookups_.fetch_add(1, std::memory_order_relaxed);
     return inner_->find_user(id);
   }
+  iam::Status read_user_authorisation(std::string_view id,
+                                      iam::FunctionRef<void(const iam::UserAuthorisationView&)> read) override {
+    user_lookups_.fetch_add(1, std::memory_order_relaxed);
+    return inner_->read_user_authorisation(id, read);
+  }
   iam::Result<iam::StoredApiKey> find_api_key_by_hash(std::string_view key_hash) override {
     key_lookups_.fetch_add(1, std::memory_order_relaxed);
     return inner_->find_api_key_by_hash(key_hash);

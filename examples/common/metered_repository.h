@@ -34,6 +34,10 @@ class MeteredRepository final : public iam::ForwardingRepository {
   }
   iam::Result<std::vector<iam::WorkspaceRecord>> list_workspaces() override { return counted_read([&](iam::Repository& r) { return r.list_workspaces(); }); }
   iam::Result<iam::StoredUser> find_user(std::string_view id) override { return counted_read([&](iam::Repository& r) { return r.find_user(id); }); }
+  iam::Status read_user_authorisation(std::string_view id,
+                                      iam::FunctionRef<void(const iam::UserAuthorisationView&)> read) override {
+    return counted_read([&](iam::Repository& r) { return r.read_user_authorisation(id, read); });
+  }
   iam::Result<iam::StoredUser> find_user_by_username(std::string_view username) override {
     return counted_read([&](iam::Repository& r) { return r.find_user_by_username(username); });
   }

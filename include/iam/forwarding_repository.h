@@ -25,6 +25,9 @@ class IAM_EXPORT ForwardingRepository : public Repository {
   Result<WorkspaceRecord> find_workspace(std::string_view id) override { return inner_->find_workspace(id); }
   Result<std::vector<WorkspaceRecord>> list_workspaces() override { return inner_->list_workspaces(); }
   Result<StoredUser> find_user(std::string_view id) override { return inner_->find_user(id); }
+  Status read_user_authorisation(std::string_view id, FunctionRef<void(const UserAuthorisationView&)> read) override {
+    return inner_->read_user_authorisation(id, read);
+  }
   Result<StoredUser> find_user_by_username(std::string_view username) override {
     return inner_->find_user_by_username(username);
   }

@@ -21,6 +21,7 @@
 
 #include "iam/clock.h"
 #include "iam/export.h"
+#include "iam/function_ref.h"
 #include "iam/operations.h"
 #include "iam/invalidation.h"
 #include "iam/signing_key.h"
@@ -35,6 +36,16 @@ struct StoredUser {
   // user disabled); a JWT carries the value it was issued under and dies when it moves.
   // Never decreases: only AdvanceCredentialsEpoch and DisableUsersInWorkspace change it.
   std::uint64_t credentials_epoch = 0;
+};
+
+// What an authorisation decision needs of a stored user, and nothing more (no password
+// hash, no profile): borrowed from the store for the length of one read_user_authorisation
+// call, so authorise copies nothing.
+struct UserAuthorisationView {
+  std::string_view id;
+  std::string_view workspace;  // home workspace
+  std::span<const std::string> roles;
+  bool enabled = false;
 };
 
 struct StoredApiKey {
@@ -96,6 +107,11 @@ class IAM_EXPORT Repository {
   virtual Result<std::vector<WorkspaceRecord>> list_workspaces() = 0;  // ordered by id
 
   virtual Result<StoredUser> find_user(std::string_view id) = 0;
+  // authorise's read: hands `read` a view of user `id`'s authorisation record, once, and
+  // answers ok; not_found (without calling `read`) when there is no such user. The view
+  // lives only during the call. `read` must be short, must not throw and must not call
+  // the repository: a store may hold its read lock meanwhile.
+  virtual Status read_user_authorisation(std::string_view id, FunctionRef<void(const UserAuthorisationView&)> read) = 0;
   // By username_key(): without regard to case or compatibility forms.
   virtual Result<StoredUser> find_user_by_username(std::string_view username) = 0;
   // Every user, or those whose home workspace is `workspace`; ordered by username key.

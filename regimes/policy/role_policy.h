@@ -7,16 +7,26 @@
 //
 // THREAD SAFETY: a RolePolicy is immutable after construction; share it freely.
 // OWNERSHIP: it keeps its own copy of the role table and of the logger.
+//
+// The table stays data: at construction it is compiled for the decision path, every
+// capability it names numbered and each role's capabilities a bitset over those numbers,
+// so a decision hashes the capability and each role name once and tests a bit (no ordered
+// map or set of strings walked per call).
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "iam/log.h"
 #include "iam/role_table.h"
 #include "iam/status.h"
+#include "core/text.h"
 
 namespace iam {
 
@@ -63,11 +73,24 @@ class RolePolicy {
   const RoleTable& table() const noexcept { return table_; }
 
  private:
-  // The table's definition of `role`, or nullptr when it has none.
-  const RoleDefinition* definition(std::string_view role) const;
+  // A role of the table, compiled: bit n of `capabilities` is capability number n.
+  struct CompiledRole {
+    std::vector<std::uint64_t> capabilities;
+    bool all_workspaces = false;
+    bool grants(std::size_t number) const { return (capabilities[number / 64] >> (number % 64) & 1) != 0; }
+  };
+  template <class T>
+  using StringKeyed = std::unordered_map<std::string, T, text::StringHash, std::equal_to<>>;
+
+  // The compiled form of `role`, or nullptr when the table has none.
+  const CompiledRole* compiled(std::string_view role) const;
+  // The number of `capability`, or nullptr when no role of the table grants it.
+  const std::size_t* number_of(std::string_view capability) const;
 
   RoleTable table_;
   Logger logger_;
+  StringKeyed<std::size_t> capability_numbers_;
+  StringKeyed<CompiledRole> roles_;
 };
 
 }  // namespace iam

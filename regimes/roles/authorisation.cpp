@@ -19,28 +19,37 @@ Status actor_lookup_error(const Error& e) {
 
 }  // namespace
 
-Verdict RolesRegimeImpl::evaluate(const StoredUser& user, std::string_view capability,
+Verdict RolesRegimeImpl::evaluate(const UserAuthorisationView& user, std::string_view capability,
                                   std::string_view workspace) const {
-  if (!user.record.enabled) return {false, "user-disabled"};
-  return policy_.allows(holder_of(user), capability, workspace);
+  if (!user.enabled) return {false, "user-disabled"};
+  return policy_.allows(RoleHolder{user.id, user.roles, user.workspace}, capability, workspace);
 }
 
-Decision RolesRegimeImpl::decide(const Identity& identity, const Result<StoredUser>& user,
-                                 std::string_view capability, const Resource& resource,
-                                 const Parameters& parameters) {
-  const std::string_view target = target_workspace(resource, parameters);
-  const bool store_ok = user.ok() || user.error().code == ErrorCode::not_found;
-  Verdict verdict{false, store_ok ? "user-unknown" : "regime-error"};
-  if (user) verdict = evaluate(*user, capability, target);
+Verdict RolesRegimeImpl::evaluate(const StoredUser& user, std::string_view capability,
+                                  std::string_view workspace) const {
+  return evaluate(authorisation_view(user), capability, workspace);
+}
+
+Decision RolesRegimeImpl::decide(const Identity& identity, const Status& read, Verdict verdict,
+                                 std::string_view capability, std::string_view target) {
+  const bool store_ok = read.ok() || read.error().code == ErrorCode::not_found;
+  if (!read.ok()) verdict = Verdict{false, store_ok ? "user-unknown" : "regime-error"};
   audit_authorise(identity.handle, capability, target, verdict);
   // Errors are not worth caching: deny now, ask again next time.
   return Decision{verdict.allow, store_ok ? cfg_.decision_ttl : std::chrono::seconds(0)};
 }
 
+// Both read the user's authorisation record once, straight from the store (nothing
+// copied, nothing cached: a disabled user or a revoked role denies at once), decide
+// inside the read and audit after it.
 Decision RolesRegimeImpl::authorise(const Identity& identity, std::string_view capability, const Resource& resource,
                                     const Parameters& parameters) noexcept {
   try {
-    return decide(identity, repo().find_user(identity.handle), capability, resource, parameters);
+    const std::string_view target = target_workspace(resource, parameters);
+    Verdict verdict;
+    const Status read = repo().read_user_authorisation(
+        identity.handle, [&](const UserAuthorisationView& user) { verdict = evaluate(user, capability, target); });
+    return decide(identity, read, verdict, capability, target);
   } catch (...) {
     return Decision::denied(std::chrono::seconds(0));
   }
@@ -50,10 +59,16 @@ std::vector<Decision> RolesRegimeImpl::authorise_many(const Identity& identity,
                                                       std::span<const AuthorisationCheck> checks) noexcept {
   std::vector<Decision> out;
   try {
+    std::vector<std::string_view> targets;
+    targets.reserve(checks.size());
+    for (const auto& check : checks) targets.push_back(target_workspace(check.resource, check.parameters));
+    std::vector<Verdict> verdicts(checks.size());
+    const Status read = repo().read_user_authorisation(identity.handle, [&](const UserAuthorisationView& user) {
+      for (std::size_t i = 0; i < checks.size(); ++i) verdicts[i] = evaluate(user, checks[i].capability, targets[i]);
+    });
     out.reserve(checks.size());
-    const auto user = repo().find_user(identity.handle);  // one lookup for the batch
-    for (const auto& check : checks)
-      out.push_back(decide(identity, user, check.capability, check.resource, check.parameters));
+    for (std::size_t i = 0; i < checks.size(); ++i)
+      out.push_back(decide(identity, read, verdicts[i], checks[i].capability, targets[i]));
     return out;
   } catch (...) {
     out.assign(checks.size(), Decision::denied(std::chrono::seconds(0)));

@@ -74,6 +74,10 @@ Change single_change(M mutation) {
 inline RoleHolder holder_of(const StoredUser& user) {
   return RoleHolder{user.record.id, user.record.roles, user.record.workspace};
 }
+// What authorise reads of a stored user (Repository::read_user_authorisation).
+inline UserAuthorisationView authorisation_view(const StoredUser& user) {
+  return UserAuthorisationView{user.record.id, user.record.workspace, user.record.roles, user.record.enabled};
+}
 
 // What a management operation touched: the audit event's target and, for a success, the
 // id of what its invalidation names.
@@ -197,12 +201,14 @@ class RolesRegimeImpl final : public RolesRegime {
                         const OperationTarget& target);
 
   // ---- authorisation (authorisation.cpp) ----
-  // The policy's verdict for a stored user, who must also be enabled.
+  // The policy's verdict for a user, who must also be enabled.
+  Verdict evaluate(const UserAuthorisationView& user, std::string_view capability, std::string_view workspace) const;
   Verdict evaluate(const StoredUser& user, std::string_view capability, std::string_view workspace) const;
-  // The one decision of authorise and authorise_many: `user` is the identity's lookup
-  // (done once per call). Audited; an error inside is a deny not worth caching.
-  Decision decide(const Identity& identity, const Result<StoredUser>& user, std::string_view capability,
-                  const Resource& resource, const Parameters& parameters);
+  // The one decision of authorise and authorise_many, once the identity's user was read
+  // (`read`, once per call; `verdict` is evaluate's when it succeeded): audited; a store
+  // error is a deny not worth caching.
+  Decision decide(const Identity& identity, const Status& read, Verdict verdict, std::string_view capability,
+                  std::string_view target);
   // The in-process re-check of contract.md: a request naming an actor must hold the
   // capability for the workspace the operation really touches.
   Status check_actor(const Actor& actor, std::string_view capability, std::string_view target_workspace);

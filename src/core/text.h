@@ -2,6 +2,8 @@
 // stored text safely. Thread-safe; no state.
 #pragma once
 
+#include <cstddef>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -20,4 +22,19 @@ bool has_outer_whitespace(std::string_view s) noexcept;
 // is doubled, so the escaped form cannot be mistaken for other text.
 std::string escape_controls(std::string_view s);
 
+// The hash of a string-keyed unordered map that may be probed with a string_view (with
+// std::equal_to<>), so a lookup makes no temporary std::string.
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
 }  // namespace iam::text
+
+#if defined(__GLIBCXX__)
+// libstdc++ keeps a node's hash code only for hashes it deems slow (std::hash<std::string>
+// is one). Without it, walking a bucket rehashes the next node's key to find the bucket's
+// end: a second string hash, and a cache miss on a large map. Strings are slow to hash.
+template <>
+struct std::__is_fast_hash<iam::text::StringHash> : std::false_type {};
+#endif

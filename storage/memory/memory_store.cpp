@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "core/mutex.h"
+#include "core/text.h"
 #include "storage/preconditions.h"
 
 namespace iam {
@@ -35,9 +36,18 @@ class MemoryRepository final : public Repository {
 
   Result<StoredUser> find_user(std::string_view id) override {
     ReaderLock lock(mutex_);
-    const auto it = users_.find(std::string(id));
+    const auto it = users_.find(id);
     if (it == users_.end()) return Error{ErrorCode::not_found, "user not found"};
     return it->second;
+  }
+
+  Status read_user_authorisation(std::string_view id, FunctionRef<void(const UserAuthorisationView&)> read) override {
+    ReaderLock lock(mutex_);
+    const auto it = users_.find(id);
+    if (it == users_.end()) return Error{ErrorCode::not_found, "user not found"};
+    const UserRecord& u = it->second.record;
+    read(UserAuthorisationView{u.id, u.workspace, u.roles, u.enabled});
+    return {};
   }
 
   Result<StoredUser> find_user_by_username(std::string_view username) override {
@@ -358,7 +368,7 @@ class MemoryRepository final : public Repository {
 
   SharedMutex mutex_;
   std::map<std::string, WorkspaceRecord> workspaces_ IAM_GUARDED_BY(mutex_);
-  std::unordered_map<std::string, StoredUser> users_ IAM_GUARDED_BY(mutex_);
+  std::unordered_map<std::string, StoredUser, text::StringHash, std::equal_to<>> users_ IAM_GUARDED_BY(mutex_);
   // username key → id, ordered for listing
   std::map<std::string, std::string> user_by_name_ IAM_GUARDED_BY(mutex_);
   std::unordered_map<std::string, StoredApiKey> keys_ IAM_GUARDED_BY(mutex_);

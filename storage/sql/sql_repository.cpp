@@ -186,6 +186,19 @@ StoredUser read_user(const SqlRow& r) {
   return u;
 }
 
+// The columns authorise needs (read_user_authorisation), owned for the view made of them.
+struct UserAuthorisation {
+  std::string id;
+  std::string workspace;
+  std::vector<std::string> roles;
+  bool enabled = false;
+};
+#define IAM_USER_AUTHORISATION_COLUMNS "id, workspace_id, roles, enabled"
+
+UserAuthorisation read_user_authorisation_row(const SqlRow& r) {
+  return UserAuthorisation{r.text(0), r.text(1), r.text_list(2), r.boolean(3)};
+}
+
 StoredApiKey read_key(const SqlRow& r) {
   StoredApiKey k;
   k.record.id = r.text(0);
@@ -277,6 +290,16 @@ class SqlRepository final : public Repository {
       return sql.one<StoredUser>("SELECT " IAM_USER_COLUMNS " FROM {t}users WHERE id = $1", {text(id)}, read_user,
                                  "user not found");
     });
+  }
+
+  // The row is read inside the read transaction; `reader` runs after it ends.
+  Status read_user_authorisation(std::string_view id, FunctionRef<void(const UserAuthorisationView&)> reader) override {
+    IAM_ASSIGN_OR_RETURN(const UserAuthorisation user, read<UserAuthorisation>("read_user_authorisation", [&](Sql& sql) {
+      return sql.one<UserAuthorisation>("SELECT " IAM_USER_AUTHORISATION_COLUMNS " FROM {t}users WHERE id = $1",
+                                        {text(id)}, read_user_authorisation_row, "user not found");
+    }));
+    reader(UserAuthorisationView{user.id, user.workspace, user.roles, user.enabled});
+    return {};
   }
 
   Result<StoredUser> find_user_by_username(std::string_view username) override {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "iam/clock.h"
+#include "iam/function_ref.h"
 #include "iam/secret.h"
 #include "iam/status.h"
 
@@ -122,23 +123,7 @@ class SqlRow {
   ~SqlRow() = default;
 };
 
-// A non-owning reference to a callable, for callbacks that do not outlive the call.
-template <class Signature>
-class FunctionRef;
-template <class R, class... Args>
-class FunctionRef<R(Args...)> {
- public:
-  template <class F>
-    requires(!std::is_same_v<std::decay_t<F>, FunctionRef> && std::is_invocable_r_v<R, F&, Args...>)
-  FunctionRef(F&& f) noexcept  // NOLINT(google-explicit-constructor): passed as an argument
-      : object_(const_cast<void*>(static_cast<const void*>(&f))),
-        call_([](void* o, Args... args) -> R { return (*static_cast<std::remove_reference_t<F>*>(o))(std::forward<Args>(args)...); }) {}
-  R operator()(Args... args) const { return call_(object_, std::forward<Args>(args)...); }
-
- private:
-  void* object_;
-  R (*call_)(void*, Args...);
-};
+using iam::FunctionRef;  // iam/function_ref.h
 
 class SqlSession {
  public:

@@ -16,6 +16,7 @@ TEST_CASE("a new repository is empty and answers not-found") {
   CHECK(outcome(repo->find_workspace("default")) == "not-found");
   CHECK(outcome(repo->find_workspace("")) == "not-found");
   CHECK(outcome(repo->find_user("u1")) == "not-found");
+  CHECK(authorisation(*repo, "u1") == "not-found");
   CHECK(outcome(repo->find_user_by_username("admin")) == "not-found");
   CHECK(outcome(repo->find_user_by_username("")) == "not-found");
   CHECK(outcome(repo->find_api_key("k1")) == "not-found");
@@ -145,6 +146,12 @@ TEST_CASE("users: every field round-trips") {
   CHECK(must(repo->find_user("u-three")).record.roles == std::vector<std::string>{"writer", "admin", "reader"});
   CHECK(outcome(repo->find_user("u-ghost")) == "not-found");
   CHECK(outcome(repo->find_user("U-ONE")) == "not-found");  // ids compare exactly
+  // authorise's read: only the fields a decision needs, roles in order
+  CHECK(authorisation(*repo, "u-none") == "authorisation{id=u-none workspace=acme roles=[] enabled=0}");
+  CHECK(authorisation(*repo, "u-three") == "authorisation{id=u-three workspace=beta roles=[writer,admin,reader] enabled=1}");
+  CHECK(authorisation(*repo, "u-ghost") == "not-found");
+  CHECK(authorisation(*repo, "U-ONE") == "not-found");
+  CHECK(authorisation(*repo, "") == "not-found");
   CHECK(outcome(repo->find_user_by_username("ghost")) == "not-found");
   CHECK(render(must(repo->list_users(std::nullopt))) == render(std::vector{none, one, two, three}));
   CHECK(render(must(repo->list_users("acme"))) == render(std::vector{none, two}));
@@ -191,6 +198,8 @@ TEST_CASE("users: update changes every field but id, username, created and crede
   expected.record.created = alice.record.created;
   expected.credentials_epoch = alice.credentials_epoch;
   CHECK(render(must(repo->find_user("u-alice"))) == render(expected));
+  // authorise sees the new home, roles and disabled flag at once
+  CHECK(authorisation(*repo, "u-alice") == "authorisation{id=u-alice workspace=beta roles=[reader,writer,admin] enabled=0}");
   CHECK(render(must(repo->find_user_by_username("alice"))) == render(expected));
   CHECK(outcome(repo->find_user_by_username("mallory")) == "not-found");
   CHECK(joined(usernames(must(repo->list_users("acme")))) == "bob");
@@ -203,6 +212,7 @@ TEST_CASE("users: update changes every field but id, username, created and crede
   CHECK(detail(apply(*repo, m::UpdateUser{next})) == "ok");
   CHECK(must(repo->find_user("u-alice")).record.roles.empty());
   CHECK(must(repo->find_user("u-alice")).record.enabled);
+  CHECK(authorisation(*repo, "u-alice") == "authorisation{id=u-alice workspace=beta roles=[] enabled=1}");
   next.record.roles = {"writer", "reader"};
   CHECK(detail(apply(*repo, m::UpdateUser{next})) == "ok");
   CHECK(must(repo->find_user("u-alice")).record.roles == std::vector<std::string>{"writer", "reader"});
@@ -239,6 +249,7 @@ TEST_CASE("users: delete removes the user, its username and all its keys") {
 
   CHECK(detail(apply(*repo, m::DeleteUser{"u-alice"})) == "ok");
   CHECK(outcome(repo->find_user("u-alice")) == "not-found");
+  CHECK(authorisation(*repo, "u-alice") == "not-found");
   CHECK(outcome(repo->find_user_by_username("Alice")) == "not-found");
   CHECK(outcome(repo->find_user_by_username("alice")) == "not-found");
   for (const auto& k : alice_keys) {
@@ -548,6 +559,8 @@ TEST_CASE("DisableUsersInWorkspace disables that workspace's users only, and not
   CHECK(keys_after == keys);  // disabling alone deletes no key
   CHECK_FALSE(must(repo->find_user_by_username("ALICE")).record.enabled);
   CHECK(must(repo->find_user("u-carol")).record.enabled);
+  CHECK(contains(authorisation(*repo, "u-alice"), " enabled=0}"));
+  CHECK(contains(authorisation(*repo, "u-carol"), " enabled=1}"));
   dump(*repo);
 }
 

@@ -90,6 +90,36 @@ inline std::string render(const iam::StoredUser& u) {
   return o.str();
 }
 
+inline std::string render(const iam::UserAuthorisationView& v) {
+  std::ostringstream o;
+  o << "authorisation{id=" << v.id << " workspace=" << v.workspace << " roles=[";
+  for (std::size_t i = 0; i < v.roles.size(); ++i) o << (i ? "," : "") << v.roles[i];
+  o << "] enabled=" << v.enabled << "}";
+  return o.str();
+}
+
+// What read_user_authorisation must show of a stored user.
+inline std::string authorisation_of(const iam::StoredUser& u) {
+  return render(iam::UserAuthorisationView{u.record.id, u.record.workspace, u.record.roles, u.record.enabled});
+}
+
+// What read_user_authorisation shows of `id`: the view, rendered while it lives, or the
+// error's wire name. The reader runs exactly once on success and never on an error.
+inline std::string authorisation(Repository& repo, std::string_view id) {
+  int calls = 0;
+  std::string seen;
+  const iam::Status status = repo.read_user_authorisation(id, [&](const iam::UserAuthorisationView& v) {
+    ++calls;
+    seen = render(v);
+  });
+  if (!status.ok()) {
+    CHECK(calls == 0);
+    return std::string(iam::error_type_name(status.error().code));
+  }
+  CHECK(calls == 1);
+  return seen;
+}
+
 inline std::string render(const iam::StoredApiKey& k) {
   std::ostringstream o;
   o << "key{id=" << k.record.id << " user=" << k.record.user_id << " name=" << k.record.name
@@ -150,6 +180,7 @@ inline std::string dump(Repository& repo) {
   for (const auto& u : users) {
     out << render(u) << "\n";
     CHECK(render(must(repo.find_user(u.record.id))) == render(u));
+    CHECK(authorisation(repo, u.record.id) == authorisation_of(u));
     CHECK(render(must(repo.find_user_by_username(u.record.username))) == render(u));
     CHECK(render(must(repo.find_user_by_username(ascii_upper(u.record.username)))) == render(u));
     CHECK(render(must(repo.find_user_by_username(iam::username_key(u.record.username).value()))) == render(u));

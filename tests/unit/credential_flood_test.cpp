@@ -38,6 +38,11 @@ class ReadCountingRepository final : public iam::ForwardingRepository {
     ++reads;
     return ForwardingRepository::find_user(id);
   }
+  iam::Status read_user_authorisation(std::string_view id,
+                                      iam::FunctionRef<void(const iam::UserAuthorisationView&)> read) override {
+    ++reads;
+    return ForwardingRepository::read_user_authorisation(id, read);
+  }
   iam::Result<iam::StoredUser> find_user_by_username(std::string_view username) override {
     ++reads;
     return ForwardingRepository::find_user_by_username(username);

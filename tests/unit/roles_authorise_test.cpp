@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "iam/forwarding_repository.h"
 #include "iam/jwt.h"
 #include "iam/memory_store.h"
 #include "iam/roles.h"
@@ -208,6 +209,55 @@ TEST_CASE("authorise: unknown capability, disabled user and unknown handle deny;
   stale.workspace = "ws-b";  // the credential's workspace is never policy input
   CHECK(g.authorise(stale, "graph:read", Resource::workspace("ws-a"), {}).allow);
   CHECK_FALSE(g.authorise(stale, "graph:read", Resource::workspace("ws-b"), {}).allow);
+}
+
+namespace {
+// A store whose authorisation read (the one authorise makes) fails while `fail` is set.
+class FailingAuthorisationReads final : public iam::ForwardingRepository {
+ public:
+  using ForwardingRepository::ForwardingRepository;
+  std::atomic<bool> fail{false};
+  iam::Status read_user_authorisation(std::string_view id,
+                                      iam::FunctionRef<void(const iam::UserAuthorisationView&)> read) override {
+    if (fail) return iam::Error{ErrorCode::internal_error, "injected failure"};
+    return ForwardingRepository::read_user_authorisation(id, read);
+  }
+};
+}  // namespace
+
+TEST_CASE("authorise: a store failure denies, with no TTL (an error is not worth caching)") {
+  auto store = std::make_shared<FailingAuthorisationReads>(iam::make_memory_repository());
+  iam::RolesConfig config;
+  config.repository = store;
+  config.bootstrap_mode = iam::BootstrapMode::bootstrap;
+  config.read_environment = false;
+  config.clock = std::make_shared<iam::ManualClock>();
+  config.logger = iam::null_logger();
+  auto made = iam::detail::create_roles_regime_for_testing(std::move(config), 1000);
+  REQUIRE(made.ok());
+  const std::shared_ptr<iam::RolesRegime> regime = std::move(made).value();
+  REQUIRE(regime->bootstrap().ok());
+  const auto created = regime->create_user(std::nullopt, "default", user_input("u", kPassword, std::vector<std::string>{"reader"}));
+  REQUIRE(created.ok());
+  const std::string uid = created->id;
+  const std::vector<iam::AuthorisationCheck> checks = {{"graph:read", Resource::workspace("default"), {}},
+                                                       {"config:read", {}, {{"workspace", "default"}}}};
+  REQUIRE(allows(*regime, uid, "graph:read"));
+
+  store->fail = true;
+  const auto d = regime->authorise(identity_of(uid), "graph:read", Resource::workspace("default"), {});
+  CHECK_FALSE(d.allow);
+  CHECK(d.ttl == 0s);
+  const auto many = regime->authorise_many(identity_of(uid), checks);
+  REQUIRE(many.size() == checks.size());
+  for (const auto& answer : many) {
+    CHECK_FALSE(answer.allow);
+    CHECK(answer.ttl == 0s);
+  }
+
+  store->fail = false;
+  CHECK(allows(*regime, uid, "graph:read"));
+  for (const auto& answer : regime->authorise_many(identity_of(uid), checks)) CHECK(answer.allow);
 }
 
 TEST_CASE("authorise_many: one answer per check, in request order") {

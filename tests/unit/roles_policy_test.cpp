@@ -117,3 +117,37 @@ TEST_CASE("role policy: validate names the first unknown role only when it is sh
   CHECK(long_name.error().message == "unknown role");
   CHECK(policy.table().size() == 3);
 }
+
+TEST_CASE("role policy: a table of more than 64 capabilities decides each one by its own grant") {
+  // The compiled table numbers capabilities across several 64-bit words: every one of
+  // 150 must be granted exactly by the roles that list it.
+  iam::RoleTable roles;
+  std::vector<std::string> names;
+  for (int i = 0; i < 150; ++i) names.push_back("cap:" + std::to_string(i));
+  for (int i = 0; i < 150; ++i) {
+    if (i % 2 == 0) roles["even"].capabilities.insert(names[i]);
+    if (i % 3 == 0) roles["third"].capabilities.insert(names[i]);
+  }
+  const RolePolicy policy(roles);
+  const std::vector<std::string> even{"even"};
+  const std::vector<std::string> third{"third"};
+  const std::vector<std::string> both{"third", "even"};
+  for (int i = 0; i < 150; ++i) {
+    CAPTURE(i);
+    CHECK(policy.allows(RoleHolder{"u", even, "home"}, names[i], "home").allow == (i % 2 == 0));
+    CHECK(policy.allows(RoleHolder{"u", third, "home"}, names[i], "home").allow == (i % 3 == 0));
+    CHECK(policy.allows(RoleHolder{"u", both, "home"}, names[i], "home").allow == (i % 2 == 0 || i % 3 == 0));
+    CHECK(policy.grants_somewhere(RoleHolder{"u", third, "home"}, names[i]) == (i % 3 == 0));
+  }
+  CHECK_FALSE(policy.allows(RoleHolder{"u", both, "home"}, "cap:150", "home").allow);  // in no role
+  CHECK_FALSE(policy.grants_somewhere(RoleHolder{"u", both, "home"}, "cap:150"));
+}
+
+TEST_CASE("role policy: an empty table grants nothing") {
+  const RolePolicy policy(iam::RoleTable{});
+  const std::vector<std::string> roles{"reader"};
+  const auto verdict = policy.allows(RoleHolder{"u", roles, "home"}, "graph:read", "home");
+  CHECK_FALSE(verdict.allow);
+  CHECK(std::string(verdict.reason) == "capability-not-in-role");
+  CHECK_FALSE(policy.allows(RoleHolder{"u", roles, "home"}, iam::capability::in_scope, "home").allow);
+}
