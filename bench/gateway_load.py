@@ -261,7 +261,8 @@ def parse_wrk(text, what):
         raise SystemExit(f"{what}: cannot read wrk's output:\n{text}")
     bad = re.search(r"Non-2xx or 3xx responses:\s*(\d+)", text)
     errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-    result = {"rps": float(rps.group(1)), "non2xx": int(bad.group(1)) if bad else 0,
+    requests = re.search(r"(\d+) requests in", text)
+    result = {"rps": float(rps.group(1)), "requests": int(requests.group(1)) if requests else 0, "non2xx": int(bad.group(1)) if bad else 0,
               "socket_errors": sum(map(int, errors.groups())) if errors else 0}
     p99 = re.search(r"^\s*99%\s+([\d.]+)(us|ms|s|m)\s*$", text, re.M)
     if p99:
@@ -283,6 +284,14 @@ def wrk(args, script, url, duration, threads, connections, latency=False, check=
     if check and (result["non2xx"] or result["socket_errors"]):
         raise SystemExit(f"{what}: {result['non2xx']} non-2xx responses, {result['socket_errors']} socket errors")
     return result
+
+
+def cpu_seconds(pid):
+    """User + system CPU time of process `pid` so far (all its threads), in seconds. The
+    servers run under taskset, which execs them: Popen's pid is the server's."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 def default_cpus():
@@ -351,29 +360,39 @@ def main():
             log(f"forwarded answer ({len(forwarded['raw'])} bytes, nginx answers the same): {forwarded['raw'].decode()}")
 
             config_script = lua_script(tmp, "config", "/api/v1/config", config, key)
-            targets = {  # name: (script, url)
-                "forwarded": (config_script, gw.url),
-                "nginx": (config_script, nginx.url),
-                "bootstrap_status": (lua_script(tmp, "status", "/api/v1/auth/bootstrap-status", {}), gw.url),
-                "whoami_apikey": (lua_script(tmp, "apikey", "/api/v1/iam", whoami, key), gw.url),
-                "whoami_jwt": (lua_script(tmp, "jwt", "/api/v1/iam", whoami, jwt), gw.url),
-                "forwarded_threads2": (config_script, gw2.url),
+            targets = {  # name: (script, server)
+                "forwarded": (config_script, gw),
+                "nginx": (config_script, nginx),
+                "bootstrap_status": (lua_script(tmp, "status", "/api/v1/auth/bootstrap-status", {}), gw),
+                "whoami_apikey": (lua_script(tmp, "apikey", "/api/v1/iam", whoami, key), gw),
+                "whoami_jwt": (lua_script(tmp, "jwt", "/api/v1/iam", whoami, jwt), gw),
+                "forwarded_threads2": (config_script, gw2),
             }
             log(f"gateway {a.gateway}: --threads 1 on {gw.url} (cpu {a.server_cpu}), --threads 2 on {gw2.url} "
                 f"(cpus {a.two_thread_cpus}), --workers {a.gateway_workers}, access log -> /dev/null; nginx on "
                 f"{nginx.url} (cpu {a.server_cpu}); wrk on cpu {a.client_cpu}")
 
             # Warm-up: connections, caches (authentication, decisions), page cache of the store.
-            for name, (script, url) in targets.items():
-                wrk(a, script, url, 1, a.wrk_threads, a.connections, what=f"warm-up {name}")
+            for name, (script, server) in targets.items():
+                wrk(a, script, server.url, 1, a.wrk_threads, a.connections, what=f"warm-up {name}")
 
+            # Throughput, and the server's CPU time per request: on a shared machine the
+            # pinned core is not ours alone, and CPU per request is what other work on
+            # that core disturbs least.
             rps = {name: [] for name in targets}
+            cpu = {name: [] for name in targets}
             for r in range(a.rounds):
-                for name, (script, url) in targets.items():
-                    res = wrk(a, script, url, dur(a.duration), a.wrk_threads, a.connections,
+                for name, (script, server) in targets.items():
+                    before = cpu_seconds(server.proc.pid)
+                    res = wrk(a, script, server.url, dur(a.duration), a.wrk_threads, a.connections,
                               what=f"round {r + 1} {name}")
                     rps[name].append(res["rps"])
+                    if res["requests"]:
+                        cpu[name].append((cpu_seconds(server.proc.pid) - before) / res["requests"])
             med = {name: statistics.median(v) for name, v in rps.items()}
+            cpu_med = {name: statistics.median(v) for name, v in cpu.items() if v}
+            log("server CPU µs per request (median round): " +
+                ", ".join(f"{name} {v * 1e6:.1f}" for name, v in cpu_med.items()))
             nginx.stop()
             gw2.stop()
 
@@ -406,6 +425,9 @@ def main():
         "forwarded_rps": round(med["forwarded"]),
         "nginx_rps": round(med["nginx"]),
         "forwarded_nginx_ratio": round(med["forwarded"] / med["nginx"], 3),
+        "forwarded_cpu_us": round(cpu_med["forwarded"] * 1e6, 2),
+        "nginx_cpu_us": round(cpu_med["nginx"] * 1e6, 2),
+        "forwarded_nginx_cpu_ratio": round(cpu_med["nginx"] / cpu_med["forwarded"], 3),
         "whoami_apikey_rps": round(med["whoami_apikey"]),
         "whoami_jwt_rps": round(med["whoami_jwt"]),
         "bootstrap_status_rps": round(med["bootstrap_status"]),
