@@ -80,6 +80,25 @@ def pinned(cpus, cmd):
     return ["taskset", "-c", cpus, *cmd] if cpus is not None else cmd
 
 
+def launch(server, cmd, port, timeout):
+    """Starts cmd as server.proc and waits until it accepts on `port` (then sets
+    server.port): True; False (the process stopped) when it exits or the time runs out."""
+    server.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and server.proc.poll() is None:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            server.port = port
+            return True
+        except OSError:
+            time.sleep(0.05)
+    if server.proc.poll() is None:
+        server.proc.kill()
+        server.proc.wait()
+    return False
+
+
 class Gateway:
     def __init__(self, exe, tmp, extra, cpus=None):
         self.exe, self.tmp, self.extra, self.cpus = exe, tmp, extra, cpus
@@ -93,19 +112,8 @@ class Gateway:
     def start(self):
         for _ in range(3):  # a chosen free port can be taken in between: try another
             port = free_port()
-            self.proc = subprocess.Popen(self.command(port), stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    self.port = port
-                    return self
-                except OSError:
-                    time.sleep(0.05)
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
+            if launch(self, self.command(port), port, 60):
+                return self
         # Show why: once more with stderr captured.
         out = subprocess.run(self.command(free_port()), stdin=subprocess.DEVNULL, capture_output=True,
                              text=True, timeout=10)
@@ -189,20 +197,9 @@ http {{
             conf = os.path.join(self.tmp, "nginx.conf")
             with open(conf, "w") as f:
                 f.write(self.config(port))
-            self.proc = subprocess.Popen(pinned(self.cpus, [self.exe, "-p", self.tmp, "-e", f"{self.tmp}/error.log",
-                                                            "-c", conf]),
-                                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            deadline = time.monotonic() + 20
-            while time.monotonic() < deadline and self.proc.poll() is None:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    self.port = port
-                    return self
-                except OSError:
-                    time.sleep(0.05)
-            if self.proc.poll() is None:
-                self.proc.kill()
-                self.proc.wait()
+            if launch(self, pinned(self.cpus, [self.exe, "-p", self.tmp, "-e", f"{self.tmp}/error.log", "-c", conf]),
+                      port, 20):
+                return self
         try:
             error = open(os.path.join(self.tmp, "error.log")).read()[-4000:]
         except OSError:

@@ -15,6 +15,7 @@
 // `RESULT casbin_enforce_ns <n>` (process CPU ns per decision, median batch).
 import { readFileSync } from 'node:fs';
 import { newEnforcer, newModelFromString, StringAdapter } from 'casbin';
+import { cpuBatches, median } from './cpu_batches.mjs';
 
 const [file, secondsArg] = process.argv.slice(2);
 if (!file) {
@@ -50,34 +51,13 @@ questions.forEach(([sub, dom, obj, expected], i) => {
 });
 
 let next = 0;
-// Process CPU time (user + system, ms) since `start`: like Google Benchmark's CPU time for
-// iam's figure, and unlike wall time not inflated when a loaded machine preempts us.
-function cpuMs(start) {
-  const { user, system } = process.cpuUsage(start);
-  return (user + system) / 1000;
-}
-
-function runFor(ms) {
-  let n = 0;
-  const start = process.cpuUsage();
-  let elapsed = 0;
-  while (elapsed < ms) {
-    for (let i = 0; i < 100; ++i) {
-      const [sub, dom, obj, expected] = questions[next];
-      if (enforcer.enforceSync(sub, dom, obj) !== expected) throw new Error('casbin: a wrong answer');
-      next = (next + 1) % questions.length;
-    }
-    n += 100;
-    elapsed = cpuMs(start);
-  }
-  return (elapsed * 1e6) / n; // ns per decision
-}
-
-runFor(Math.max(1000, (seconds * 1000) / 5)); // warm-up, not reported
-const times = [];
-for (let b = 0; b < 5; ++b) times.push(runFor((seconds * 1000) / 5));
-const sorted = [...times].sort((a, b) => a - b);
+const rates = cpuBatches(() => {
+  const [sub, dom, obj, expected] = questions[next];
+  if (enforcer.enforceSync(sub, dom, obj) !== expected) throw new Error('casbin: a wrong answer');
+  next = (next + 1) % questions.length;
+}, seconds);
+const times = rates.map((rate) => 1e9 / rate); // ns per decision
 const { version } = JSON.parse(readFileSync(new URL('./node_modules/casbin/package.json', import.meta.url), 'utf8'));
 console.error(`casbin ${version} (node ${process.version}), ${workload.users.length} users, ` +
   `${questions.length} questions: batches ${times.map(Math.round).join(', ')} ns per decision`);
-console.log(`RESULT casbin_enforce_ns ${Math.round(sorted[2])}`);
+console.log(`RESULT casbin_enforce_ns ${Math.round(median(times))}`);

@@ -14,6 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { createPublicKey } from 'node:crypto';
 import { createVerifier } from 'fast-jwt';
+import { cpuBatches, median } from './cpu_batches.mjs';
 
 const [file, secondsArg] = process.argv.slice(2);
 if (!file) {
@@ -41,29 +42,9 @@ let refused = false;
 try { verify(tampered); } catch { refused = true; }
 if (!refused) throw new Error('fast-jwt accepted a tampered token');
 
-// Process CPU time (user + system, ms) since `start`: like Google Benchmark's CPU time for
-// iam's figure, and unlike wall time not inflated when a loaded machine preempts us.
-function cpuMs(start) {
-  const { user, system } = process.cpuUsage(start);
-  return (user + system) / 1000;
-}
-
-function runFor(ms) {
-  let n = 0;
-  const start = process.cpuUsage();
-  let elapsed = 0;
-  while (elapsed < ms) {
-    for (let i = 0; i < 100; ++i) if (!verify(info.token).sub) throw new Error('fast-jwt: no subject');
-    n += 100;
-    elapsed = cpuMs(start);
-  }
-  return (n * 1000) / elapsed;
-}
-
-runFor(Math.max(1000, (seconds * 1000) / 5)); // warm-up, not reported
-const rates = [];
-for (let b = 0; b < 5; ++b) rates.push(runFor((seconds * 1000) / 5));
-const sorted = [...rates].sort((a, b) => a - b);
+const rates = cpuBatches(() => {
+  if (!verify(info.token).sub) throw new Error('fast-jwt: no subject');
+}, seconds);
 const { version } = JSON.parse(readFileSync(new URL('./node_modules/fast-jwt/package.json', import.meta.url), 'utf8'));
 console.error(`fast-jwt ${version} (node ${process.version}): batches ${rates.map(Math.round).join(', ')} verifies/s`);
-console.log(`RESULT fastjwt_per_second ${Math.round(sorted[2])}`);
+console.log(`RESULT fastjwt_per_second ${Math.round(median(rates))}`);
