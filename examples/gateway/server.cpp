@@ -11,7 +11,6 @@
 #include <cstdio>
 #include <deque>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <optional>
 #include <thread>
 #include <unordered_map>
@@ -32,7 +31,6 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
-using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view too_large_body = R"({"error":"request body too large"})";
