@@ -7,10 +7,11 @@
 
 #include <array>
 #include <atomic>
+#include <charconv>
 #include <cstdio>
 #include <deque>
 #include <limits>
-#include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -20,6 +21,7 @@
 #include "iam/audit.h"
 #include "iam/clock.h"
 #include "iam/websocket_session.h"
+#include "json_text.h"
 #include "listen.h"
 
 namespace gateway {
@@ -30,7 +32,6 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
-using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 constexpr std::string_view too_large_body = R"({"error":"request body too large"})";
@@ -42,12 +43,50 @@ constexpr std::string_view busy_body = R"({"error":"too many connections"})";
 // that they are closed unanswered, so a connection flood cannot grow the refusals either.
 constexpr std::size_t refusal_headroom = 64;
 
-// One JSON line per request on stderr. Never a body, a header or a query string: those
-// are where credentials and passwords travel.
+// One request's access-log line. Never a body, a header or a query string: those are
+// where credentials and passwords travel. Empty strings and unset numbers are left out.
+struct AccessLine {
+  std::uint64_t request_id = 0;
+  std::string method;
+  std::string path;
+  std::optional<int> status;
+  std::string principal;
+  std::string operation;
+  std::string reason;
+  std::string outcome;
+  std::optional<double> latency_ms;
+};
+
+std::string number_text(double value) {
+  char buffer[32];
+  const auto end = std::to_chars(buffer, buffer + sizeof buffer, value).ptr;
+  return std::string(buffer, end);
+}
+
+// The line as one JSON object, written directly (json_text.h).
+std::string access_line_text(const AccessLine& line) {
+  std::string out;
+  using json_text::append_member;
+  out.reserve(256);
+  out.append("{\"time\":\"").append(iam::format_rfc3339(std::chrono::system_clock::now())).append("\"");
+  out.append(",\"request_id\":").append(std::to_string(line.request_id));
+  append_member(out, "method", line.method);
+  append_member(out, "path", line.path);
+  if (line.status) out.append(",\"status\":").append(std::to_string(*line.status));
+  if (!line.principal.empty()) append_member(out, "principal", line.principal);
+  if (!line.operation.empty()) append_member(out, "operation", line.operation);
+  if (!line.reason.empty()) append_member(out, "reason", line.reason);
+  if (!line.outcome.empty()) append_member(out, "outcome", line.outcome);
+  if (line.latency_ms) out.append(",\"latency_ms\":").append(number_text(*line.latency_ms));
+  out.append("}\n");
+  return out;
+}
+
+// One JSON line per request on stderr.
 class AccessLog {
  public:
-  void write(const json& line) {
-    const std::string text = line.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  void write(const AccessLine& line) {
+    const std::string text = access_line_text(line);
     const iam::MutexLock lock(mutex_);
     std::fwrite(text.data(), 1, text.size(), stderr);
     std::fflush(stderr);
@@ -104,23 +143,21 @@ struct Shared {
   // A finished request: its access log line, and TrustGraph's gateway.request audit event
   // (the line's fields, the client's address and the authorised workspace; never a
   // credential: the line holds none).
-  void finished(const json& line, std::string_view client, std::string_view workspace = {}) {
+  void finished(const AccessLine& line, std::string_view client, std::string_view workspace = {}) {
     log.write(line);
     if (!options.audit) return;
     iam::AuditEvent event{"gateway.request", std::chrono::system_clock::now(), {}};
-    auto add = [&](const char* name, const char* key) {
-      if (!line.contains(key)) return;
-      const json& value = line[key];
-      event.fields.emplace_back(name, value.is_string() ? value.get<std::string>() : value.dump());
+    auto add = [&](const char* name, const std::string& value) {
+      if (!value.empty()) event.fields.emplace_back(name, value);
     };
-    add("method", "method");
-    add("path", "path");
-    add("operation", "operation");
-    add("status", "status");
-    add("principal", "principal");
+    add("method", line.method);
+    add("path", line.path);
+    add("operation", line.operation);
+    if (line.status) event.fields.emplace_back("status", std::to_string(*line.status));
+    add("principal", line.principal);
     if (!workspace.empty()) event.fields.emplace_back("workspace", std::string(workspace));
-    add("latency_ms", "latency_ms");
-    add("request_id", "request_id");
+    if (line.latency_ms) event.fields.emplace_back("latency_ms", number_text(*line.latency_ms));
+    event.fields.emplace_back("request_id", std::to_string(line.request_id));
     if (!client.empty()) event.fields.emplace_back("client_ip", std::string(client));
     try {
       options.audit->record(event);
@@ -155,11 +192,12 @@ void report_response(const ServerOptions& options, const RouteMatch& route, int 
   if (options.on_response) options.on_response(route, status, milliseconds / 1000.0);
 }
 
-json log_line(std::uint64_t request_id, std::string_view method, std::string_view path) {
-  return json{{"time", iam::format_rfc3339(std::chrono::system_clock::now())},
-              {"request_id", request_id},
-              {"method", method},
-              {"path", path}};
+AccessLine log_line(std::uint64_t request_id, std::string_view method, std::string_view path) {
+  AccessLine line;
+  line.request_id = request_id;
+  line.method = method;
+  line.path = path;
+  return line;
 }
 
 // ------------------------------------------------------------------ WebSocket
@@ -243,11 +281,11 @@ class SocketConnection final : public Closable, public std::enable_shared_from_t
     auto begun = shared_->handler->begin(grant_->route, {}, std::move(credential));
     if (std::holds_alternative<Pending>(begun)) return true;
     const Response& refused = std::get<Response>(begun);
-    json line = log_line(request_id, "WS", grant_->path);
-    line["principal"] = grant_->forwarded.identity.handle;
-    line["outcome"] = "closed";
-    line["status"] = refused.status;
-    line["reason"] = refused.reason;
+    AccessLine line = log_line(request_id, "WS", grant_->path);
+    line.principal = grant_->forwarded.identity.handle;
+    line.outcome = "closed";
+    line.status = refused.status;
+    line.reason = refused.reason;
     shared_->finished(line, client_, grant_->forwarded.workspace);
     ws_.async_close(websocket::close_code::policy_error, [self = shared_from_this()](beast::error_code) {});
     return false;
@@ -259,29 +297,29 @@ class SocketConnection final : public Closable, public std::enable_shared_from_t
     const iam::ScopedAuditContext context({std::to_string(request_id), client_});
     auto reply = session_.on_frame(text);
     for (auto& frame : reply.frames) send(std::move(frame));
-    json line = log_line(request_id, "WS", "/api/v1/socket");
+    AccessLine line = log_line(request_id, "WS", "/api/v1/socket");
     if (!reply.forward) {
-      line["outcome"] = session_.authenticated() ? "answered" : "unauthenticated";
-      line["latency_ms"] = milliseconds_since(started);
+      line.outcome = session_.authenticated() ? "answered" : "unauthenticated";
+      line.latency_ms = milliseconds_since(started);
       shared_->finished(line, client_);
       return;
     }
-    line["principal"] = reply.forward->identity.handle;
-    line["operation"] = reply.forward->operation;
-    line["outcome"] = "forwarded";
+    line.principal = reply.forward->identity.handle;
+    line.operation = reply.forward->operation;
+    line.outcome = "forwarded";
     if (reply.forward->service == "iam" && Handler::is_slow_operation(reply.forward->operation)) {
       net::post(shared_->workers, [self = shared_from_this(), forward = std::move(*reply.forward),
                                    line = std::move(line), started, request_id]() mutable {
         const iam::ScopedAuditContext context({std::to_string(request_id), self->client_});
         std::string answer = self->shared_->handler->socket_answer(forward, self->client_);
-        line["latency_ms"] = milliseconds_since(started);
+        line.latency_ms = milliseconds_since(started);
         self->shared_->finished(line, self->client_, forward.workspace);
         net::post(self->ws_.get_executor(), [self, answer = std::move(answer)]() mutable { self->send(std::move(answer)); });
       });
       return;
     }
     send(shared_->handler->socket_answer(*reply.forward, client_));
-    line["latency_ms"] = milliseconds_since(started);
+    line.latency_ms = milliseconds_since(started);
     shared_->finished(line, client_, reply.forward->workspace);
   }
 
@@ -477,7 +515,7 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
 
   void upgrade(http::request<http::string_body> request, const std::string& target) {
     std::optional<StreamGrant> stream;
-    json line = log_line(request_id_, method_, path_);
+    AccessLine line = log_line(request_id_, method_, path_);
     if (route_.kind == RouteMatch::Kind::stream) {
       // Streaming endpoints take their credential from ?token= (browsers cannot set
       // headers on a WebSocket); authorised here, and again before every frame.
@@ -493,12 +531,12 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
       stream = StreamGrant{Forwarded{outcome.operation, outcome.workspace, outcome.flow, outcome.body,
                                      outcome.identity.value_or(iam::Identity{})},
                            route_, std::move(kept), path_};
-      line["principal"] = stream->forwarded.identity.handle;
-      line["operation"] = outcome.operation;
+      line.principal = stream->forwarded.identity.handle;
+      line.operation = outcome.operation;
     }
-    line["status"] = 101;
+    line.status = 101;
     const double latency = milliseconds_since(started_);
-    line["latency_ms"] = latency;
+    line.latency_ms = latency;
     shared_->finished(line, client_, stream ? std::string_view(stream->forwarded.workspace) : std::string_view());
     report_response(shared_->options, route_, 101, latency);
     stream_.expires_never();
@@ -520,13 +558,13 @@ class HttpConnection final : public Closable, public std::enable_shared_from_thi
     message->body() = std::move(response.body);
     message->prepare_payload();
 
-    json line = log_line(request_id_, method_, path_);
-    line["status"] = response.status;
-    if (!response.principal.empty()) line["principal"] = response.principal;
-    if (!response.operation.empty()) line["operation"] = response.operation;
-    if (!response.reason.empty()) line["reason"] = response.reason;
+    AccessLine line = log_line(request_id_, method_, path_);
+    line.status = response.status;
+    line.principal = std::move(response.principal);
+    line.operation = std::move(response.operation);
+    line.reason = std::move(response.reason);
     const double latency = milliseconds_since(started_);
-    line["latency_ms"] = latency;
+    line.latency_ms = latency;
     shared_->finished(line, client_, response.workspace);
     report_response(shared_->options, route_, response.status, latency);
 

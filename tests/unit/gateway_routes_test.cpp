@@ -162,3 +162,44 @@ TEST_CASE("POST /api/v1/flow (list-flows, start-flow, ...) reaches the backend")
     CHECK(nlohmann::json::parse(response.body)["operation"] == std::string("flow:") + operation);
   }
 }
+
+TEST_CASE("the echo backend answers a JSON object describing the forwarded request") {
+  gateway::EchoBackend echo;
+  gateway::Forwarded forwarded{"config:get", "acme", "", R"({"actor":"u-1","keys":["a\"b"],"operation":"get"})", {}};
+  forwarded.identity.handle = "u-1";
+
+  SUBCASE("a JSON body is echoed as that JSON value") {
+    for (const char* body : {R"({"actor":"u-1","keys":["a\"b"],"operation":"get"})", "[1,2]", " 3 "}) {
+      CAPTURE(body);
+      forwarded.body = body;
+      const auto answer = echo.call(forwarded);
+      CHECK(answer.status == 200);
+      const auto out = nlohmann::json::parse(answer.body);
+      CHECK(out["echo-backend"] == true);
+      CHECK(out["operation"] == "config:get");
+      CHECK(out["actor"] == "u-1");
+      CHECK(out["workspace"] == "acme");
+      CHECK_FALSE(out.contains("flow"));
+      CHECK(out["request"] == nlohmann::json::parse(body));
+    }
+  }
+  SUBCASE("anything else is echoed as a string, and the answer stays valid JSON") {
+    for (const char* body : {"", "{\"unterminated\":", "{} {}", "{\"a\":1}}", "\"quoted\\\n", "caf\xc3"}) {
+      CAPTURE(body);
+      forwarded.body = body;
+      const auto answer = echo.call(forwarded);
+      REQUIRE(nlohmann::json::accept(answer.body));
+      const auto echoed = nlohmann::json::parse(answer.body)["request"];
+      REQUIRE(echoed.is_string());
+      if (std::string_view(body) != "caf\xc3") CHECK(echoed == body);  // invalid UTF-8 is replaced
+    }
+  }
+  SUBCASE("a stream's frames: its flow, the frame as JSON or as a string") {
+    forwarded.flow = "f-1";
+    const auto opened = nlohmann::json::parse(*echo.stream_opened(forwarded));
+    CHECK(opened["flow"] == "f-1");
+    CHECK(opened["echo-backend"] == true);
+    CHECK(nlohmann::json::parse(*echo.stream_frame(forwarded, R"({"n":1})"))["received"]["n"] == 1);
+    CHECK(nlohmann::json::parse(*echo.stream_frame(forwarded, "not json"))["received"] == "not json");
+  }
+}
