@@ -100,6 +100,17 @@ def test_caches_stats_and_registry(kit):
     assert {"login", "config:get", "flow-service:agent"} <= names
 
 
+def test_cached_authenticate(kit):
+    kit.enforcer.clear_caches()
+    assert kit.enforcer.authenticate(kit.reader_key).handle == kit.reader_user.id
+    assert kit.enforcer.authenticate(kit.reader_key).handle == kit.reader_user.id
+    assert kit.enforcer.cached_identities == 1
+    for bad in ("tg_" + "0" * 40, "", "not a credential"):
+        with pytest.raises(iam.AuthenticationFailed) as caught:
+            kit.enforcer.authenticate(bad)
+        assert str(caught.value) == str(pytest.raises(iam.AuthenticationFailed, kit.regime.authenticate, bad).value)
+
+
 def test_bad_configurations_raise(kit):
     with pytest.raises(iam.InvalidArgument):
         iam.Enforcer(kit.regime, authentication_ttl=-1)

@@ -243,6 +243,14 @@ void bind_enforcer(py::module_& m) {
           py::call_guard<py::gil_scoped_release>(),
           "Route, body, operation, authentication, authorisation, workspace, rewrite: an Outcome. "
           "request_id and client go to the audit events the regime writes meanwhile.")
+      .def(
+          "authenticate",
+          [](const iam::Enforcer& e, std::optional<std::string_view> credential) {
+            return unwrap(e.authenticate(credential));
+          },
+          py::arg("credential"), py::call_guard<py::gil_scoped_release>(),
+          "The Identity of a credential through the authentication cache (None: anonymous, never cached). "
+          "Raises AuthenticationFailed (one message, whatever the reason) or InternalError.")
       .def_property_readonly("cached_identities", &iam::Enforcer::cached_identities)
       .def_property_readonly("cached_decisions", &iam::Enforcer::cached_decisions)
       .def("stats", [](const iam::Enforcer& e) { return stats_dict(e.stats()); })
