@@ -70,7 +70,7 @@ TEST_CASE("ShardedCache: an entry in use survives a flood of new ones") {
   for (int i = 0; i < 100; ++i) {
     REQUIRE(cache.get(hot, t0) == 7);
     cache.put(iam::gateway::credential_key("flood" + std::to_string(i)), i, t0 + 10s, t0, cache.generation());
-    REQUIRE(cache.size() == 4);
+    REQUIRE(cache.size() == std::min<std::size_t>(static_cast<std::size_t>(i) + 2, 4));
   }
   CHECK(cache.get(hot, t0) == 7);
   CHECK(cache.evictions() == 97);
