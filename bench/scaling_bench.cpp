@@ -19,7 +19,6 @@
 //   the threads share no written cache line; a figure, not a goal)
 #include <chrono>
 #include <cstdio>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -110,51 +109,25 @@ void BM_CachedAuthenticateAuthorise(benchmark::State& state) {
 }
 BENCHMARK(BM_CachedAuthenticateAuthorise)->Threads(1)->Threads(2)->UseRealTime();
 
-// Keeps each run's wall time per iteration (the median when repeated), by name.
-class WallClockReporter : public benchmark::ConsoleReporter {
- public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    for (const auto& run : runs) {
-      if (run.error_occurred) continue;
-      const double multiplier = benchmark::GetTimeUnitMultiplier(run.time_unit);
-      const std::string name = run.run_name.function_name + "/" + run.run_name.threads;
-      auto& into = run.run_type == Run::RT_Aggregate ? medians_ : singles_;
-      if (run.run_type == Run::RT_Aggregate && run.aggregate_name != "median") continue;
-      into[name] = run.GetAdjustedRealTime() / multiplier;
-      into[name + "/cpu"] = run.GetAdjustedCPUTime() / multiplier;
-    }
-    ConsoleReporter::ReportRuns(runs);
-  }
-  double seconds_of(const std::string& name) const {
-    if (auto it = medians_.find(name); it != medians_.end()) return it->second;
-    if (auto it = singles_.find(name); it != singles_.end()) return it->second;
-    return -1;
-  }
-
- private:
-  std::map<std::string, double> medians_;
-  std::map<std::string, double> singles_;
-};
-
 }  // namespace
 
 int main(int argc, char** argv) {
   if (!bench::initialise(argc, argv, 5)) return 1;
   setup();  // regime, keys and warm caches before any timing
 
-  WallClockReporter reporter;
+  bench::RecordingReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
 
-  const double one = reporter.seconds_of("BM_CachedAuthenticateAuthorise/threads:1");
-  const double two = reporter.seconds_of("BM_CachedAuthenticateAuthorise/threads:2");
+  const double one = reporter.wall_seconds_of("BM_CachedAuthenticateAuthorise/threads:1");
+  const double two = reporter.wall_seconds_of("BM_CachedAuthenticateAuthorise/threads:2");
   if (one > 0) bench::result("cached_auth_ns_1t", one * 1e9);
   if (two > 0) bench::result("cached_auth_ns_2t", two * 1e9);
   if (one > 0 && two > 0) bench::result("cached_auth_scaling_2t", one / two);
   // CPU time per operation (all threads' CPU over all iterations): it grows with 2 threads
   // when they fight over shared cache lines, whatever else the machine is doing.
-  const double cpu_one = reporter.seconds_of("BM_CachedAuthenticateAuthorise/threads:1/cpu");
-  const double cpu_two = reporter.seconds_of("BM_CachedAuthenticateAuthorise/threads:2/cpu");
+  const double cpu_one = reporter.seconds_of("BM_CachedAuthenticateAuthorise/threads:1");
+  const double cpu_two = reporter.seconds_of("BM_CachedAuthenticateAuthorise/threads:2");
   if (cpu_one > 0 && cpu_two > 0) bench::result("cached_auth_cpu_per_op_2t_over_1t", cpu_two / cpu_one);
   return 0;
 }
