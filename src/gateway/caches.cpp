@@ -43,14 +43,16 @@ std::uint64_t exact_key_seed() noexcept {
 namespace {
 std::atomic<std::size_t> mapped_table_bytes{0};
 constexpr std::size_t huge_page = TableAllocator<char>::huge_page;
-std::size_t rounded_to_huge_page(std::size_t bytes) { return (bytes + huge_page - 1) / huge_page * huge_page; }
+// Whole 4 KiB pages: a partly used last huge page would cost up to 2 MiB per table, so the
+// tail is mapped in small pages.
+std::size_t rounded_to_page(std::size_t bytes) { return (bytes + 4095) / 4096 * 4096; }
 }  // namespace
 
 std::size_t table_bytes_mapped() noexcept { return mapped_table_bytes.load(std::memory_order_relaxed); }
 
 void* map_table_block(std::size_t bytes) {
   // Map one huge page more than needed and give back the unaligned head and the tail.
-  const std::size_t size = rounded_to_huge_page(bytes);
+  const std::size_t size = rounded_to_page(bytes);
   void* mapped = mmap(nullptr, size + huge_page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (mapped == MAP_FAILED) throw std::bad_alloc();
   const auto start = reinterpret_cast<std::uintptr_t>(mapped);
@@ -65,7 +67,7 @@ void* map_table_block(std::size_t bytes) {
 }
 
 void unmap_table_block(void* block, std::size_t bytes) noexcept {
-  const std::size_t size = rounded_to_huge_page(bytes);
+  const std::size_t size = rounded_to_page(bytes);
   munmap(block, size);
   mapped_table_bytes.fetch_sub(size, std::memory_order_relaxed);
 }
