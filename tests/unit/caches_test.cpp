@@ -140,6 +140,32 @@ TEST_CASE("ShardedCache agrees with a reference map over a long random sequence 
   CHECK(cache.evictions() > 0);  // the sequence did fill the cache
 }
 
+TEST_CASE("ShardedCache under concurrent gets, puts, evictions and invalidations") {
+  // Four threads over a cache far smaller than their keys: every operation races with
+  // evictions in the same shard. Values are key-derived, so a wrong answer shows.
+  const iam::TimePoint t0{std::chrono::seconds(1000)};
+  iam::gateway::ShardedCache<int> cache(32, 4);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 2000; ++i) {
+        const int k = (i * 7 + t) % 200;
+        const auto key = iam::gateway::credential_key(std::to_string(k));
+        if (auto got = cache.get(key, t0); got && *got != k) wrong.fetch_add(1);
+        cache.put(key, k, t0 + 10s, t0, cache.generation());
+        if (i % 97 == 0) cache.erase_if([](int v) { return v % 5 == 0; });
+        if (i % 331 == 0) cache.erase(key);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(wrong.load() == 0);
+  CHECK(cache.size() <= 32);
+  CHECK(cache.hits() + cache.misses() == 4 * 2000);
+  CHECK(cache.evictions() > 0);
+}
+
 TEST_CASE("cache keys: the credential's SHA-256, and a canonical decision key") {
   const auto key = iam::gateway::credential_key(key_a);
   CHECK(iam::crypto::hex_encode(key) == iam::crypto::sha256_hex(key_a).substr(0, 32));  // a 128-bit prefix
