@@ -80,15 +80,21 @@ class RecordingReporter : public benchmark::ConsoleReporter {
     for (const auto& run : runs) {
       if (run.error_occurred) continue;
       if (run.run_type == Run::RT_Aggregate) {
-        if (run.aggregate_name == "median") medians_[run.run_name.function_name + args_of(run)] = seconds(run);
+        if (run.aggregate_name == "median") {
+          medians_[run.run_name.function_name + args_of(run)] = seconds(run);
+          medians_[run.run_name.function_name + args_of(run) + " wall"] = wall_seconds(run);
+        }
       } else {
         singles_[run.run_name.function_name + args_of(run)] = seconds(run);
+        singles_[run.run_name.function_name + args_of(run) + " wall"] = wall_seconds(run);
       }
     }
     ConsoleReporter::ReportRuns(runs);
   }
 
-  // CPU seconds per iteration of `name` ("BM_X" or "BM_X/1000"); negative when not run.
+  // CPU seconds per iteration of `name` ("BM_X", "BM_X/1000" or "BM_X/threads:2");
+  // negative when not run. wall_seconds_of: the same in wall-clock time.
+  double wall_seconds_of(const std::string& name) const { return seconds_of(name + " wall"); }
   double seconds_of(const std::string& name) const {
     if (auto it = medians_.find(name); it != medians_.end()) return it->second;
     if (auto it = singles_.find(name); it != singles_.end()) return it->second;
@@ -97,11 +103,16 @@ class RecordingReporter : public benchmark::ConsoleReporter {
 
  private:
   static std::string args_of(const Run& run) {
-    return run.run_name.args.empty() ? std::string() : "/" + run.run_name.args;
+    std::string args = run.run_name.args.empty() ? std::string() : "/" + run.run_name.args;
+    if (!run.run_name.threads.empty()) args += "/" + run.run_name.threads;  // "threads:2"
+    return args;
   }
   static double seconds(const Run& run) {
     // GetAdjustedCPUTime is in the run's time unit; convert to seconds.
     return run.GetAdjustedCPUTime() / benchmark::GetTimeUnitMultiplier(run.time_unit);
+  }
+  static double wall_seconds(const Run& run) {
+    return run.GetAdjustedRealTime() / benchmark::GetTimeUnitMultiplier(run.time_unit);
   }
 
   std::map<std::string, double> medians_;

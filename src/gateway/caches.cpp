@@ -1,9 +1,14 @@
 #include "gateway/caches.h"
 
 #include <sodium.h>
+#include <sys/mman.h>
 
+#include <absl/hash/hash.h>
+
+#include <algorithm>
 #include <array>
 #include <cstring>
+#include <new>
 
 #include "crypto/crypto.h"
 
@@ -21,65 +26,119 @@ CacheKey credential_key(std::string_view credential) noexcept {
 
 namespace {
 
-// The SipHash key of this process: random, so bucket placement cannot be predicted.
-const unsigned char* exact_key_secret() noexcept {
-  static const auto secret = [] {
+// The hash seed of this process: random, so bucket and shard placement cannot be predicted
+// from outside.
+std::uint64_t exact_key_seed() noexcept {
+  static const std::uint64_t seed = [] {
     crypto::ensure_initialised();
-    std::array<unsigned char, crypto_shorthash_KEYBYTES> key{};
-    crypto_shorthash_keygen(key.data());
-    return key;
+    std::uint64_t value = 0;
+    randombytes_buf(&value, sizeof value);
+    return value;
   }();
-  return secret.data();
-}
-
-// LEB128: short, and unambiguous wherever it ends.
-void append_number(std::string& out, std::size_t n) {
-  do {
-    const auto low = static_cast<unsigned char>(n & 0x7f);
-    n >>= 7;
-    out.push_back(static_cast<char>(n ? (low | 0x80) : low));
-  } while (n);
-}
-
-// A length prefix before every field keeps ("ab","c") and ("a","bc") apart.
-void append_field(std::string& out, std::string_view field) {
-  append_number(out, field.size());
-  out.append(field);
-}
-
-ExactKey finish(std::string bytes) {
-  ExactKey key{std::move(bytes), 0};
-  unsigned char digest[crypto_shorthash_BYTES];
-  crypto_shorthash(digest, reinterpret_cast<const unsigned char*>(key.bytes.data()), key.bytes.size(),
-                   exact_key_secret());
-  std::memcpy(&key.hash, digest, sizeof key.hash);
-  return key;
+  return seed;
 }
 
 }  // namespace
 
-ExactKey decision_key(std::string_view handle, std::string_view capability, const Resource& resource,
-                      const Parameters& parameters) {
-  std::string bytes;
-  bytes.reserve(handle.size() + capability.size() + 64);
-  append_field(bytes, handle);
-  append_field(bytes, capability);
-  // std::map iterates in key order: the serialisation is canonical. The counts keep
-  // resource components and parameters apart.
-  append_number(bytes, resource.components().size());
-  for (const auto& [name, value] : resource.components()) {
-    append_field(bytes, name);
-    append_field(bytes, value);
-  }
-  append_number(bytes, parameters.size());
-  for (const auto& [name, value] : parameters) {
-    append_field(bytes, name);
-    append_field(bytes, value);
-  }
-  return finish(std::move(bytes));
+namespace {
+std::atomic<std::size_t> mapped_table_bytes{0};
+constexpr std::size_t huge_page = TableAllocator<char>::huge_page;
+// Whole 4 KiB pages: a partly used last huge page would cost up to 2 MiB per table, so the
+// tail is mapped in small pages.
+std::size_t rounded_to_page(std::size_t bytes) { return (bytes + 4095) / 4096 * 4096; }
+}  // namespace
+
+std::size_t table_bytes_mapped() noexcept { return mapped_table_bytes.load(std::memory_order_relaxed); }
+
+void* map_table_block(std::size_t bytes) {
+  // Map one huge page more than needed and give back the unaligned head and the tail.
+  const std::size_t size = rounded_to_page(bytes);
+  void* mapped = mmap(nullptr, size + huge_page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mapped == MAP_FAILED) throw std::bad_alloc();
+  const auto start = reinterpret_cast<std::uintptr_t>(mapped);
+  const std::uintptr_t aligned = (start + huge_page - 1) / huge_page * huge_page;
+  if (aligned > start) munmap(mapped, aligned - start);
+  if (const std::size_t tail = start + size + huge_page - (aligned + size); tail > 0)
+    munmap(reinterpret_cast<void*>(aligned + size), tail);
+  void* block = reinterpret_cast<void*>(aligned);
+  madvise(block, size, MADV_HUGEPAGE);  // advice only: without huge pages it still works
+  mapped_table_bytes.fetch_add(size, std::memory_order_relaxed);
+  return block;
 }
 
-ExactKey workspace_key(std::string_view workspace) { return finish(std::string(workspace)); }
+void unmap_table_block(void* block, std::size_t bytes) noexcept {
+  const std::size_t size = rounded_to_page(bytes);
+  munmap(block, size);
+  mapped_table_bytes.fetch_sub(size, std::memory_order_relaxed);
+}
+
+std::size_t this_thread_stripe() noexcept {
+  static std::atomic<std::size_t> next{0};
+  thread_local const std::size_t mine = next.fetch_add(1, std::memory_order_relaxed) % stripe_count;
+  return mine;
+}
+
+void ExactKeyBuilder::grow(std::size_t more) {
+  const std::size_t capacity = std::max(2 * capacity_, size_ + more);
+  auto grown = std::make_unique<char[]>(capacity);
+  std::memcpy(grown.get(), data_, size_);
+  heap_ = std::move(grown);
+  data_ = heap_.get();
+  capacity_ = capacity;
+}
+
+void ExactKeyBuilder::append_long_number(std::size_t n) {
+  char bytes[10];
+  std::size_t count = 0;
+  do {
+    const auto low = static_cast<unsigned char>(n & 0x7f);
+    n >>= 7;
+    bytes[count++] = static_cast<char>(n ? (low | 0x80) : low);
+  } while (n);
+  if (count > capacity_ - size_) grow(count);
+  std::memcpy(data_ + size_, bytes, count);
+  size_ += count;
+}
+
+// absl::Hash (fast on short inputs, unlike a cryptographic PRF) over the seed and the
+// bytes. It is not a PRF: bucket flooding is made hard by the secret seed, not impossible,
+// and its worst case is bounded by one shard's capacity (docs/decisions.md).
+ExactKeyRef ExactKeyBuilder::finish() noexcept {
+  const absl::string_view bytes(data_, size_);
+  return ExactKeyRef{std::string_view(data_, size_),
+                     absl::Hash<std::pair<std::uint64_t, absl::string_view>>{}({exact_key_seed(), bytes})};
+}
+
+ExactKeyRef decision_key(ExactKeyBuilder& out, std::string_view handle, std::string_view capability,
+                         const Resource& resource, const Parameters& parameters) {
+  out.append_field(handle);
+  out.append_field(capability);
+  // std::map iterates in key order: the serialisation is canonical. The counts keep
+  // resource components and parameters apart.
+  out.append_number(resource.components().size());
+  for (const auto& [name, value] : resource.components()) {
+    out.append_field(name);
+    out.append_field(value);
+  }
+  out.append_number(parameters.size());
+  for (const auto& [name, value] : parameters) {
+    out.append_field(name);
+    out.append_field(value);
+  }
+  return out.finish();
+}
+
+ExactKey decision_key(std::string_view handle, std::string_view capability, const Resource& resource,
+                      const Parameters& parameters) {
+  ExactKeyBuilder builder;
+  return owned(decision_key(builder, handle, capability, resource, parameters));
+}
+
+ExactKey workspace_key(std::string_view workspace) {
+  ExactKeyBuilder builder;
+  builder.append_field(workspace);
+  return owned(builder.finish());
+}
 
 CachedIdentity CachedIdentity::from(const Identity& identity) {
   const bool same = identity.principal_id == identity.handle;
@@ -89,6 +148,30 @@ CachedIdentity CachedIdentity::from(const Identity& identity) {
 
 Identity CachedIdentity::to_identity() const {
   return Identity{handle, workspace, principal_is_handle ? handle : distinct_principal_id, source, expires};
+}
+
+std::shared_ptr<const CachedIdentity> IdentityRecords::intern(const Identity& identity) {
+  CachedIdentity record = CachedIdentity::from(identity);
+  // Every field, length-prefixed, so two different identities never share a name.
+  ExactKeyBuilder name;
+  name.append_field(record.handle);
+  name.append_field(record.workspace);
+  name.append_field(record.distinct_principal_id);
+  name.append_number(record.principal_is_handle ? 1 : 0);
+  name.append_number(static_cast<std::size_t>(record.source));
+  if (record.expires) name.append_field(std::to_string(record.expires->time_since_epoch().count()));
+  const std::string_view bytes = name.finish().bytes;
+
+  MutexLock lock(mutex_);
+  auto& slot = records_[std::string(bytes)];
+  if (auto alive = slot.lock()) return alive;
+  auto fresh = std::make_shared<const CachedIdentity>(std::move(record));
+  slot = fresh;
+  if (records_.size() >= sweep_at_) {
+    absl::erase_if(records_, [](const auto& entry) { return entry.second.expired(); });
+    sweep_at_ = std::max<std::size_t>(64, 2 * records_.size());
+  }
+  return fresh;
 }
 
 std::optional<CacheKey> key_from_hex(std::string_view hex) noexcept {
@@ -120,7 +203,7 @@ void GatewayCaches::apply(const Invalidation& event) {
         identities.clear();
       return;
     case Invalidation::Kind::user:
-      identities.erase_if([&](const CachedIdentity& identity) { return identity.handle == event.id; });
+      identities.erase_if([&](const auto& identity) { return identity->handle == event.id; });
       decisions.erase_if([&](const CachedDecision& cached) { return cached.handle == event.id; });
       return;
     case Invalidation::Kind::workspace:
@@ -132,7 +215,7 @@ void GatewayCaches::apply(const Invalidation& event) {
       workspaces.erase(workspace_key(event.id));
       return;
     case Invalidation::Kind::signing_keys:
-      identities.erase_if([](const CachedIdentity& identity) { return identity.source == CredentialSource::jwt; });
+      identities.erase_if([](const auto& identity) { return identity->source == CredentialSource::jwt; });
       return;
     case Invalidation::Kind::everything:
       clear();

@@ -90,17 +90,17 @@ struct gateway::EnforcerState {
   Logger logger;
   std::shared_ptr<gateway::GatewayCaches> caches;
   JsonLimits body_limits;
-  // EnforcerStats' counters: [source][outcome] as there.
-  mutable std::array<std::array<std::atomic<std::uint64_t>, 3>, 4> authentications{};
-  mutable std::atomic<std::uint64_t> allowed{0};
-  mutable std::atomic<std::uint64_t> denied{0};
+  // EnforcerStats' counters: authentications [source][outcome] as there (at source * 3 +
+  // outcome), then allowed and denied. Striped per thread: they are on the hit path.
+  static constexpr std::size_t outcomes = 3, allowed_counter = 12, denied_counter = 13;
+  mutable gateway::StripedCounters<14> counters;
 
   static constexpr std::size_t malformed_source = 3;
   void count_authentication(std::size_t source, const Result<Identity>& result) const noexcept {
     const auto outcome = result.ok() ? AuthenticationOutcome::success
                          : result.error().code == ErrorCode::internal_error ? AuthenticationOutcome::error
                                                                             : AuthenticationOutcome::failure;
-    authentications[source][static_cast<std::size_t>(outcome)].fetch_add(1, std::memory_order_relaxed);
+    counters.add(source * outcomes + static_cast<std::size_t>(outcome));
   }
 
   void log(LogLevel level, std::string_view message) const noexcept {
@@ -176,7 +176,7 @@ struct gateway::EnforcerState {
 
     const auto key = gateway::credential_key(*credential);
     const TimePoint now = clock->now();
-    if (auto hit = caches->identities.get(key, now, [](const gateway::CachedIdentity& cached) { return cached.to_identity(); }))
+    if (auto hit = caches->identities.get(key, now, [](const auto& cached) { return cached->to_identity(); }))
       return std::move(*hit);
 
     const auto generation = caches->identities.generation();
@@ -186,20 +186,21 @@ struct gateway::EnforcerState {
     // accept, but it is not cached.
     TimePoint expires = now + authentication_ttl;
     if (result->expires) expires = std::min(expires, *result->expires);  // never past a JWT's exp or a key's expiry
-    caches->identities.put(key, gateway::CachedIdentity::from(*result), expires, now, generation);
+    caches->identities.put(key, caches->identity_records.intern(*result), expires, now, generation);
     return result;
   }
 
   Decision authorise(const Identity& identity, std::string_view capability, const Resource& resource,
                      const Parameters& parameters) const {
     Decision decision = authorise_uncounted(identity, capability, resource, parameters);
-    (decision.allow ? allowed : denied).fetch_add(1, std::memory_order_relaxed);
+    counters.add(decision.allow ? allowed_counter : denied_counter);
     return decision;
   }
 
   Decision authorise_uncounted(const Identity& identity, std::string_view capability, const Resource& resource,
                                const Parameters& parameters) const {
-    const auto key = gateway::decision_key(identity.handle, capability, resource, parameters);
+    gateway::ExactKeyBuilder key_bytes;  // on the stack: a hit allocates nothing
+    const auto key = gateway::decision_key(key_bytes, identity.handle, capability, resource, parameters);
     const TimePoint now = clock->now();
     if (auto hit = caches->decisions.get(key, now, [](const gateway::CachedDecision& cached) { return cached.decision; }))
       return *hit;
@@ -207,7 +208,8 @@ struct gateway::EnforcerState {
     const auto generation = caches->decisions.generation();
     const Decision decision = regime->authorise(identity, capability, resource, parameters);
     const auto ttl = std::clamp(decision.ttl, std::chrono::seconds(0), decision_ttl);
-    caches->decisions.put(key, gateway::CachedDecision{decision, identity.handle}, now + ttl, now, generation);
+    caches->decisions.put(gateway::owned(key), gateway::CachedDecision{decision, identity.handle}, now + ttl, now,
+                          generation);
     return decision;
   }
 
@@ -553,9 +555,9 @@ EnforcerStats Enforcer::stats() const noexcept {
   EnforcerStats stats;
   for (std::size_t s = 0; s < stats.authentications.size(); ++s)
     for (std::size_t o = 0; o < stats.authentications[s].size(); ++o)
-      stats.authentications[s][o] = state_->authentications[s][o].load(std::memory_order_relaxed);
-  stats.authorisations_allowed = state_->allowed.load(std::memory_order_relaxed);
-  stats.authorisations_denied = state_->denied.load(std::memory_order_relaxed);
+      stats.authentications[s][o] = state_->counters.load(s * gateway::EnforcerState::outcomes + o);
+  stats.authorisations_allowed = state_->counters.load(gateway::EnforcerState::allowed_counter);
+  stats.authorisations_denied = state_->counters.load(gateway::EnforcerState::denied_counter);
   const auto& caches = *state_->caches;
   stats.identities = {caches.identities.hits(), caches.identities.misses(), caches.identities.evictions(),
                       cached_identities()};

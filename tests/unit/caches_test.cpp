@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <map>
 #include <thread>
 
 #include "../support/enforcer.h"
@@ -28,18 +29,18 @@ iam::Resource ws(const std::string& workspace) { return iam::Resource::workspace
 
 // ------------------------------------------------------------------ the cache itself
 
-TEST_CASE("ShardedLruCache: expiry, LRU eviction and an exact bound") {
+TEST_CASE("ShardedCache: expiry, second-chance eviction and an exact bound") {
   const iam::TimePoint t0{std::chrono::seconds(1000)};
-  iam::gateway::ShardedLruCache<int> cache(2, 1);
+  iam::gateway::ShardedCache<int> cache(2, 1);
   const auto a = iam::gateway::credential_key("a");
   const auto b = iam::gateway::credential_key("b");
   const auto c = iam::gateway::credential_key("c");
   cache.put(a, 1, t0 + 10s, t0, cache.generation());
   cache.put(b, 2, t0 + 10s, t0, cache.generation());
-  CHECK(cache.get(a, t0) == 1);  // a is now the most recently used
+  CHECK(cache.get(a, t0) == 1);  // a is now referenced, b is not
   cache.put(c, 3, t0 + 10s, t0, cache.generation());
   CHECK(cache.size() == 2);
-  CHECK_FALSE(cache.get(b, t0).has_value());  // b was least recently used
+  CHECK_FALSE(cache.get(b, t0).has_value());  // b was not used since it was stored
   CHECK(cache.get(a, t0) == 1);
   CHECK(cache.get(c, t0) == 3);
   CHECK_FALSE(cache.get(a, t0 + 10s).has_value());  // expired at its deadline, and dropped
@@ -54,26 +55,41 @@ TEST_CASE("ShardedLruCache: expiry, LRU eviction and an exact bound") {
   CHECK_FALSE(cache.get(a, t0).has_value());
 
   // Capacity is split over the shards so the total never exceeds it.
-  iam::gateway::ShardedLruCache<int> big(10, 4);
+  iam::gateway::ShardedCache<int> big(10, 4);
   for (int i = 0; i < 1000; ++i)
     big.put(iam::gateway::credential_key(std::to_string(i)), i, t0 + 10s, t0, big.generation());
   CHECK(big.size() <= 10);
   CHECK(big.size() >= 7);  // every shard is used
 }
 
-TEST_CASE("ShardedLruCache matches a reference LRU over a long random sequence of operations") {
-  // One shard, so the whole cache is one LRU list of `capacity` entries; the reference is
-  // a plain vector ordered most recent first.
+TEST_CASE("ShardedCache: an entry in use survives a flood of new ones") {
+  const iam::TimePoint t0{std::chrono::seconds(1000)};
+  iam::gateway::ShardedCache<int> cache(4, 1);
+  const auto hot = iam::gateway::credential_key("hot");
+  cache.put(hot, 7, t0 + 10s, t0, cache.generation());
+  for (int i = 0; i < 100; ++i) {
+    REQUIRE(cache.get(hot, t0) == 7);
+    cache.put(iam::gateway::credential_key("flood" + std::to_string(i)), i, t0 + 10s, t0, cache.generation());
+    REQUIRE(cache.size() == std::min<std::size_t>(static_cast<std::size_t>(i) + 2, 4));
+  }
+  CHECK(cache.get(hot, t0) == 7);
+  CHECK(cache.evictions() == 97);
+}
+
+TEST_CASE("ShardedCache agrees with a reference map over a long random sequence of operations") {
+  // One shard of `capacity` entries. The reference is a plain map; the cache may have
+  // evicted an entry only if an eviction happened since that entry was stored, and must
+  // otherwise answer exactly as the map does (never a stale, erased or expired value).
   using iam::gateway::ExactKey;
   const iam::TimePoint t0{std::chrono::seconds(1000)};
   constexpr std::size_t capacity = 8;
-  iam::gateway::ShardedLruCache<int, ExactKey, iam::gateway::ExactKeyHash> cache(capacity, 1);
+  iam::gateway::ShardedCache<int, ExactKey, iam::gateway::ExactKeyHash, iam::gateway::ExactKeyEq> cache(capacity, 1);
   struct Entry {
-    std::string key;
     int value;
     iam::TimePoint expires;
+    std::uint64_t evictions_when_stored;
   };
-  std::vector<Entry> model;
+  std::map<std::string, Entry> model;
   std::uint64_t state = 12345;
   auto next = [&] {
     state = state * 6364136223846793005ULL + 1442695040888963407ULL;
@@ -83,19 +99,19 @@ TEST_CASE("ShardedLruCache matches a reference LRU over a long random sequence o
   for (int step = 0; step < 20000; ++step) {
     const std::string name = "k" + std::to_string(next() % 20);
     const ExactKey key = iam::gateway::workspace_key(name);
-    auto found = std::find_if(model.begin(), model.end(), [&](const Entry& e) { return e.key == name; });
+    auto found = model.find(name);
     switch (next() % 5) {
       case 0:
       case 1: {  // get
         auto got = cache.get(key, now);
-        if (found == model.end() || found->expires <= now) {
+        if (found == model.end() || found->second.expires <= now) {
           REQUIRE_FALSE(got.has_value());
           if (found != model.end()) model.erase(found);
-        } else {
-          REQUIRE(got == found->value);
-          Entry e = *found;
+        } else if (!got) {
+          REQUIRE(cache.evictions() > found->second.evictions_when_stored);  // only an eviction drops it
           model.erase(found);
-          model.insert(model.begin(), e);
+        } else {
+          REQUIRE(*got == found->second.value);
         }
         break;
       }
@@ -103,9 +119,7 @@ TEST_CASE("ShardedLruCache matches a reference LRU over a long random sequence o
         const int value = static_cast<int>(next() % 1000);
         const iam::TimePoint expires = now + std::chrono::seconds(1 + next() % 30);
         cache.put(key, value, expires, now, cache.generation());
-        if (found != model.end()) model.erase(found);
-        else if (model.size() == capacity) model.pop_back();
-        model.insert(model.begin(), Entry{name, value, expires});
+        model.insert_or_assign(name, Entry{value, expires, cache.evictions()});
         break;
       }
       case 3:  // erase, or erase_if on odd values
@@ -114,14 +128,42 @@ TEST_CASE("ShardedLruCache matches a reference LRU over a long random sequence o
           if (found != model.end()) model.erase(found);
         } else {
           cache.erase_if([](int v) { return v % 2 == 1; });
-          std::erase_if(model, [](const Entry& e) { return e.value % 2 == 1; });
+          std::erase_if(model, [](const auto& e) { return e.second.value % 2 == 1; });
         }
         break;
       default:
         now += std::chrono::seconds(next() % 3);
     }
-    REQUIRE(cache.size() == model.size());
+    REQUIRE(cache.size() <= capacity);
+    REQUIRE(cache.size() <= model.size());
   }
+  CHECK(cache.evictions() > 0);  // the sequence did fill the cache
+}
+
+TEST_CASE("ShardedCache under concurrent gets, puts, evictions and invalidations") {
+  // Four threads over a cache far smaller than their keys: every operation races with
+  // evictions in the same shard. Values are key-derived, so a wrong answer shows.
+  const iam::TimePoint t0{std::chrono::seconds(1000)};
+  iam::gateway::ShardedCache<int> cache(32, 4);
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 2000; ++i) {
+        const int k = (i * 7 + t) % 200;
+        const auto key = iam::gateway::credential_key(std::to_string(k));
+        if (auto got = cache.get(key, t0); got && *got != k) wrong.fetch_add(1);
+        cache.put(key, k, t0 + 10s, t0, cache.generation());
+        if (i % 97 == 0) cache.erase_if([](int v) { return v % 5 == 0; });
+        if (i % 331 == 0) cache.erase(key);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  CHECK(wrong.load() == 0);
+  CHECK(cache.size() <= 32);
+  CHECK(cache.hits() + cache.misses() == 4 * 2000);
+  CHECK(cache.evictions() > 0);
 }
 
 TEST_CASE("cache keys: the credential's SHA-256, and a canonical decision key") {
@@ -157,6 +199,31 @@ TEST_CASE("a cached identity gives back exactly the identity stored") {
     CHECK(back.source == identity.source);
     CHECK(back.expires == identity.expires);
   }
+}
+
+TEST_CASE("identity records: one shared record per distinct identity") {
+  iam::gateway::IdentityRecords records;
+  const iam::Identity alice{"u-1", "default", "u-1", CredentialSource::api_key, std::nullopt};
+  auto first = records.intern(alice);
+  CHECK(records.intern(alice) == first);  // the same record, not a copy
+  CHECK(first->to_identity().handle == "u-1");
+  iam::Identity other_workspace = alice;
+  other_workspace.workspace = "w";
+  iam::Identity expiring = alice;
+  expiring.expires = iam::TimePoint{std::chrono::seconds(5)};
+  iam::Identity jwt = alice;
+  jwt.source = CredentialSource::jwt;
+  for (const auto& different : {other_workspace, expiring, jwt}) {
+    auto record = records.intern(different);
+    CHECK(record != first);
+    CHECK(record->to_identity().workspace == different.workspace);
+    CHECK(record->to_identity().expires == different.expires);
+    CHECK(record->to_identity().source == different.source);
+  }
+  // A record nobody holds any more is made afresh, also after many others came and went.
+  first.reset();
+  for (int i = 0; i < 1000; ++i) CHECK(records.intern(iam::Identity{"u-" + std::to_string(i), "w", "", CredentialSource::jwt, std::nullopt}));
+  CHECK(records.intern(alice)->to_identity().principal_id == "u-1");
 }
 
 // ------------------------------------------------------------------ authentication cache

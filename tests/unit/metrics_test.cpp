@@ -162,7 +162,7 @@ TEST_CASE("RequestMetrics: pre-made series by route and status, other statuses a
 
 TEST_CASE("cache statistics: hits, misses (expired included) and evictions") {
   const iam::TimePoint t0{std::chrono::seconds(1000)};
-  iam::gateway::ShardedLruCache<int> cache(1, 1);
+  iam::gateway::ShardedCache<int> cache(1, 1);
   const auto a = iam::gateway::credential_key("a");
   const auto b = iam::gateway::credential_key("b");
   CHECK_FALSE(cache.get(a, t0));  // miss
