@@ -73,9 +73,11 @@ async def socket_logins(gw, admin):
 with Gateway(EXE, "--bootstrap-mode", "bootstrap", "--address-free-failures", str(FREE_FAILURES)) as gw:
     admin = setup(gw)
     asyncio.run(socket_logins(gw, admin))
-    lines = [json.loads(line) for line in gw.log_lines if line.startswith("{")]
-    c.check(any(line.get("reason") == "throttled (client address)" for line in lines),
-            "the HTTP refusal is logged as the address throttle's")
+    # The log is read by another thread: wait for the line rather than read it at once.
+    def throttled_logged():
+        lines = [json.loads(line) for line in list(gw.log_lines) if line.startswith("{")]
+        return any(line.get("reason") == "throttled (client address)" for line in lines)
+    c.check(gw.wait_until(throttled_logged, timeout=10.0), "the HTTP refusal is logged as the address throttle's")
 
 # Item 5: a success from the address (the attacker's own account) does not refund guesses.
 with Gateway(EXE, "--bootstrap-mode", "bootstrap", "--address-free-failures", str(FREE_FAILURES)) as gw:
