@@ -186,6 +186,9 @@ const std::vector<std::pair<std::string, std::string>> kWorkspaceColumns = {
 const std::vector<std::pair<std::string, std::string>> kKeyColumns = {
     {"id", "ID"}, {"name", "NAME"}, {"prefix", "PREFIX"}, {"expires", "EXPIRES"},
     {"created", "CREATED"}, {"last_used", "LAST USED"}};
+const std::vector<std::pair<std::string, std::string>> kSigningKeyColumns = {
+    {"kid", "KID"}, {"status", "STATUS"}, {"created", "CREATED"}, {"activated", "ACTIVATED"},
+    {"retired", "RETIRED"}, {"grace_ends", "GRACE ENDS"}};
 
 // ---------------------------------------------------------------- commands
 
@@ -484,6 +487,10 @@ int main(int argc, char** argv) {
   add("rotate-signing-key", "Make a new JWT signing key; the old one verifies through its grace period");
   commands.back().request = simple("rotate-signing-key");
   commands.back().print = done_out("rotated");
+
+  add("list-signing-keys", "List the JWT signing keys: next, current, retired (with the end of its grace period)");
+  commands.back().request = simple("list-signing-keys");
+  commands.back().print = [](const json& r) { print_table(r.value("signing_keys", json::array()), kSigningKeyColumns); };
 
   // Local only: it is about the files of a store, not an IAM operation.
   auto* rotate_kek = app.add_subcommand(

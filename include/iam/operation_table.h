@@ -33,6 +33,7 @@ enum class Operation {
   resolve_api_key,
   get_signing_key_public,
   rotate_signing_key,
+  list_signing_keys,  // an extension: TrustGraph has no such operation
   change_password,
   reset_password,
   create_user,

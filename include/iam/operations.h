@@ -51,6 +51,18 @@ struct ApiKeyRecord {
   std::optional<TimePoint> last_used;
 };
 
+// A JWT signing key as list-signing-keys shows it: its state and times, never key material.
+enum class SigningKeyStatus { next, current, retired };  // iam/signing_key.h's three states
+
+struct SigningKeyRecord {
+  std::string kid;
+  SigningKeyStatus status = SigningKeyStatus::next;
+  TimePoint created{};
+  std::optional<TimePoint> activated;  // began signing (current and retired keys)
+  std::optional<TimePoint> retired;
+  std::optional<TimePoint> grace_ends;  // retired keys: when they stop verifying (retired + grace)
+};
+
 // ---- request ----
 
 struct UserInput {
@@ -110,6 +122,7 @@ struct OperationResponse {
   std::optional<SecretString> jwt;
   std::optional<TimePoint> jwt_expires;
   std::optional<std::string> signing_key_public;
+  std::optional<std::vector<SigningKeyRecord>> signing_keys;
   std::optional<std::string> resolved_user_id;
   std::optional<std::string> resolved_workspace;  // on the wire also resolved_default_workspace
   std::optional<std::vector<std::string>> resolved_roles;

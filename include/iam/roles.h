@@ -129,6 +129,10 @@ class IAM_EXPORT RolesRegime : public Regime, public Administration {
   // signs from now, the current one retires into its grace period, and a fresh next key
   // is published.
   virtual Status rotate_signing_key(const Actor& actor) = 0;
+  // Every stored signing key with its state and times (an extension of TrustGraph's
+  // protocol); a retired key's grace_ends is retired + the grace period the key set uses.
+  // Needs iam:admin over every workspace when an actor is named.
+  virtual Result<std::vector<SigningKeyRecord>> list_signing_keys(const Actor& actor) = 0;
   // Scheduled rotation, for a caller that runs it periodically (iam-gateway
   // --key-rotation-interval): rotates as rotate_signing_key does when the current key has
   // signed for `interval` or longer, and answers whether this call rotated. The store

@@ -25,7 +25,7 @@
 //                                            returns the record (no name: the id)
 //   get-workspace                            stub record (enabled, name = id) for any valid id
 //   list-workspaces, list-my-workspaces,
-//   list-api-keys                            empty lists
+//   list-api-keys, list-signing-keys         empty lists
 //   not-supported:
 //     get-signing-key-public                       there are no signing keys
 //     authorise, authorise-many via execute        answered by Regime::authorise /
@@ -178,6 +178,11 @@ class NoauthRegime final : public Regime, public Administration {
       case Operation::list_api_keys: {
         OperationResponse response;
         response.api_keys.emplace();
+        return response;
+      }
+      case Operation::list_signing_keys: {
+        OperationResponse response;
+        response.signing_keys.emplace();
         return response;
       }
 

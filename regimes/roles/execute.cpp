@@ -89,6 +89,12 @@ const std::unordered_map<Operation, Handler>& handlers() {
        }},
       {Operation::rotate_signing_key,
        [](RolesRegime& g, const OperationRequest& r) { return empty_or_error(g.rotate_signing_key(r.actor)); }},
+      {Operation::list_signing_keys,
+       [](RolesRegime& g, const OperationRequest& r) {
+         return respond(g.list_signing_keys(r.actor), [](OperationResponse& o, std::vector<SigningKeyRecord> k) {
+           o.signing_keys = std::move(k);
+         });
+       }},
       {Operation::change_password,
        [](RolesRegime& g, const OperationRequest& r) {
          return empty_or_error(g.change_password(r.actor, text(r.user_id), secret(r.password), secret(r.new_password)));

@@ -132,6 +132,7 @@ class RolesRegimeImpl final : public RolesRegime {
   std::string jwks() override;
   std::uint64_t login_throttle_refusals() const noexcept override { return login_throttle_.refusals(); }
   Status rotate_signing_key(const Actor& actor) override;
+  Result<std::vector<SigningKeyRecord>> list_signing_keys(const Actor& actor) override;
   Result<bool> rotate_signing_key_if_due(std::chrono::seconds interval) override;
   Status change_password(const Actor& actor, std::string_view user_id, std::string_view password,
                          std::string_view new_password) override;

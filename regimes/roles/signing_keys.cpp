@@ -83,6 +83,23 @@ Status RolesRegimeImpl::rotate_signing_key(const Actor& actor) {
   });
 }
 
+Result<std::vector<SigningKeyRecord>> RolesRegimeImpl::list_signing_keys(const Actor& actor) {
+  // Lists every workspace's keys (registry: all_workspaces). A read: not audited.
+  IAM_RETURN_IF_ERROR(check_actor(actor, kIamAdmin, every_workspace));
+  auto stored = repo().list_signing_keys();
+  if (!stored) return storage_error(stored.error());
+  std::vector<SigningKeyRecord> out;
+  out.reserve(stored->size());
+  for (const SigningKey& key : *stored) {
+    SigningKeyRecord record{key.kid, SigningKeyStatus::retired, key.created, key.activated, key.retired, std::nullopt};
+    if (key.is_next()) record.status = SigningKeyStatus::next;
+    if (key.is_current()) record.status = SigningKeyStatus::current;
+    if (key.retired) record.grace_ends = *key.retired + cfg_.jwt.effective_grace();
+    out.push_back(std::move(record));
+  }
+  return out;
+}
+
 Result<bool> RolesRegimeImpl::rotate_signing_key_if_due(std::chrono::seconds interval) {
   if (interval.count() <= 0) return Error{ErrorCode::invalid_argument, "the key rotation interval must be positive"};
   const TimePoint t = now();

@@ -347,6 +347,28 @@ json api_key_to_json(const ApiKeyRecord& key) {
   };
 }
 
+namespace {
+std::string_view signing_key_status_name(SigningKeyStatus status) {
+  switch (status) {
+    case SigningKeyStatus::next: return "next";
+    case SigningKeyStatus::current: return "current";
+    case SigningKeyStatus::retired: return "retired";
+  }
+  return "retired";
+}
+}  // namespace
+
+json signing_key_to_json(const SigningKeyRecord& key) {
+  return {
+      {"kid", key.kid},
+      {"status", signing_key_status_name(key.status)},
+      {"created", time_text(key.created)},
+      {"activated", time_text(key.activated)},
+      {"retired", time_text(key.retired)},
+      {"grace_ends", time_text(key.grace_ends)},
+  };
+}
+
 json response_to_json(const OperationResponse& response) {
   json out = json::object();
   if (response.user) out["user"] = user_to_json(*response.user);
@@ -371,6 +393,11 @@ json response_to_json(const OperationResponse& response) {
   if (response.jwt) out["jwt"] = std::string(response.jwt->view());
   if (response.jwt_expires) out["jwt_expires"] = time_text(*response.jwt_expires);
   if (response.signing_key_public) out["signing_key_public"] = *response.signing_key_public;
+  if (response.signing_keys) {
+    json keys = json::array();
+    for (const SigningKeyRecord& key : *response.signing_keys) keys.push_back(signing_key_to_json(key));
+    out["signing_keys"] = std::move(keys);
+  }
   if (response.resolved_user_id) out["resolved_user_id"] = *response.resolved_user_id;
   if (response.resolved_workspace) {
     out["resolved_workspace"] = *response.resolved_workspace;

@@ -64,6 +64,9 @@ std::string decisions_to_json_text(const std::vector<Decision>& decisions);
 nlohmann::json user_to_json(const UserRecord& user);
 nlohmann::json workspace_to_json(const WorkspaceRecord& workspace);
 nlohmann::json api_key_to_json(const ApiKeyRecord& key);
+// {kid, status ("next" | "current" | "retired"), created, activated, retired, grace_ends};
+// an absent time is "".
+nlohmann::json signing_key_to_json(const SigningKeyRecord& key);
 
 // Only the fields the response holds; `{}` when it holds none. An empty optional list is
 // absent, a present empty list is `[]`.

@@ -28,6 +28,8 @@ constexpr std::array table = {
     OperationInfo{get_signing_key_public, "get-signing-key-public", administration, false, GatewayRule{PUBLIC}},
     OperationInfo{rotate_signing_key, "rotate-signing-key", administration, false,
                   GatewayRule{"iam:admin", no_parameters, true}},
+    OperationInfo{list_signing_keys, "list-signing-keys", administration, false,
+                  GatewayRule{"iam:admin", no_parameters, true}},
     OperationInfo{change_password, "change-password", administration, false, GatewayRule{AUTHENTICATED}},
     OperationInfo{reset_password, "reset-password", administration, false, GatewayRule{"users:admin", workspace_parameter}},
     OperationInfo{create_user, "create-user", administration, false, GatewayRule{"users:admin", workspace_parameter}},

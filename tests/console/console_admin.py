@@ -5,6 +5,7 @@ console uses, called directly). Screenshots of each page go to $CONSOLE_SCREENSH
 
     console_admin.py IAM_GATEWAY"""
 import base64
+import datetime
 import json
 import os
 import sys
@@ -21,6 +22,17 @@ ROOT_PASSWORD = "root-password-1"
 RITA_PASSWORD = "rita-password-1"
 ADMIN_PAGES = {"nav-users", "nav-keys", "nav-workspaces", "nav-signing-keys", "nav-access"}
 c = None  # the session's Checks, set in main()
+
+
+def seconds(rfc3339):
+    """Seconds since the epoch of the protocol's `2026-11-22T10:15:00Z` times (0 when absent)."""
+    return int(datetime.datetime.strptime(rfc3339, "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()) if rfc3339 else 0
+
+
+def when_text(rfc3339):
+    """A time as the console shows it (ui.js formatTime): `2026-11-22 10:15 UTC`."""
+    return f"{rfc3339[:10]} {rfc3339[11:16]} UTC" if rfc3339 else ""
 
 
 def kid_of(jwt):
@@ -269,10 +281,20 @@ def signing_keys_page(ui):
     c.equal([after], nexts, "the published next key became current")
     status, text = gw.post("/api/v1/auth/login", {"username": "root", "password": ROOT_PASSWORD})
     c.equal(kid_of(json.loads(text)["jwt"]) if status == 200 else None, after, "new tokens carry the kid shown")
-    statuses = {tr.get_attribute("data-kid"): tr.get_attribute("data-status")
-                for tr in ui.d.find_elements(By.CSS_SELECTOR, "tr[data-kid]")}
+    rows = {tr.get_attribute("data-kid"): tr for tr in ui.d.find_elements(By.CSS_SELECTOR, "tr[data-kid]")}
+    statuses = {kid: tr.get_attribute("data-status") for kid, tr in rows.items()}
     c.equal(statuses.get(before), "grace", "the old key is shown in grace")
-    c.equal(sorted(statuses.values()), ["current", "grace", "next"], "after rotation: current, next, grace")
+    c.equal(sorted(statuses.values()), ["current", "grace", "next"], "after rotation: exactly one current, one next, one grace")
+    c.equal(statuses.get(after), "current", "the key that signs is shown current")
+    listed = {k["kid"]: k for k in api(gw, ui.s.admin_key, "list-signing-keys").get("signing_keys", [])}
+    c.equal(sorted(listed), sorted(rows), "the page shows the keys list-signing-keys lists")
+    old = listed.get(before, {})
+    grace_ends = rows[before].get_attribute("data-grace-ends") if before in rows else None
+    c.check(bool(grace_ends) and grace_ends == old.get("grace_ends"), f"the grace key carries its end time: {grace_ends}")
+    c.equal(seconds(old.get("grace_ends")) - seconds(old.get("retired")), 3660, "grace ends the default grace after retiring")
+    c.check(when_text(grace_ends) in rows[before].text, "the grace end time is shown")
+    c.check(not rows[after].get_attribute("data-grace-ends") and not rows[nexts[0]].get_attribute("data-grace-ends"),
+            "current and next keys have no grace end")
     c.check(ui.shown("#app-view") is not None, "the console's own session survives the rotation")
 
 

@@ -170,6 +170,7 @@ with Gateway(EXE, "--bootstrap-mode", "bootstrap", "--jwt-lifetime", str(LIFETIM
                                                      "workspace_record": {"id": "acme"}}, wally_key),
         "writer list-workspaces": ("/api/v1/iam", {"operation": "list-workspaces"}, wally_key),
         "writer rotate-signing-key": ("/api/v1/iam", {"operation": "rotate-signing-key"}, wally_key),
+        "writer list-signing-keys": ("/api/v1/iam", {"operation": "list-signing-keys"}, wally_key),
         "writer (JWT) list-users": ("/api/v1/iam", {"operation": "list-users"}, expiring_jwt),
         "writer of acme reading default's config": ("/api/v1/config", {"operation": "get", "workspace": "default"},
                                                     bob_key),

@@ -124,6 +124,11 @@ check("rotate-signing-key", code == 0, (code, out, err))
 code, out, err = run("jwks")
 check("jwks lists the retired key in grace too (and a fresh next key)",
       code == 0 and len(json.loads(out)["keys"]) == 3, out)
+code, out, err = run("list-signing-keys")
+statuses = sorted(line.split()[1] for line in out.splitlines()[1:]) if code == 0 else []
+check("list-signing-keys: one current, one next, one retired", statuses == ["current", "next", "retired"],
+      (code, out, err))
+check("list-signing-keys has a GRACE ENDS column", code == 0 and "GRACE ENDS" in out.splitlines()[0], out)
 
 # usage errors exit 2, internal failures exit 3, --help works everywhere
 code, out, err = run("create-user", store=True)
@@ -137,7 +142,7 @@ check("unopenable store exits 3", code == 3, (code, out, err))
 for sub in ["stdio", "bootstrap", "login", "whoami", "create-user", "list-users", "get-user", "update-user",
             "disable-user", "enable-user", "delete-user", "change-password", "reset-password", "create-api-key",
             "list-api-keys", "revoke-api-key", "create-workspace", "list-workspaces", "get-workspace",
-            "update-workspace", "disable-workspace", "rotate-signing-key", "jwks"]:
+            "update-workspace", "disable-workspace", "rotate-signing-key", "list-signing-keys", "jwks"]:
     code, out, err = run(sub, "--help", store=False)
     check(f"{sub} --help", code == 0 and "--store" in out, (code, out[:200], err[:200]))
 

@@ -294,7 +294,8 @@ def chain_mode():
                         ("reset-password of the admin", {"operation": "reset-password", "user_id": admin_id}),
                         ("create-user", {"operation": "create-user", "user": {
                             "username": "mallory", "password": "changeme1", "roles": ["admin"]}}),
-                        ("rotate-signing-key", {"operation": "rotate-signing-key"})]:
+                        ("rotate-signing-key", {"operation": "rotate-signing-key"}),
+                        ("list-signing-keys", {"operation": "list-signing-keys"})]:
                     status, body = gw.iam(request, token)
                     # A reader is refused by authorisation; the provider's admin passes it, and the
                     # operation goes to the regime that issued the identity, the OIDC regime,

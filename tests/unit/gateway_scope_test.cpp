@@ -290,6 +290,27 @@ TEST_CASE("roles regime: reaching every workspace needs a role whose scope is ev
   CHECK(r.t.regime->rotate_signing_key(r.t.admin_user_id).ok());
 }
 
+TEST_CASE("list-signing-keys through the gateway: iam:admin over every workspace, else the masked 403") {
+  iam::RoleTable roles = iam::default_role_table();
+  iam::RoleDefinition operator_role;  // iam:admin, but in one workspace only
+  operator_role.capabilities = {"iam:admin"};
+  roles.emplace("operator", operator_role);
+  Real r(roles);
+  const iam::HttpAnswer denied{403, denied_body};
+  const json list{{"operation", "list-signing-keys"}};
+  CHECK(r.iam(list, r.key_for("rita", {"reader"})) == denied);
+  CHECK(r.iam(list, r.key_for("wendy", {"writer"})) == denied);
+  CHECK(r.iam(list, r.key_for("otto", {"operator"})) == denied);
+  CHECK(r.iam(list, "tg_notakeynotakeynotakeynotakeynotak").status == 401);
+
+  const auto answer = r.iam(list, r.t.admin_api_key);
+  REQUIRE(answer.status == 200);
+  const json keys = json::parse(answer.body)["signing_keys"];
+  REQUIRE(keys.size() == 2);  // the current key and the next one
+  CHECK(keys[0]["status"] == "current");
+  CHECK(keys[1]["status"] == "next");
+}
+
 TEST_CASE("roles regime: the workspace registry's readers stay inside the actor's workspaces:admin scope") {
   iam::RoleTable roles = iam::default_role_table();
   iam::RoleDefinition operator_role;

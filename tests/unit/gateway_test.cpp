@@ -455,7 +455,7 @@ TEST_CASE("make_enforcer validates its configuration") {
   config.regime = std::make_shared<FakeRegime>();
   auto ok = iam::make_enforcer(config);
   REQUIRE(ok.ok());
-  CHECK((*ok)->registry().size() == 116);
+  CHECK((*ok)->registry().size() == 117);
 }
 
 // ------------------------------------------------------------------ what callers see

@@ -227,6 +227,7 @@ TEST_CASE("list-users answers one stub user; the other lists are empty") {
   CHECK(f.call(json{{"operation", "list-workspaces"}}) == json{{"workspaces", json::array()}});
   CHECK(f.call(json{{"operation", "list-my-workspaces"}}) == json{{"workspaces", json::array()}});
   CHECK(f.call(json{{"operation", "list-api-keys"}, {"user_id", "anonymous"}}) == json{{"api_keys", json::array()}});
+  CHECK(f.call(json{{"operation", "list-signing-keys"}}) == json{{"signing_keys", json::array()}});
 }
 
 TEST_CASE("login answers an empty response; bootstrap is unavailable") {

@@ -396,7 +396,7 @@ TEST_CASE("every operation of protocol.md's table, and the group/grant operation
   int expected_calls = 0;
   for (const char* op :
        {"bootstrap", "bootstrap-status", "login", "whoami", "authenticate-anonymous", "resolve-api-key",
-        "get-signing-key-public", "rotate-signing-key", "change-password", "reset-password", "create-user",
+        "get-signing-key-public", "rotate-signing-key", "list-signing-keys", "change-password", "reset-password", "create-user",
         "list-users", "get-user", "update-user", "disable-user", "enable-user", "delete-user", "create-workspace",
         "list-workspaces", "list-my-workspaces", "get-workspace", "update-workspace", "disable-workspace",
         "create-api-key", "list-api-keys", "revoke-api-key", "create-group", "list-group-grants",

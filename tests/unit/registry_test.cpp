@@ -79,7 +79,14 @@ const std::vector<json> outside_registry_routes = {
 // Where we deliberately differ from the specification's (TrustGraph's) registry, as
 // docs/trustgraph-differences.md lists: the operations reaching every workspace carry
 // "all_workspaces": true. Nothing else may differ.
-const std::set<std::string> all_workspace_operations{"config:getvalues-all-ws", "list-workspaces", "rotate-signing-key"};
+const std::set<std::string> all_workspace_operations{"config:getvalues-all-ws", "list-workspaces", "rotate-signing-key",
+                                                     "list-signing-keys"};
+
+// Our additions to the specification's operations (docs/trustgraph-differences.md), as
+// the specification would list them (all_workspaces, being a difference, is checked above).
+const json extension_operations = json::array({
+    {{"name", "list-signing-keys"}, {"capability", "iam:admin"}, {"level", "system"}, {"resource", "empty"}, {"parameters", "none"}},
+});
 
 TEST_CASE("the default registry is the specification's operations plus the outside-registry routes, but for the documented differences") {
   const json spec = json::parse(reference_operations_json());
@@ -103,6 +110,10 @@ TEST_CASE("the default registry is the specification's operations plus the outsi
     CHECK_MESSAGE(expected.emplace(op["name"].get<std::string>(), op).second, op["name"]);
   // A later spec that lists them itself needs no extras added.
   for (const auto& route : outside_registry_routes) expected.emplace(route["name"].get<std::string>(), route);
+  for (const auto& extension : extension_operations) {
+    CHECK_MESSAGE(!expected.contains(extension["name"].get<std::string>()), "the specification now lists an extension");
+    expected.emplace(extension["name"].get<std::string>(), extension);
+  }
   // Named copies, not structured bindings: clang 14 (the thread-safety build) cannot capture
   // a binding in doctest's message lambdas.
   for (const auto& entry : expected) {
@@ -118,12 +129,12 @@ TEST_CASE("the default registry is the specification's operations plus the outsi
   }
 }
 
-TEST_CASE("all 116 default operations load with their capability, level and extractors") {
+TEST_CASE("all 117 default operations load with their capability, level and extractors") {
   const auto registry = defaults();
-  CHECK(registry.size() == 116);
+  CHECK(registry.size() == 117);
 
   const json document = default_document();
-  REQUIRE(document["operations"].size() == 116);
+  REQUIRE(document["operations"].size() == 117);
   for (const auto& op : document["operations"]) {
     const std::string name = op["name"];
     CAPTURE(name);
@@ -154,9 +165,9 @@ TEST_CASE("all 116 default operations load with their capability, level and extr
   int groups = 0;
   for (const auto* op : registry.operations()) {
     ++by_level[op->level];
-    if (op->capability == "iam:admin" && op->name != "rotate-signing-key") ++groups;
+    if (op->capability == "iam:admin" && op->name != "rotate-signing-key" && op->name != "list-signing-keys") ++groups;
   }
-  CHECK(by_level[ResourceLevel::system] == 43);
+  CHECK(by_level[ResourceLevel::system] == 44);
   CHECK(by_level[ResourceLevel::workspace] == 46);
   CHECK(by_level[ResourceLevel::flow] == 27);
   CHECK(groups == 15);  // the group/grant operations, for enterprise regimes
@@ -203,7 +214,7 @@ TEST_CASE("an application adds its own operations") {
   auto extended = OperationRegistry::with_defaults(
       {spec("helpdesk:reset", "users:write"), spec("reports:get", "metrics:read", ResourceLevel::workspace)});
   REQUIRE(extended.ok());
-  CHECK(extended->size() == 118);
+  CHECK(extended->size() == 119);
   CHECK(extended->find("helpdesk:reset")->capability == "users:write");
   CHECK(extended->find("reports:get")->level == ResourceLevel::workspace);
   CHECK(extended->has_kind("reports"));
@@ -308,7 +319,7 @@ TEST_CASE("all_workspaces: an optional boolean, for system- and workspace-level 
 
 TEST_CASE("the operation table: one row per Operation, unique names, lookups both ways") {
   const auto table = iam::operation_table();
-  REQUIRE(table.size() == 43);
+  REQUIRE(table.size() == 44);
   std::set<std::string_view> names;
   for (std::size_t i = 0; i < table.size(); ++i) {
     const iam::OperationInfo& row = table[i];
@@ -332,7 +343,7 @@ TEST_CASE("the defaults' IAM operations are exactly the table's gateway rules, e
   const auto registry = defaults();
   // Table → registry: every operation a gateway serves is registered with the table's rule.
   const auto specs = iam::gateway_operation_specs();
-  CHECK(specs.size() == 39);
+  CHECK(specs.size() == 40);
   std::set<std::string> from_table;
   for (const OperationSpec& expected : specs) {
     CAPTURE(expected.name);

@@ -9,13 +9,16 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "crypto/crypto.h"
 #include "iam/jwt.h"
 #include "iam/memory_store.h"
+#include "iam/protocol.h"
 #include "iam/roles.h"
 #include "iam/testing.h"
 #include "regimes/roles/internal.h"
@@ -421,6 +424,91 @@ TEST_CASE("rotate-signing-key: needs iam:admin when an actor is named") {
   CHECK(*t.regime->key_set().active_kid() == kid);
   CHECK(t.regime->rotate_signing_key(t.admin_user_id).ok());
   CHECK(*t.regime->key_set().active_kid() != kid);
+}
+
+TEST_CASE("list-signing-keys: after rotations one next, one current, and the retired keys with their grace end") {
+  auto t = make_iam();
+  const auto t0 = t.clock->now();
+  const auto first = *t.regime->key_set().active_kid();
+  REQUIRE(t.regime->rotate_signing_key(std::nullopt).ok());
+  t.clock->advance(10s);
+  const auto second = *t.regime->key_set().active_kid();
+  REQUIRE(t.regime->rotate_signing_key(t.admin_user_id).ok());
+  const auto current = *t.regime->key_set().active_kid();
+  const auto next = *t.regime->key_set().next_kid();
+
+  auto listed = t.regime->list_signing_keys(t.admin_user_id);
+  REQUIRE(listed.ok());
+  REQUIRE(listed->size() == 4);
+  std::map<std::string, iam::SigningKeyRecord> by_kid;
+  for (const auto& key : *listed) by_kid.emplace(key.kid, key);
+  REQUIRE(by_kid.size() == 4);
+  const auto grace = 3660s;  // lifetime + leeway, the defaults
+  const auto& a = by_kid.at(first);
+  CHECK(a.status == iam::SigningKeyStatus::retired);
+  CHECK(a.retired == t0);
+  CHECK(a.grace_ends == t0 + grace);
+  const auto& b = by_kid.at(second);
+  CHECK(b.status == iam::SigningKeyStatus::retired);
+  CHECK(b.activated == t0);
+  CHECK(b.retired == t0 + 10s);
+  CHECK(b.grace_ends == t0 + 10s + grace);
+  const auto& c = by_kid.at(current);
+  CHECK(c.status == iam::SigningKeyStatus::current);
+  CHECK(c.activated == t0 + 10s);
+  CHECK_FALSE(c.retired.has_value());
+  CHECK_FALSE(c.grace_ends.has_value());
+  const auto& n = by_kid.at(next);
+  CHECK(n.status == iam::SigningKeyStatus::next);
+  CHECK_FALSE(n.activated.has_value());
+  CHECK_FALSE(n.retired.has_value());
+  CHECK_FALSE(n.grace_ends.has_value());
+}
+
+TEST_CASE("list-signing-keys: needs iam:admin when an actor is named") {
+  auto t = make_iam();
+  const auto w = created_user_id(t.create_user("w", kPassword, {"writer"}, "default"));
+  const auto r = created_user_id(t.create_user("r", kPassword, {"reader"}, "default"));
+  CHECK(code_of(t.regime->list_signing_keys(w)) == ErrorCode::operation_not_permitted);
+  CHECK(code_of(t.regime->list_signing_keys(r)) == ErrorCode::operation_not_permitted);
+  CHECK(code_of(t.regime->list_signing_keys(std::string("no-such-user"))) == ErrorCode::operation_not_permitted);
+  CHECK(t.regime->list_signing_keys(std::nullopt).ok());  // a trusted internal caller
+}
+
+TEST_CASE("list-signing-keys on the wire: key states and times, never key material") {
+  auto t = make_iam();
+  REQUIRE(t.regime->rotate_signing_key(std::nullopt).ok());
+  iam::JsonDispatcher dispatcher(t.regime);
+  const json answer = json::parse(dispatcher.handle(
+      json{{"operation", "list-signing-keys"}, {"actor", t.admin_user_id}}.dump()));
+  CAPTURE(answer.dump());
+  REQUIRE(answer.contains("signing_keys"));
+  REQUIRE(answer["signing_keys"].size() == 3);
+  std::multiset<std::string> statuses;
+  for (const json& key : answer["signing_keys"]) {
+    statuses.insert(key["status"].get<std::string>());
+    std::set<std::string> fields;
+    for (const auto& item : key.items()) fields.insert(item.key());
+    CHECK(fields == std::set<std::string>{"kid", "status", "created", "activated", "retired", "grace_ends"});
+    CHECK((key["status"] == "retired") == !key["grace_ends"].get<std::string>().empty());
+  }
+  CHECK(statuses == std::multiset<std::string>{"current", "next", "retired"});
+  // Neither half of any key, in any encoding the store or the JWKS uses, is in the answer.
+  const std::string text = answer.dump();
+  const auto stored = t.repository->list_signing_keys();
+  REQUIRE(stored.ok());
+  for (const auto& key : *stored) {
+    CHECK(text.find(iam::crypto::base64url_encode(key.public_key)) == std::string::npos);
+    CHECK(text.find(iam::crypto::base64_encode(key.public_key)) == std::string::npos);
+    if (key.secret_key.empty()) continue;  // retired: destroyed
+    CHECK(text.find(iam::crypto::base64url_encode(key.secret_key.span())) == std::string::npos);
+    CHECK(text.find(iam::crypto::base64_encode(key.secret_key.span())) == std::string::npos);
+  }
+
+  const json refused = json::parse(dispatcher.handle(
+      json{{"operation", "list-signing-keys"}, {"actor", created_user_id(t.create_user("w", kPassword, {"writer"}, "default"))}}
+          .dump()));
+  CHECK(refused["error"]["type"] == "operation-not-permitted");
 }
 
 TEST_CASE("rotate-signing-key: concurrent rotations leave memory agreeing with storage") {

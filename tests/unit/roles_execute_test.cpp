@@ -182,6 +182,10 @@ TEST_CASE("execute: every operation of protocol.md reaches its method") {
   const auto kid = *g.key_set().active_kid();
   CHECK(ok(call(op("rotate-signing-key"))));
   CHECK(*g.key_set().active_kid() != kid);
+  const auto listed = call(op("list-signing-keys"));
+  REQUIRE(ok(listed));
+  REQUIRE(listed->signing_keys.has_value());
+  CHECK(listed->signing_keys->size() == 3);  // retired, current, next
 
   req = op("disable-workspace");
   req.workspace_record = workspace_input("ws-a");

@@ -1,49 +1,21 @@
-// Signing keys: the JWKS (GET /api/v1/auth/jwks) with each key's place in the staged
-// rotation, and rotate-signing-key. The JWKS lists the current, the next and the retired
-// keys still in grace without saying which is which; the current one is the key
-// get-signing-key-public returns, and the console tells the next key from a retired one
-// by what it saw rotate (docs/decisions.md).
-import {act, canEverywhere, el, intro, section, table, show} from '../admin.js';
+// Signing keys: every stored key with its place in the staged rotation, as
+// list-signing-keys reports it (next, current, retired with the time its grace ends), the
+// JWKS (GET /api/v1/auth/jwks) that publishes them, and rotate-signing-key.
+import {act, canEverywhere, el, intro, section, table, show, when} from '../admin.js';
 
-// Keys this page has seen retire in this browser tab: kid → {retiredAt, graceSeconds}.
-const retiredHere = new Map();
-let previousCurrent = null;
-let kidsBeforeLastRotation = null;
-
-function base64ToBytes(text) {
-  const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
-  return Uint8Array.from(binary, (c) => c.charCodeAt(0));
+// What the page shows for a key: list-signing-keys' status, with a retired key split by
+// whether it still verifies (grace) or waits for the next rotation to delete it (expired).
+export function displayStatus(key, nowMs = Date.now()) {
+  if (key.status !== 'retired') return key.status;
+  return Date.parse(key.grace_ends) > nowMs ? 'grace' : 'expired';
 }
 
-function bytesToBase64url(bytes) {
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
-// An Ed25519 SubjectPublicKeyInfo is a fixed 12-byte prefix and the 32-byte key, which is
-// the JWK's `x`.
-export function pemToJwkX(pem) {
-  const body = pem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, '');
-  const der = base64ToBytes(body);
-  if (der.length !== 44) throw new Error('the signing key is not an Ed25519 public key');
-  return bytesToBase64url(der.slice(12));
-}
-
-// The default grace (protocol.md "Grace"): the token lifetime plus the leeway, 3600 + 60 s.
-// A gateway configured with a longer lifetime or grace keeps the key longer.
-const DEFAULT_GRACE_SECONDS = 3660;
-
-function statusOf(key, currentKid, keyCount) {
-  if (key.kid === currentKid) return {status: 'current', note: 'signs every new token'};
-  const retired = retiredHere.get(key.kid);
-  if (retired) {
-    const until = new Date(retired.retiredAt + retired.graceSeconds * 1000);
-    return {status: 'grace', note: `retired; verifies the tokens it signed until about ${until.toISOString().slice(0, 16).replace('T', ' ')} UTC (default grace)`};
-  }
-  // The roles regime always holds a next key, so with two keys the other one is it.
-  if (keyCount === 2 || (kidsBeforeLastRotation && !kidsBeforeLastRotation.has(key.kid)))
-    return {status: 'next', note: 'published; signs after the next rotation'};
-  return {status: 'next or grace', note: 'published for verification; retired before this page was opened, or the next key'};
-}
+const MEANING = {
+  current: 'signs every new token',
+  next: 'published; signs after the next rotation',
+  grace: 'retired; verifies the tokens it signed until its grace ends',
+  expired: 'retired; no longer verifies (deleted at the next rotation)',
+};
 
 export const page = {
   id: 'signing-keys',
@@ -52,32 +24,29 @@ export const page = {
   render: async (container, ctx) => {
     const listArea = el('div', {id: 'signing-keys-list', 'aria-live': 'polite'});
     const reload = async () => {
+      const keys = (await ctx.api.call('list-signing-keys', {})).signing_keys || [];
       const answer = await fetch('/api/v1/auth/jwks', {credentials: 'omit', cache: 'no-store'});
       if (!answer.ok) throw new Error(`JWKS: HTTP ${answer.status}`);
-      const jwks = await answer.json();
-      const pem = (await ctx.api.call('get-signing-key-public', {})).signing_key_public;
-      const currentX = pemToJwkX(pem);
-      const current = (jwks.keys || []).find((k) => k.x === currentX);
-      const currentKid = current ? current.kid : null;
-      if (previousCurrent && currentKid && previousCurrent !== currentKid && !retiredHere.has(previousCurrent))
-        retiredHere.set(previousCurrent, {retiredAt: Date.now(), graceSeconds: DEFAULT_GRACE_SECONDS});
-      previousCurrent = currentKid;
-      const rows = (jwks.keys || []).map((key) => {
-        const {status, note} = statusOf(key, currentKid, (jwks.keys || []).length);
-        return {attributes: {'data-kid': key.kid, 'data-status': status},
-                cells: [el('code', {class: 'kid'}, key.kid), el('span', {class: `badge badge-${status.replace(/ /g, '-')}`}, status),
-                        note, `${key.kty} ${key.crv} (${key.alg})`]};
+      const published = new Map(((await answer.json()).keys || []).map((jwk) => [jwk.kid, jwk]));
+      const current = keys.find((key) => key.status === 'current');
+      const rows = keys.map((key) => {
+        const status = displayStatus(key);
+        const jwk = published.get(key.kid);
+        return {attributes: {'data-kid': key.kid, 'data-status': status, 'data-grace-ends': key.grace_ends || ''},
+                cells: [el('code', {class: 'kid'}, key.kid), el('span', {class: `badge badge-${status}`}, status),
+                        MEANING[status], when(key.created), when(key.activated), when(key.grace_ends),
+                        jwk ? `${jwk.kty} ${jwk.crv} (${jwk.alg})` : 'not published']};
       });
       show(listArea,
-        el('p', {}, 'Current key id: ', el('code', {id: 'current-kid'}, currentKid || 'none')),
-        table('Published keys (JWKS)', ['Key id', 'Status', 'Meaning', 'Type'], rows, 'No signing keys yet.'));
+        el('p', {}, 'Current key id: ', el('code', {id: 'current-kid'}, current ? current.kid : 'none')),
+        table('Signing keys', ['Key id', 'Status', 'Meaning', 'Created', 'Signing since', 'Grace ends', 'JWKS'],
+              rows, 'No signing keys yet.'));
     };
     const rotate = el('button', {type: 'button', id: 'rotate-signing-key', class: 'danger'}, 'Rotate now');
     rotate.addEventListener('click', () => act(ctx, rotate, async () => {
       if (!await ctx.confirm('Rotate the signing key? The published next key starts signing; the current key ' +
                              'only verifies tokens it signed, until its grace period ends; a fresh next key is ' +
                              'published. Clients that fetched the JWKS since the last rotation need nothing.')) return;
-      kidsBeforeLastRotation = new Set([...listArea.querySelectorAll('tr[data-kid]')].map((tr) => tr.dataset.kid));
       await ctx.api.call('rotate-signing-key', {});
       ctx.notify('Signing key rotated.', 'info');
       await reload();
