@@ -9,6 +9,12 @@
 // credential is hot in the CPU cache), the cache's structures are not. A counting wrapper around the repository proves that the
 // timed loop never reached storage, i.e. that every call was a cache hit.
 //
+// BM_ApiKeyFloor/N is the physical floor of the same question: one SHA-256 of the key, then
+// one probe of an ideal table of N entries (32-byte slots of the digest's first 16 bytes
+// and a pointer, linear probing at most 50 % full, in the caches' huge-page blocks), i.e.
+// the digest plus about one main-memory access at a million. floor ÷ SHA-256 is the best
+// ratio any cache could reach here; the gap between it and BM_ApiKeyCached is ours.
+//
 // cached_identity_bytes: the memory the gateway holds for its caches, divided by the
 // identities cached, at the largest N: the growth of malloc's in-use bytes (mallinfo2:
 // in-use chunks plus mmapped blocks) plus the cache tables' own huge-page blocks
@@ -18,6 +24,7 @@
 //
 // After the run:
 //   RESULT sha256_ns, apikey_cached_ns_{1k,100k,1m}, apikey_cached_ratio_{1k,100k,1m},
+//   apikey_floor_ns_{1k,100k,1m}, apikey_floor_ratio_{1k,100k,1m} (floor ÷ SHA-256),
 //   cached_identity_bytes
 // Flags (besides Google Benchmark's): --max-keys=N leaves out the sizes above N (for quick
 // checks; cached_identity_bytes is then measured at the largest size left).
@@ -61,6 +68,55 @@ struct KeyedGateway {
     return std::string_view(keys).substr(i * bench::api_key_text_length, bench::api_key_text_length);
   }
 };
+
+// The floor's table: open addressing over 32-byte slots, a power of two at least twice N.
+class FloorTable {
+ public:
+  struct Slot {
+    iam::gateway::CacheKey key;
+    const void* value = nullptr;  // nullptr: empty
+    std::uint64_t expires = 0;
+  };
+  static_assert(sizeof(Slot) == 32);
+
+  FloorTable(const KeyedGateway& g) {
+    capacity_ = 1;
+    while (capacity_ < 2 * g.n) capacity_ *= 2;
+    bytes_ = capacity_ * sizeof(Slot);
+    slots_ = static_cast<Slot*>(iam::gateway::map_table_block(bytes_));  // zeroed: all empty
+    for (std::size_t i = 0; i < g.n; ++i) {
+      const auto key = iam::gateway::credential_key(g.key(i));
+      std::size_t at = index_of(key);
+      while (slots_[at].value) at = (at + 1) & (capacity_ - 1);
+      slots_[at] = Slot{key, &g, ~std::uint64_t{0}};
+    }
+  }
+  ~FloorTable() { iam::gateway::unmap_table_block(slots_, bytes_); }
+  FloorTable(const FloorTable&) = delete;
+  FloorTable& operator=(const FloorTable&) = delete;
+
+  const void* find(std::string_view credential) const {
+    const auto key = iam::gateway::credential_key(credential);
+    for (std::size_t at = index_of(key);; at = (at + 1) & (capacity_ - 1)) {
+      const Slot& slot = slots_[at];
+      if (!slot.value) return nullptr;
+      if (iam::gateway::CacheKeyEq{}(slot.key, key)) return slot.value;
+    }
+  }
+
+ private:
+  std::size_t index_of(const iam::gateway::CacheKey& key) const {
+    return iam::gateway::CacheKeyHash{}(key) & (capacity_ - 1);
+  }
+  Slot* slots_ = nullptr;
+  std::size_t capacity_ = 0;
+  std::size_t bytes_ = 0;
+};
+
+std::map<std::size_t, std::unique_ptr<FloorTable>>& floors() {
+  static std::map<std::size_t, std::unique_ptr<FloorTable>> all;
+  return all;
+}
 
 std::map<std::size_t, std::unique_ptr<KeyedGateway>>& gateways() {
   static std::map<std::size_t, std::unique_ptr<KeyedGateway>> all;
@@ -173,6 +229,25 @@ void BM_ApiKeyCached(benchmark::State& state) {
   if (g.repository->key_lookups() != lookups) state.SkipWithError("the timed loop missed the cache");
 }
 
+void BM_ApiKeyFloor(benchmark::State& state) {
+  const KeyedGateway& g = *gateways().at(static_cast<std::size_t>(state.range(0)));
+  const FloorTable& table = *floors().at(g.n);
+  bench::Rng rng(0x5eed0000 + g.n);  // the same sequence of keys as BM_ApiKeyCached
+  std::string_view next = g.key(rng.below(g.n));
+  for (auto _ : state) {
+    const std::string_view credential = next;
+    next = g.key(rng.below(g.n));
+    __builtin_prefetch(next.data());
+    __builtin_prefetch(next.data() + next.size() - 1);
+    const void* found = table.find(credential);
+    if (found != &g) {
+      state.SkipWithError("the floor's table did not find a key");
+      break;
+    }
+    benchmark::DoNotOptimize(found);
+  }
+}
+
 const char* size_label(std::size_t n) {
   switch (n) {
     case 1'000: return "1k";
@@ -197,6 +272,11 @@ int main(int argc, char** argv) {
     gateways()[n] = build(n);  // before any timing
     benchmark::RegisterBenchmark("BM_ApiKeyCached", BM_ApiKeyCached)->Arg(static_cast<std::int64_t>(n));
   }
+  // After every gateway is built, so the floor's tables are not in cached_identity_bytes.
+  for (std::size_t n : sizes) {
+    floors()[n] = std::make_unique<FloorTable>(*gateways().at(n));
+    benchmark::RegisterBenchmark("BM_ApiKeyFloor", BM_ApiKeyFloor)->Arg(static_cast<std::int64_t>(n));
+  }
 
   bench::RecordingReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
@@ -209,6 +289,12 @@ int main(int argc, char** argv) {
     if (cached <= 0) continue;
     bench::result(std::string("apikey_cached_ns_") + size_label(n), cached * 1e9);
     if (sha > 0) bench::result(std::string("apikey_cached_ratio_") + size_label(n), cached / sha);
+  }
+  for (std::size_t n : sizes) {
+    const double floor = reporter.seconds_of("BM_ApiKeyFloor/" + std::to_string(n));
+    if (floor <= 0) continue;
+    bench::result(std::string("apikey_floor_ns_") + size_label(n), floor * 1e9);
+    if (sha > 0) bench::result(std::string("apikey_floor_ratio_") + size_label(n), floor / sha);
   }
   const KeyedGateway& largest = *gateways().at(sizes.back());
   if (largest.n != 1'000'000)

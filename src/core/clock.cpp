@@ -8,6 +8,12 @@ namespace {
 class SystemClock final : public Clock {
  public:
   TimePoint now() const override { return std::chrono::system_clock::now(); }
+  TimePoint coarse_now() const override {
+    timespec ts{};
+    if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) != 0) return now();
+    return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::seconds(ts.tv_sec) +
+                                                                     std::chrono::nanoseconds(ts.tv_nsec)));
+  }
 };
 }  // namespace
 

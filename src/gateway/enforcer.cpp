@@ -175,7 +175,7 @@ struct gateway::EnforcerState {
       return auth_failure();
 
     const auto key = gateway::credential_key(*credential);
-    const TimePoint now = clock->now();
+    const TimePoint now = clock->coarse_now();
     if (auto hit = caches->identities.get(key, now, [](const auto& cached) { return cached->to_identity(); }))
       return std::move(*hit);
 
@@ -201,7 +201,7 @@ struct gateway::EnforcerState {
                                const Parameters& parameters) const {
     gateway::ExactKeyBuilder key_bytes;  // on the stack: a hit allocates nothing
     const auto key = gateway::decision_key(key_bytes, identity.handle, capability, resource, parameters);
-    const TimePoint now = clock->now();
+    const TimePoint now = clock->coarse_now();
     if (auto hit = caches->decisions.get(key, now, [](const gateway::CachedDecision& cached) { return cached.decision; }))
       return *hit;
 
@@ -215,7 +215,7 @@ struct gateway::EnforcerState {
 
   Result<bool> workspace_known(std::string_view workspace) const {
     const auto key = gateway::workspace_key(workspace);
-    const TimePoint now = clock->now();
+    const TimePoint now = clock->coarse_now();
     if (caches->workspaces.get(key, now)) return true;
     const auto generation = caches->workspaces.generation();
     Result<bool> exists = [&]() -> Result<bool> {

@@ -11,7 +11,10 @@
 #include <set>
 #include <unordered_map>
 
+#include <absl/container/inlined_vector.h>
+
 #include "core/mutex.h"
+#include "core/string_map.h"
 #include "core/text.h"
 #include "storage/preconditions.h"
 
@@ -43,10 +46,10 @@ class MemoryRepository final : public Repository {
 
   Status read_user_authorisation(std::string_view id, FunctionRef<void(const UserAuthorisationView&)> read) override {
     ReaderLock lock(mutex_);
-    const auto it = users_.find(id);
-    if (it == users_.end()) return Error{ErrorCode::not_found, "user not found"};
-    const UserRecord& u = it->second.record;
-    read(UserAuthorisationView{u.id, u.workspace, u.roles, u.enabled});
+    const auto it = authorisation_.find(id);
+    if (it == authorisation_.end()) return Error{ErrorCode::not_found, "user not found"};
+    const AuthorisationEntry& u = it->second;
+    read(UserAuthorisationView{it->first, u.workspace, {u.roles.data(), u.roles.size()}, u.enabled});
     return {};
   }
 
@@ -228,12 +231,15 @@ class MemoryRepository final : public Repository {
       user_by_name_.erase(key_of(it->second));
     users_[u.record.id] = u;
     user_by_name_[key_of(u)] = u.record.id;
+    authorisation_.insert_or_assign(
+        u.record.id, AuthorisationEntry{u.record.workspace, {u.record.roles.begin(), u.record.roles.end()}, u.record.enabled});
   }
   void erase_user_raw(const std::string& id) IAM_REQUIRES(mutex_) {
     const auto it = users_.find(id);
     if (it == users_.end()) return;
     user_by_name_.erase(key_of(it->second));
     users_.erase(it);
+    authorisation_.erase(id);
   }
   void put_key_raw(const StoredApiKey& k) IAM_REQUIRES(mutex_) {
     if (const auto it = keys_.find(k.record.id); it != keys_.end()) erase_key_raw(k.record.id);
@@ -369,6 +375,15 @@ class MemoryRepository final : public Repository {
   SharedMutex mutex_;
   std::map<std::string, WorkspaceRecord> workspaces_ IAM_GUARDED_BY(mutex_);
   std::unordered_map<std::string, StoredUser, text::StringHash, std::equal_to<>> users_ IAM_GUARDED_BY(mutex_);
+  // What read_user_authorisation reads, beside the full records and kept with them by
+  // put_user_raw / erase_user_raw: small and inline (the roles too, up to two), so an
+  // uncached decision touches a few cache lines rather than a whole stored user.
+  struct AuthorisationEntry {
+    std::string workspace;
+    absl::InlinedVector<std::string, 2> roles;
+    bool enabled = false;
+  };
+  FlatStringMap<AuthorisationEntry> authorisation_ IAM_GUARDED_BY(mutex_);
   // username key → id, ordered for listing
   std::map<std::string, std::string> user_by_name_ IAM_GUARDED_BY(mutex_);
   std::unordered_map<std::string, StoredApiKey> keys_ IAM_GUARDED_BY(mutex_);

@@ -265,6 +265,57 @@ TEST_CASE("a cached identity never outlives its expires (a JWT's exp)") {
   CHECK(gw.regime->authenticate_calls == 4);
 }
 
+// A clock whose coarse time is set apart from its precise time, to show which one the
+// caches read.
+class SplitClock final : public iam::Clock {
+ public:
+  iam::TimePoint now() const override { return precise.now(); }
+  iam::TimePoint coarse_now() const override { return coarse.now(); }
+  iam::ManualClock precise, coarse;
+};
+
+TEST_CASE("cache deadlines follow the clock's coarse time, not its precise time") {
+  auto clock = std::make_shared<SplitClock>();
+  FakeGateway gw([&](iam::GatewayConfig& c) {
+    c.clock = clock;
+    c.authentication_ttl = 30s;
+    c.decision_ttl = 30s;
+  });
+  gw.regime->credentials.emplace(key_a, identity("alice"));
+  REQUIRE(gw.enforcer->authenticate(key_a).ok());
+  const auto who = *gw.enforcer->authenticate(key_a);
+  REQUIRE(gw.enforcer->authorise(who, "config:read", ws("default"), {}).allow);
+  REQUIRE(gw.enforcer->authorise(who, "config:read", ws("default"), {}).allow);
+  CHECK(gw.regime->authenticate_calls == 1);
+  CHECK(gw.regime->authorise_calls == 1);
+  const int decisions_asked = 1;
+
+  clock->precise.advance(1h);  // the precise time alone moves nothing out
+  gw.enforcer->authenticate(key_a);
+  gw.enforcer->authorise(who, "config:read", ws("default"), {});
+  CHECK(gw.regime->authenticate_calls == 1);
+  CHECK(gw.regime->authorise_calls == decisions_asked);
+
+  clock->coarse.advance(30s);  // the coarse time reaching the deadline expires both
+  gw.enforcer->authenticate(key_a);
+  gw.enforcer->authorise(who, "config:read", ws("default"), {});
+  CHECK(gw.regime->authenticate_calls == 2);
+  CHECK(gw.regime->authorise_calls == decisions_asked + 1);
+}
+
+TEST_CASE("the system clock's coarse time is at most a few milliseconds behind its precise time") {
+  const auto clock = iam::system_clock();
+  for (int i = 0; i < 1000; ++i) {
+    const auto before = clock->now();
+    const auto coarse = clock->coarse_now();
+    const auto after = clock->now();
+    CHECK(coarse <= after);
+    CHECK(coarse > before - 100ms);  // one timer tick is 1-10 ms; 100 ms leaves room for a preempted thread
+  }
+  iam::ManualClock manual;
+  CHECK(manual.coarse_now() == manual.now());  // a clock without a coarse time gives its only one
+}
+
 TEST_CASE("failures are not cached as identities, and malformed credentials never reach the regime") {
   FakeGateway gw;
   for (int i = 0; i < 3; ++i) CHECK(gw.enforcer->authenticate(key_a).error() == iam::auth_failure());

@@ -1,0 +1,29 @@
+// src/core/string_map.h — an open-addressing map keyed by std::string and looked up by
+// std::string_view (internal).
+//
+// absl::flat_hash_map with absl's string hash: a lookup is a short hash and one probe.
+// Debian's absl has its own string_view type, so the hash takes std::string_view here and
+// hands absl one of its own.
+#pragma once
+
+#include <absl/container/flat_hash_map.h>
+#include <absl/hash/hash.h>
+
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace iam {
+
+struct StringViewHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept {
+    return absl::Hash<absl::string_view>{}(absl::string_view(s.data(), s.size()));
+  }
+};
+
+template <class T>
+using FlatStringMap = absl::flat_hash_map<std::string, T, StringViewHash, std::equal_to<>>;
+
+}  // namespace iam
