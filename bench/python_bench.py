@@ -23,11 +23,14 @@ wall time), printed as `RESULT key value`. bench/run's part `python` runs bench-
 and bench-apikey in the same run and divides (python_*_ratio)."""
 import base64
 import json
+import os
 import statistics
 import sys
-import time
 
 import iam
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "peers"))
+from cpu_batches import cpu_batches  # noqa: E402
 
 TOKEN = "tg_" + "p" * 40
 PASSWORD = "benchmark password"
@@ -35,20 +38,7 @@ PASSWORD = "benchmark password"
 
 def per_call_seconds(fn, seconds):
     """Median over 5 batches of CPU seconds per call of fn."""
-    batch_seconds = seconds / 5
-    costs = []
-    for _ in range(5):
-        n = 0
-        start = time.process_time()
-        while True:
-            for _ in range(200):
-                fn()
-            n += 200
-            elapsed = time.process_time() - start
-            if elapsed >= batch_seconds:
-                break
-        costs.append(elapsed / n)
-    return statistics.median(costs)
+    return statistics.median(elapsed / calls for calls, elapsed in cpu_batches(fn, seconds, per_round=200))
 
 
 def result(key, value):

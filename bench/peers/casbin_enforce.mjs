@@ -13,17 +13,10 @@
 // once (checked against the expected answer) and then in a loop for about SECONDS
 // (default 5) in 5 batches after a warm-up, checking each answer; prints
 // `RESULT casbin_enforce_ns <n>` (process CPU ns per decision, median batch).
-import { readFileSync } from 'node:fs';
 import { newEnforcer, newModelFromString, StringAdapter } from 'casbin';
-import { cpuBatches, median } from './cpu_batches.mjs';
+import { cpuBatches, median, packageVersion, peerArguments } from './cpu_batches.mjs';
 
-const [file, secondsArg] = process.argv.slice(2);
-if (!file) {
-  console.error('usage: node casbin_enforce.mjs WORKLOAD_JSON [SECONDS]');
-  process.exit(2);
-}
-const workload = JSON.parse(readFileSync(file, 'utf8'));
-const seconds = secondsArg ? Number(secondsArg) : 5;
+const { input: workload, seconds } = peerArguments('casbin_enforce.mjs', 'WORKLOAD_JSON');
 
 const model = newModelFromString(`
 [request_definition]
@@ -57,7 +50,7 @@ const rates = cpuBatches(() => {
   next = (next + 1) % questions.length;
 }, seconds);
 const times = rates.map((rate) => 1e9 / rate); // ns per decision
-const { version } = JSON.parse(readFileSync(new URL('./node_modules/casbin/package.json', import.meta.url), 'utf8'));
+const version = packageVersion('casbin');
 console.error(`casbin ${version} (node ${process.version}), ${workload.users.length} users, ` +
   `${questions.length} questions: batches ${times.map(Math.round).join(', ')} ns per decision`);
 console.log(`RESULT casbin_enforce_ns ${Math.round(median(times))}`);

@@ -1,6 +1,23 @@
-// Timing shared by the synchronous Node.js peers (fast-jwt, casbin): process CPU time,
-// like Google Benchmark's CPU time for iam's figures and, unlike wall time, not inflated
-// when a loaded machine preempts us.
+// What the Node.js peers share: their command line, and the timing of the synchronous
+// ones (fast-jwt, casbin): process CPU time, like Google Benchmark's CPU time for iam's
+// figures and, unlike wall time, not inflated when a loaded machine preempts us.
+import { readFileSync } from 'node:fs';
+
+// `node SCRIPT INPUT_JSON [SECONDS]`: the input file's JSON and SECONDS (default 5); a
+// usage line and exit status 2 without an input file.
+export function peerArguments(script, inputName) {
+  const [file, secondsArg] = process.argv.slice(2);
+  if (!file) {
+    console.error(`usage: node ${script} ${inputName} [SECONDS]`);
+    process.exit(2);
+  }
+  return { input: JSON.parse(readFileSync(file, 'utf8')), seconds: secondsArg ? Number(secondsArg) : 5 };
+}
+
+// The version of an npm package installed beside the peers.
+export function packageVersion(name) {
+  return JSON.parse(readFileSync(new URL(`./node_modules/${name}/package.json`, import.meta.url), 'utf8')).version;
+}
 
 // CPU milliseconds (user + system) since `start` (a process.cpuUsage() value).
 export function cpuMs(start) {

@@ -11,18 +11,11 @@
 //
 // Time claims: fast-jwt takes a clock (clockTimestamp, ms): it gets the bench clock's
 // time, so exp/iat are checked as in production; the issuer and subject are required.
-import { readFileSync } from 'node:fs';
 import { createPublicKey } from 'node:crypto';
 import { createVerifier } from 'fast-jwt';
-import { cpuBatches, median } from './cpu_batches.mjs';
+import { cpuBatches, median, packageVersion, peerArguments } from './cpu_batches.mjs';
 
-const [file, secondsArg] = process.argv.slice(2);
-if (!file) {
-  console.error('usage: node fastjwt_verify.mjs TOKEN_JSON [SECONDS]');
-  process.exit(2);
-}
-const info = JSON.parse(readFileSync(file, 'utf8'));
-const seconds = secondsArg ? Number(secondsArg) : 5;
+const { input: info, seconds } = peerArguments('fastjwt_verify.mjs', 'TOKEN_JSON');
 const pem = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: info.public_key_b64url }, format: 'jwk' })
   .export({ type: 'spki', format: 'pem' });
 const verify = createVerifier({
@@ -45,6 +38,6 @@ if (!refused) throw new Error('fast-jwt accepted a tampered token');
 const rates = cpuBatches(() => {
   if (!verify(info.token).sub) throw new Error('fast-jwt: no subject');
 }, seconds);
-const { version } = JSON.parse(readFileSync(new URL('./node_modules/fast-jwt/package.json', import.meta.url), 'utf8'));
+const version = packageVersion('fast-jwt');
 console.error(`fast-jwt ${version} (node ${process.version}): batches ${rates.map(Math.round).join(', ')} verifies/s`);
 console.log(`RESULT fastjwt_per_second ${Math.round(median(rates))}`);

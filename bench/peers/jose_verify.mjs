@@ -12,16 +12,10 @@
 // Time claims: bench-jwt signs on a ManualClock, so the token's iat/exp are not relative
 // to real time. jose takes a clock (currentDate): we give it the bench clock's time, so
 // jose performs every claim check (exp, iat, issuer) exactly as it would in production.
-import { readFileSync } from 'node:fs';
 import { importJWK, jwtVerify } from 'jose';
+import { median, packageVersion, peerArguments } from './cpu_batches.mjs';
 
-const [file, secondsArg] = process.argv.slice(2);
-if (!file) {
-  console.error('usage: node jose_verify.mjs TOKEN_JSON [SECONDS]');
-  process.exit(2);
-}
-const info = JSON.parse(readFileSync(file, 'utf8'));
-const seconds = secondsArg ? Number(secondsArg) : 5;
+const { input: info, seconds } = peerArguments('jose_verify.mjs', 'TOKEN_JSON');
 const key = await importJWK({ kty: 'OKP', crv: 'Ed25519', x: info.public_key_b64url }, 'EdDSA');
 const options = { algorithms: ['EdDSA'], issuer: info.issuer, currentDate: new Date(info.now * 1000) };
 
@@ -44,7 +38,6 @@ async function runFor(ms) {
 await runFor(Math.max(1000, (seconds * 1000) / 5)); // warm-up, not reported
 const rates = [];
 for (let b = 0; b < 5; ++b) rates.push(await runFor((seconds * 1000) / 5));
-const sorted = [...rates].sort((a, b) => a - b);
-const { version } = JSON.parse(readFileSync(new URL('./node_modules/jose/package.json', import.meta.url), 'utf8'));
+const version = packageVersion('jose');
 console.error(`jose ${version} (node ${process.version}): batches ${rates.map(Math.round).join(', ')} verifies/s`);
-console.log(`RESULT jose_per_second ${Math.round(sorted[2])}`);
+console.log(`RESULT jose_per_second ${Math.round(median(rates))}`);

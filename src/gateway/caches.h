@@ -342,7 +342,9 @@ class ShardedCache {
     TimePoint expires;
     bool referenced;  // hit since the CLOCK hand last passed
   };
-  struct Shard {
+  // Each shard on cache lines of its own (128 bytes: the adjacent-line prefetcher pairs
+  // lines), so taking one shard's mutex never invalidates a line of its neighbour's.
+  struct alignas(128) Shard {
     mutable Mutex mutex;
     std::size_t capacity = 1;  // set before the cache is shared, then only read
     absl::flat_hash_map<Key, Entry, Hash, Eq, TableAllocator<std::pair<const Key, Entry>>> index IAM_GUARDED_BY(mutex);
