@@ -24,9 +24,16 @@ RolePolicy::RolePolicy(RoleTable table, Logger logger) : table_(std::move(table)
       out.capabilities[n / 64] |= std::uint64_t{1} << (n % 64);
     }
   }
+  if (roles_.size() <= kListedRoles)
+    for (const auto& [name, role] : roles_) listed_roles_.push_back({name, role});
 }
 
 const RolePolicy::CompiledRole* RolePolicy::compiled(std::string_view role) const {
+  if (!listed_roles_.empty()) {
+    for (const auto& listed : listed_roles_)
+      if (listed.name == role) return &listed.role;  // sizes first, then a short compare
+    return nullptr;
+  }
   const auto it = roles_.find(role);
   return it == roles_.end() ? nullptr : &it->second;
 }

@@ -94,6 +94,15 @@ class RolePolicy {
   Logger logger_;
   StringKeyed<std::size_t> capability_numbers_;
   StringKeyed<CompiledRole> roles_;
+  // A table of a few roles (the default has three) is also listed: comparing a user's
+  // role name with each costs less than hashing it (a profile put the hash at a seventh of
+  // an uncached decision). Empty for larger tables, which use roles_.
+  static constexpr std::size_t kListedRoles = 8;
+  struct ListedRole {
+    std::string name;
+    CompiledRole role;  // a copy: the policy stays copyable
+  };
+  std::vector<ListedRole> listed_roles_;
 };
 
 }  // namespace iam

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <stdexcept>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -150,4 +151,34 @@ TEST_CASE("role policy: an empty table grants nothing") {
   CHECK_FALSE(verdict.allow);
   CHECK(std::string(verdict.reason) == "capability-not-in-role");
   CHECK_FALSE(policy.allows(RoleHolder{"u", roles, "home"}, iam::capability::in_scope, "home").allow);
+}
+
+TEST_CASE("role policy: a table of a few roles and one of many decide alike, copies too") {
+  // Up to eight roles are found by comparing names, more by hashing them: the same roles
+  // (and names that differ only in length or in one byte) must decide the same either way.
+  for (const int extra : {0, 20}) {
+    CAPTURE(extra);
+    iam::RoleTable roles = table();
+    for (int i = 0; i < extra; ++i) roles["filler-" + std::to_string(i)] = iam::RoleDefinition{{"filler:use"}, false};
+    const RolePolicy built(roles);
+    const RolePolicy policy = built;  // a copy decides as the original
+    for (const auto& [name, granted, workspace, allow] :
+         std::vector<std::tuple<std::string, std::string, std::string, bool>>{
+             {"reader", "graph:read", "home", true},
+             {"reader", "graph:write", "home", false},
+             {"editor", "graph:write", "home", true},
+             {"editor", "graph:write", "elsewhere", false},
+             {"operator", "metrics:read", "elsewhere", true},
+             {"reade", "graph:read", "home", false},     // a prefix of a role
+             {"readers", "graph:read", "home", false},   // one byte longer
+             {"Reader", "graph:read", "home", false},    // same length, one byte differs
+             {"", "graph:read", "home", false}}) {
+      CAPTURE(name);
+      const std::vector<std::string> held{name};
+      CHECK(policy.allows(RoleHolder{"u", held, "home"}, granted, workspace).allow == allow);
+      CHECK(built.allows(RoleHolder{"u", held, "home"}, granted, workspace).allow == allow);
+    }
+    const std::vector<std::string> filler{"filler-3"};
+    CHECK(policy.allows(RoleHolder{"u", filler, "home"}, "filler:use", "home").allow == (extra > 3));
+  }
 }
