@@ -49,7 +49,7 @@ class MemoryRepository final : public Repository {
     const auto it = authorisation_.find(id);
     if (it == authorisation_.end()) return Error{ErrorCode::not_found, "user not found"};
     const AuthorisationEntry& u = it->second;
-    read(UserAuthorisationView{it->first, u.workspace, {u.roles.data(), u.roles.size()}, u.enabled});
+    read(UserAuthorisationView{id_view(it->first), u.workspace, {u.roles.data(), u.roles.size()}, u.enabled});
     return {};
   }
 
@@ -232,7 +232,7 @@ class MemoryRepository final : public Repository {
     users_[u.record.id] = u;
     user_by_name_[key_of(u)] = u.record.id;
     authorisation_.insert_or_assign(
-        u.record.id, AuthorisationEntry{u.record.workspace, {u.record.roles.begin(), u.record.roles.end()}, u.record.enabled});
+        IdBytes(u.record.id.begin(), u.record.id.end()), AuthorisationEntry{u.record.workspace, {u.record.roles.begin(), u.record.roles.end()}, u.record.enabled});
   }
   void erase_user_raw(const std::string& id) IAM_REQUIRES(mutex_) {
     const auto it = users_.find(id);
@@ -376,14 +376,32 @@ class MemoryRepository final : public Repository {
   std::map<std::string, WorkspaceRecord> workspaces_ IAM_GUARDED_BY(mutex_);
   std::unordered_map<std::string, StoredUser, text::StringHash, std::equal_to<>> users_ IAM_GUARDED_BY(mutex_);
   // What read_user_authorisation reads, beside the full records and kept with them by
-  // put_user_raw / erase_user_raw: small and inline (the roles too, up to two), so an
-  // uncached decision touches a few cache lines rather than a whole stored user.
+  // put_user_raw / erase_user_raw: small and inline, the id (up to 40 bytes: the regime's
+  // are 36-character UUIDs) and the roles (up to two) too, so an uncached decision reads
+  // the slot it probes and not a whole stored user or strings elsewhere on the heap.
+  using IdBytes = absl::InlinedVector<char, 40>;
+  static std::string_view id_view(const IdBytes& id) { return {id.data(), id.size()}; }
+  static std::string_view id_view(std::string_view id) { return id; }
+  struct IdHash {
+    using is_transparent = void;
+    template <class Id>
+    std::size_t operator()(const Id& id) const noexcept {
+      return StringViewHash{}(id_view(id));
+    }
+  };
+  struct IdEq {
+    using is_transparent = void;
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const noexcept {
+      return id_view(a) == id_view(b);
+    }
+  };
   struct AuthorisationEntry {
     std::string workspace;
     absl::InlinedVector<std::string, 2> roles;
     bool enabled = false;
   };
-  FlatStringMap<AuthorisationEntry> authorisation_ IAM_GUARDED_BY(mutex_);
+  absl::flat_hash_map<IdBytes, AuthorisationEntry, IdHash, IdEq> authorisation_ IAM_GUARDED_BY(mutex_);
   // username key → id, ordered for listing
   std::map<std::string, std::string> user_by_name_ IAM_GUARDED_BY(mutex_);
   std::unordered_map<std::string, StoredApiKey> keys_ IAM_GUARDED_BY(mutex_);

@@ -152,6 +152,22 @@ TEST_CASE("users: every field round-trips") {
   CHECK(authorisation(*repo, "u-ghost") == "not-found");
   CHECK(authorisation(*repo, "U-ONE") == "not-found");
   CHECK(authorisation(*repo, "") == "not-found");
+  // Ids of any length: a UUID, and two long ids alike in their first 101 bytes.
+  const std::string long_id = "u-" + std::string(100, 'l');
+  std::vector<iam::StoredUser> more;
+  for (const std::string& id : {std::string("0b5f2f4e-8d47-4c1e-9a63-4f3e2d1c0b9a"), long_id + "a", long_id + "b"}) {
+    iam::StoredUser u = three;
+    u.record.id = id;
+    u.record.username = "name-" + std::to_string(more.size());
+    u.record.roles = {"reader"};
+    more.push_back(u);
+    CHECK(detail(apply(*repo, m::InsertUser{u})) == "ok");
+  }
+  for (const auto& u : more) CHECK(authorisation(*repo, u.record.id) == authorisation_of(u));
+  CHECK(authorisation(*repo, long_id) == "not-found");
+  CHECK(authorisation(*repo, long_id + "ab") == "not-found");
+  for (const auto& u : more) CHECK(detail(apply(*repo, m::DeleteUser{u.record.id})) == "ok");
+  for (const auto& u : more) CHECK(authorisation(*repo, u.record.id) == "not-found");
   CHECK(outcome(repo->find_user_by_username("ghost")) == "not-found");
   CHECK(render(must(repo->list_users(std::nullopt))) == render(std::vector{none, one, two, three}));
   CHECK(render(must(repo->list_users("acme"))) == render(std::vector{none, two}));
