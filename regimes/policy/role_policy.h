@@ -22,12 +22,11 @@
 #include <string_view>
 #include <vector>
 
-
+#include "core/string_map.h"
+#include "core/text.h"
 #include "iam/log.h"
 #include "iam/role_table.h"
 #include "iam/status.h"
-#include "core/string_map.h"
-#include "core/text.h"
 
 namespace iam {
 

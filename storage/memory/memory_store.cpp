@@ -231,8 +231,10 @@ class MemoryRepository final : public Repository {
       user_by_name_.erase(key_of(it->second));
     users_[u.record.id] = u;
     user_by_name_[key_of(u)] = u.record.id;
-    authorisation_.insert_or_assign(
-        IdBytes(u.record.id.begin(), u.record.id.end()), AuthorisationEntry{u.record.workspace, {u.record.roles.begin(), u.record.roles.end()}, u.record.enabled});
+    authorisation_.insert_or_assign(IdBytes(u.record.id.begin(), u.record.id.end()),
+                                    AuthorisationEntry{u.record.workspace,
+                                                       {u.record.roles.begin(), u.record.roles.end()},
+                                                       u.record.enabled});
   }
   void erase_user_raw(const std::string& id) IAM_REQUIRES(mutex_) {
     const auto it = users_.find(id);
