@@ -4,7 +4,6 @@
 #include <doctest/doctest.h>
 
 #include <stdexcept>
-#include <tuple>
 #include <string>
 #include <vector>
 
@@ -162,21 +161,23 @@ TEST_CASE("role policy: a table of a few roles and one of many decide alike, cop
     for (int i = 0; i < extra; ++i) roles["filler-" + std::to_string(i)] = iam::RoleDefinition{{"filler:use"}, false};
     const RolePolicy built(roles);
     const RolePolicy policy = built;  // a copy decides as the original
-    for (const auto& [name, granted, workspace, allow] :
-         std::vector<std::tuple<std::string, std::string, std::string, bool>>{
-             {"reader", "graph:read", "home", true},
-             {"reader", "graph:write", "home", false},
-             {"editor", "graph:write", "home", true},
-             {"editor", "graph:write", "elsewhere", false},
-             {"operator", "metrics:read", "elsewhere", true},
-             {"reade", "graph:read", "home", false},     // a prefix of a role
-             {"readers", "graph:read", "home", false},   // one byte longer
-             {"Reader", "graph:read", "home", false},    // same length, one byte differs
-             {"", "graph:read", "home", false}}) {
-      CAPTURE(name);
-      const std::vector<std::string> held{name};
-      CHECK(policy.allows(RoleHolder{"u", held, "home"}, granted, workspace).allow == allow);
-      CHECK(built.allows(RoleHolder{"u", held, "home"}, granted, workspace).allow == allow);
+    struct Case {
+      std::string role, capability, workspace;
+      bool allow;
+    };
+    for (const Case& c : std::vector<Case>{{"reader", "graph:read", "home", true},
+                                           {"reader", "graph:write", "home", false},
+                                           {"editor", "graph:write", "home", true},
+                                           {"editor", "graph:write", "elsewhere", false},
+                                           {"operator", "metrics:read", "elsewhere", true},
+                                           {"reade", "graph:read", "home", false},    // a prefix of a role
+                                           {"readers", "graph:read", "home", false},  // one byte longer
+                                           {"Reader", "graph:read", "home", false},   // same length, one byte differs
+                                           {"", "graph:read", "home", false}}) {
+      CAPTURE(c.role);
+      const std::vector<std::string> held{c.role};
+      CHECK(policy.allows(RoleHolder{"u", held, "home"}, c.capability, c.workspace).allow == c.allow);
+      CHECK(built.allows(RoleHolder{"u", held, "home"}, c.capability, c.workspace).allow == c.allow);
     }
     const std::vector<std::string> filler{"filler-3"};
     CHECK(policy.allows(RoleHolder{"u", filler, "home"}, "filler:use", "home").allow == (extra > 3));
