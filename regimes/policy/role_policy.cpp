@@ -31,7 +31,7 @@ RolePolicy::RolePolicy(RoleTable table, Logger logger) : table_(std::move(table)
 const RolePolicy::CompiledRole* RolePolicy::compiled(std::string_view role) const {
   if (!listed_roles_.empty()) {
     for (const auto& listed : listed_roles_)
-      if (listed.name == role) return &listed.role;  // sizes first, then a short compare
+      if (text::equal(listed.name, role)) return &listed.role;
     return nullptr;
   }
   const auto it = roles_.find(role);
@@ -64,7 +64,7 @@ Verdict RolePolicy::allows(const RoleHolder& holder, std::string_view capability
     if (!in_scope_question && !(number && role->grants(*number))) continue;
     granted = true;
     // "*" is never a workspace id, so only an every-workspace role reaches it.
-    if (workspace.empty() || role->all_workspaces || workspace == holder.home_workspace) return {true, ""};
+    if (workspace.empty() || role->all_workspaces || text::equal(workspace, holder.home_workspace)) return {true, ""};
   }
   return {false, granted ? "workspace-out-of-scope" : "capability-not-in-role"};
 }

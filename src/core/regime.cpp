@@ -1,5 +1,7 @@
 #include "iam/regime.h"
 
+#include "core/text.h"
+
 namespace iam {
 
 std::string_view credential_source_name(CredentialSource source) noexcept {
@@ -24,6 +26,13 @@ Resource Resource::flow(std::string workspace, std::string flow) {
 }
 
 std::string_view Resource::get(std::string_view name) const {
+  // A resource has a few components (workspace, flow, ...): comparing names for equality
+  // costs less than the map's ordered compares (a call to memcmp each).
+  if (components_.size() <= 4) {
+    for (const auto& [component, value] : components_)
+      if (text::equal(component, name)) return value;
+    return {};
+  }
   const auto it = components_.find(name);
   return it == components_.end() ? std::string_view{} : std::string_view{it->second};
 }

@@ -395,7 +395,7 @@ class MemoryRepository final : public Repository {
     using is_transparent = void;
     template <class A, class B>
     bool operator()(const A& a, const B& b) const noexcept {
-      return id_view(a) == id_view(b);
+      return text::equal(id_view(a), id_view(b));
     }
   };
   struct AuthorisationEntry {

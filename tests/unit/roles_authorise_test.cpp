@@ -100,6 +100,22 @@ TEST_CASE("authorise: the default role table grants exactly contract.md's capabi
   CHECK(table.at("admin").all_workspaces);
 }
 
+TEST_CASE("Resource::get: the named component, with a few components and with many") {
+  Resource r = Resource::flow("ws-a", "f1");
+  CHECK(r.get("workspace") == "ws-a");
+  CHECK(r.get("flow") == "f1");
+  CHECK(r.get("collection").empty());
+  CHECK(r.get("workspac").empty());
+  CHECK(r.get("workspace ").empty());
+  for (const char* name : {"collection", "document", "a", "z"}) r.set(name, std::string("v-") + name);
+  REQUIRE(r.components().size() == 6);  // more than a few: the map's own lookup
+  CHECK(r.get("workspace") == "ws-a");
+  CHECK(r.get("document") == "v-document");
+  CHECK(r.get("z") == "v-z");
+  CHECK(r.get("b").empty());
+  CHECK(Resource::system().get("workspace").empty());
+}
+
 TEST_CASE("authorise: target = resource.workspace, else parameters.workspace, else none") {
   auto t = make_iam();
   const auto reader = created_user_id(t.create_user("r", kPassword, {"reader"}, "ws-a"));

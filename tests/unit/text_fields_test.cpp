@@ -122,6 +122,29 @@ TEST_CASE("text::has_outer_whitespace") {
   CHECK(iam::text::has_outer_whitespace(" "));
 }
 
+TEST_CASE("text::equal: every length to 40, a difference at every position") {
+  for (std::size_t n = 0; n <= 40; ++n) {
+    std::string a(n, 'x');
+    for (std::size_t i = 0; i < n; ++i) a[i] = static_cast<char>('a' + i % 26);
+    const std::string same = a;  // another buffer
+    CAPTURE(n);
+    CHECK(iam::text::equal(a, same));
+    CHECK_FALSE(iam::text::equal(a, a + "z"));
+    CHECK_FALSE(iam::text::equal(a + "z", a));
+    for (std::size_t i = 0; i < n; ++i) {
+      std::string other = a;
+      other[i] = static_cast<char>(other[i] ^ 0x80);  // one bit, and a byte above 0x7f
+      CAPTURE(i);
+      CHECK_FALSE(iam::text::equal(a, other));
+      CHECK_FALSE(iam::text::equal(other, a));
+    }
+  }
+  // Views into the middle of a longer buffer: no alignment assumed.
+  const std::string buffer = "..workspace-0123456789abcdef-0123456789..";
+  CHECK(iam::text::equal(std::string_view(buffer).substr(2, 37), "workspace-0123456789abcdef-0123456789"));
+  CHECK_FALSE(iam::text::equal(std::string_view(buffer).substr(1, 37), "workspace-0123456789abcdef-0123456789"));
+}
+
 TEST_CASE("text::escape_controls: nothing a terminal acts on survives") {
   CHECK(iam::text::escape_controls("Alice \xc3\x89mile") == "Alice \xc3\x89mile");
   CHECK(iam::text::escape_controls("a\x1b[31mb") == "a\\e[31mb");
