@@ -75,7 +75,7 @@ class FloorTable {
   struct Slot {
     iam::gateway::CacheKey key;
     const void* value = nullptr;  // nullptr: empty
-    std::uint64_t expires = 0;
+    std::uint64_t expires = 0;  // never read: pads the slot to the 32 bytes of a real entry
   };
   static_assert(sizeof(Slot) == 32);
 

@@ -24,16 +24,16 @@ RolePolicy::RolePolicy(RoleTable table, Logger logger) : table_(std::move(table)
       out.capabilities[n / 64] |= std::uint64_t{1} << (n % 64);
     }
   }
-  if (roles_.size() <= kListedRoles)
-    for (const auto& [name, role] : roles_) listed_roles_.push_back({name, role});
+  if (roles_.size() <= kListedRoles) {
+    for (auto& [name, role] : roles_) listed_roles_.push_back({name, std::move(role)});
+    roles_.clear();
+  }
 }
 
 const RolePolicy::CompiledRole* RolePolicy::compiled(std::string_view role) const {
-  if (!listed_roles_.empty()) {
-    for (const auto& listed : listed_roles_)
-      if (text::equal(listed.name, role)) return &listed.role;
-    return nullptr;
-  }
+  for (const auto& listed : listed_roles_)
+    if (text::equal(listed.name, role)) return &listed.role;
+  if (roles_.empty()) return nullptr;  // a listed table (a lookup would still hash)
   const auto it = roles_.find(role);
   return it == roles_.end() ? nullptr : &it->second;
 }

@@ -92,16 +92,16 @@ class RolePolicy {
   RoleTable table_;
   Logger logger_;
   StringKeyed<std::size_t> capability_numbers_;
-  StringKeyed<CompiledRole> roles_;
-  // A table of a few roles (the default has three) is also listed: comparing a user's
-  // role name with each costs less than hashing it (a profile put the hash at a seventh of
-  // an uncached decision). Empty for larger tables, which use roles_.
+  // The compiled roles: a table of a few roles (the default has three) as a list, since
+  // comparing a user's role name with each costs less than hashing it (a profile put the
+  // hash at a seventh of an uncached decision); a larger table in a map. One is empty.
   static constexpr std::size_t kListedRoles = 8;
   struct ListedRole {
     std::string name;
-    CompiledRole role;  // a copy: the policy stays copyable
+    CompiledRole role;
   };
   std::vector<ListedRole> listed_roles_;
+  StringKeyed<CompiledRole> roles_;
 };
 
 }  // namespace iam

@@ -1,11 +1,10 @@
-// Internal: what a free-text field (a name, an email, a username) may hold, and how to show
-// stored text safely. Thread-safe; no state.
+// Internal: what a free-text field (a name, an email, a username) may hold, how to show
+// stored text safely, and equality of short strings. Thread-safe; no state.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
-#include <functional>
 #include <string>
 #include <string_view>
 
@@ -48,19 +47,4 @@ inline bool equal(std::string_view a, std::string_view b) noexcept {
   return true;
 }
 
-// The hash of a string-keyed unordered map that may be probed with a string_view (with
-// std::equal_to<>), so a lookup makes no temporary std::string.
-struct StringHash {
-  using is_transparent = void;
-  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
-
 }  // namespace iam::text
-
-#if defined(__GLIBCXX__)
-// libstdc++ keeps a node's hash code only for hashes it deems slow (std::hash<std::string>
-// is one). Without it, walking a bucket rehashes the next node's key to find the bucket's
-// end: a second string hash, and a cache miss on a large map. Strings are slow to hash.
-template <>
-struct std::__is_fast_hash<iam::text::StringHash> : std::false_type {};
-#endif

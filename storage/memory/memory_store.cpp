@@ -376,7 +376,7 @@ class MemoryRepository final : public Repository {
 
   SharedMutex mutex_;
   std::map<std::string, WorkspaceRecord> workspaces_ IAM_GUARDED_BY(mutex_);
-  std::unordered_map<std::string, StoredUser, text::StringHash, std::equal_to<>> users_ IAM_GUARDED_BY(mutex_);
+  FlatStringMap<StoredUser> users_ IAM_GUARDED_BY(mutex_);
   // What read_user_authorisation reads, beside the full records and kept with them by
   // put_user_raw / erase_user_raw: small and inline, the id (up to 40 bytes: the regime's
   // are 36-character UUIDs) and the roles (up to two) too, so an uncached decision reads
