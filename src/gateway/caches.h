@@ -39,6 +39,7 @@
 #include <vector>
 
 #include "core/mutex.h"
+#include "core/text.h"
 #include "iam/clock.h"
 #include "iam/regime.h"
 
@@ -165,7 +166,7 @@ struct ExactKeyEq {
   static std::string_view bytes(const ExactKeyRef& key) noexcept { return key.bytes; }
   template <class A, class B>
   bool operator()(const A& a, const B& b) const noexcept {
-    return a.hash == b.hash && bytes(a) == bytes(b);
+    return a.hash == b.hash && text::equal(bytes(a), bytes(b));
   }
 };
 inline std::uint64_t shard_hash(const ExactKey& key) noexcept { return (key.hash >> 32) | (key.hash << 32); }

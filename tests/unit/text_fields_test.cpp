@@ -122,8 +122,11 @@ TEST_CASE("text::has_outer_whitespace") {
   CHECK(iam::text::has_outer_whitespace(" "));
 }
 
-TEST_CASE("text::equal: every length to 40, a difference at every position") {
-  for (std::size_t n = 0; n <= 40; ++n) {
+TEST_CASE("text::equal: every length to 40 and long ones, a difference at every position") {
+  std::vector<std::size_t> lengths;
+  for (std::size_t n = 0; n <= 40; ++n) lengths.push_back(n);
+  for (std::size_t n : {63, 64, 65, 127, 128, 129, 200}) lengths.push_back(n);  // memcmp above 128
+  for (const std::size_t n : lengths) {
     std::string a(n, 'x');
     for (std::size_t i = 0; i < n; ++i) a[i] = static_cast<char>('a' + i % 26);
     const std::string same = a;  // another buffer
