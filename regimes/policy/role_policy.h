@@ -79,11 +79,6 @@ class RolePolicy {
     bool all_workspaces = false;
     bool grants(std::size_t number) const { return (capabilities[number / 64] >> (number % 64) & 1) != 0; }
   };
-  // absl's string hash and open addressing: a lookup by string_view is a short hash and
-  // one probe (std::unordered_map's _Hash_bytes and node walk were a third of a decision).
-  template <class T>
-  using StringKeyed = FlatStringMap<T>;
-
   // The compiled form of `role`, or nullptr when the table has none.
   const CompiledRole* compiled(std::string_view role) const;
   // The number of `capability`, or nullptr when no role of the table grants it.
@@ -91,7 +86,9 @@ class RolePolicy {
 
   RoleTable table_;
   Logger logger_;
-  StringKeyed<std::size_t> capability_numbers_;
+  // FlatStringMap (absl's open addressing and string hash): std::unordered_map's
+  // _Hash_bytes and node walk were a third of a decision.
+  FlatStringMap<std::size_t> capability_numbers_;
   // The compiled roles: a table of a few roles (the default has three) as a list, since
   // comparing a user's role name with each costs less than hashing it (a profile put the
   // hash at a seventh of an uncached decision); a larger table in a map. One is empty.
@@ -101,7 +98,7 @@ class RolePolicy {
     CompiledRole role;
   };
   std::vector<ListedRole> listed_roles_;
-  StringKeyed<CompiledRole> roles_;
+  FlatStringMap<CompiledRole> roles_;
 };
 
 }  // namespace iam

@@ -146,9 +146,6 @@ inline std::uint64_t shard_hash(const CacheKey& key) noexcept {
 struct ExactKey {
   std::string bytes;
   std::uint64_t hash = 0;
-  friend bool operator==(const ExactKey& a, const ExactKey& b) noexcept {
-    return a.hash == b.hash && a.bytes == b.bytes;
-  }
 };
 // The same key without owning its bytes: what a lookup builds (on the stack, no allocation).
 struct ExactKeyRef {
@@ -169,6 +166,7 @@ struct ExactKeyEq {
     return a.hash == b.hash && text::equal(bytes(a), bytes(b));
   }
 };
+inline bool operator==(const ExactKey& a, const ExactKey& b) noexcept { return ExactKeyEq{}(a, b); }
 inline std::uint64_t shard_hash(const ExactKey& key) noexcept { return (key.hash >> 32) | (key.hash << 32); }
 inline std::uint64_t shard_hash(const ExactKeyRef& key) noexcept { return (key.hash >> 32) | (key.hash << 32); }
 
